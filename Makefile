@@ -1,0 +1,48 @@
+# parallax: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+PYTHON      := $(VENV)/bin/python
+ORT_VERSION := 1.31.1
+# The ONNX Runtime library the workers load at run time (ort's load-dynamic).
+export ORT_DYLIB_PATH ?= $(abspath $(VENV))/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)
+CARGO       ?= cargo
+APT_PACKAGES := ffmpeg
+
+.PHONY: help setup system-deps venv test lint fmt clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+setup: system-deps venv ## Install what a fresh machine lacks (system packages, Python venv, nextest)
+	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
+
+system-deps: ## Install missing system packages (ffmpeg) with apt-get when running as root
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "please install:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+venv: $(VENV)/.stamp ## Python tools in a local venv (onnxruntime for the depth model, onnx to write models)
+
+$(VENV)/.stamp: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+test: setup lint ## Run every test, lint included (installs what is missing first)
+	$(CARGO) nextest run --workspace --no-fail-fast
+
+lint: ## Format check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+clean: ## Remove build output and local state
+	$(CARGO) clean
+	rm -rf data out

@@ -1,0 +1,36 @@
+//! Which segments of a job are converted, and the exactly-once reassembly trigger.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+use crate::model::SegmentCompletion;
+
+pub mod local;
+
+/// Records converted segments as set membership and decides, exactly once per job, that a
+/// job's segments are all done.
+///
+/// # Contract
+/// - `put` records a completion only if none is stored for its (job_id, segment_index); it
+///   returns `true` when this call recorded it and `false` when one was already there (the
+///   stored one is kept). A duplicate message can therefore never count twice.
+/// - `query_by_job` returns the job's completions ordered by `segment_index` ascending;
+///   an unknown job gives an empty list.
+/// - `claim_reassembly(job_id, total_segments)` is ONE conditional write: it marks the job's
+///   reassembly as requested only if it is not yet marked and the job has exactly
+///   `total_segments` completions. It returns `true` to exactly one caller per job, however
+///   many call it at once from however many processes; only that caller sends the request.
+/// - `reassembly_claimed_at` tells when the claim was made (`None` if never), so a reconciler
+///   can re-send requests whose sender died between the claim and the send.
+#[async_trait]
+pub trait SegmentCompletionStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Records a completion if absent; `true` if this call recorded it.
+    async fn put(&self, completion: &SegmentCompletion) -> Result<bool>;
+    /// The job's completions by segment index.
+    async fn query_by_job(&self, job_id: &str) -> Result<Vec<SegmentCompletion>>;
+    /// The exactly-once trigger; `true` for the one winner.
+    async fn claim_reassembly(&self, job_id: &str, total_segments: u32) -> Result<bool>;
+    /// When the reassembly claim was made.
+    async fn reassembly_claimed_at(&self, job_id: &str) -> Result<Option<DateTime<Utc>>>;
+}

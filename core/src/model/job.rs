@@ -1,0 +1,465 @@
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Where a job is in the flow. Status only moves forward (see [`JobStatus::can_become`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Created; the browser has not finished uploading the source yet.
+    AwaitingUpload,
+    /// The source is in storage; chunking has not started.
+    Uploaded,
+    /// A media-worker is probing and splitting the source.
+    Chunking,
+    /// Segments exist and their tasks are sent: segments are being converted.
+    ChunkingComplete,
+    /// All segments are converted; a media-worker is stitching the result.
+    Reassembling,
+    /// The result is in storage. Terminal.
+    Completed,
+    /// The job failed; `Job::error` says why. Terminal.
+    Failed,
+}
+
+impl JobStatus {
+    /// Every status, in flow order.
+    pub const ALL: [JobStatus; 7] = [
+        JobStatus::AwaitingUpload,
+        JobStatus::Uploaded,
+        JobStatus::Chunking,
+        JobStatus::ChunkingComplete,
+        JobStatus::Reassembling,
+        JobStatus::Completed,
+        JobStatus::Failed,
+    ];
+
+    /// The snake_case name used in JSON, SQL and DynamoDB.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::AwaitingUpload => "awaiting_upload",
+            JobStatus::Uploaded => "uploaded",
+            JobStatus::Chunking => "chunking",
+            JobStatus::ChunkingComplete => "chunking_complete",
+            JobStatus::Reassembling => "reassembling",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses the snake_case name.
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| Error::invalid("job status", format!("unknown status {s:?}")))
+    }
+
+    /// Completed and failed jobs never change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobStatus::Completed | JobStatus::Failed)
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            JobStatus::AwaitingUpload => 0,
+            JobStatus::Uploaded => 1,
+            JobStatus::Chunking => 2,
+            JobStatus::ChunkingComplete => 3,
+            JobStatus::Reassembling => 4,
+            JobStatus::Completed => 5,
+            JobStatus::Failed => 6,
+        }
+    }
+
+    /// Whether a job in `self` may be moved to `next`. Forward moves (skipping steps is allowed:
+    /// the storage event may overtake the browser's PATCH) and failing a live job are legal;
+    /// staying in the same live status is a legal no-op so that a redelivered step can re-run.
+    /// Anything backwards, and anything out of a terminal status, is not.
+    pub fn can_become(self, next: JobStatus) -> bool {
+        if self.is_terminal() {
+            return false;
+        }
+        next == JobStatus::Failed || next.rank() >= self.rank()
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The 3D output format (layout of the left and right views).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StereoMode {
+    /// Left and right side by side at full width each (output twice as wide).
+    #[default]
+    FullSbs,
+    /// Left and right squeezed into the source width.
+    HalfSbs,
+    /// Left above right at full height each (output twice as tall).
+    FullTb,
+    /// Left above right squeezed into the source height.
+    HalfTb,
+    /// Red-cyan anaglyph (Dubois matrices).
+    Anaglyph,
+    /// The depth map as a grey video, for checking what the model sees.
+    DepthMap,
+}
+
+impl StereoMode {
+    /// Every mode.
+    pub const ALL: [StereoMode; 6] = [
+        StereoMode::FullSbs,
+        StereoMode::HalfSbs,
+        StereoMode::FullTb,
+        StereoMode::HalfTb,
+        StereoMode::Anaglyph,
+        StereoMode::DepthMap,
+    ];
+
+    /// The snake_case name used in JSON and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StereoMode::FullSbs => "full_sbs",
+            StereoMode::HalfSbs => "half_sbs",
+            StereoMode::FullTb => "full_tb",
+            StereoMode::HalfTb => "half_tb",
+            StereoMode::Anaglyph => "anaglyph",
+            StereoMode::DepthMap => "depth_map",
+        }
+    }
+
+    /// Parses the snake_case name (dashes are accepted too).
+    pub fn parse(s: &str) -> Result<Self> {
+        let s = s.replace('-', "_");
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "mode",
+                    format!(
+                        "unknown 3D format {s:?}; use one of full_sbs, half_sbs, full_tb, half_tb, anaglyph, depth_map"
+                    ),
+                )
+            })
+    }
+
+    /// The suffix players recognise in file names (`movie_LRF_Full_SBS.mp4` style).
+    pub fn file_suffix(self) -> &'static str {
+        match self {
+            StereoMode::FullSbs => "_LRF_Full_SBS",
+            StereoMode::HalfSbs => "_LR_Half_SBS",
+            StereoMode::FullTb => "_LRF_Full_TB",
+            StereoMode::HalfTb => "_LR_Half_TB",
+            StereoMode::Anaglyph => "_Anaglyph",
+            StereoMode::DepthMap => "_Depth",
+        }
+    }
+}
+
+impl fmt::Display for StereoMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The quality knobs of a conversion. Every field has a default, so `{}` is a valid setting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConversionSettings {
+    /// 3D strength: the largest disparity, in percent of the frame width.
+    pub divergence: f32,
+    /// The normalised depth (0 = far, 1 = near) that sits on the screen plane.
+    pub convergence: f32,
+    /// Decay of the exponential moving average that smooths depth normalisation over time
+    /// (0 = no smoothing, closer to 1 = smoother).
+    pub ema_decay: f32,
+    /// Short side of the frames given to the depth model, in pixels (rounded to the model's
+    /// multiple, 14 for Depth Anything). `None` uses the worker's default.
+    pub depth_resolution: Option<u32>,
+    /// Output video encoder (`libx264`, `libx265`, `h264_nvenc`, `hevc_nvenc`).
+    pub encoder: String,
+    /// Constant rate factor / quality for the encoder (lower = better).
+    pub crf: u8,
+}
+
+impl Default for ConversionSettings {
+    fn default() -> Self {
+        Self {
+            divergence: 2.0,
+            convergence: 0.5,
+            ema_decay: 0.9,
+            depth_resolution: None,
+            encoder: "libx264".to_owned(),
+            crf: 20,
+        }
+    }
+}
+
+impl ConversionSettings {
+    /// Checks that every knob is in range; the message says which one is not and why.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=10.0).contains(&self.divergence) || !self.divergence.is_finite() {
+            return Err(Error::invalid(
+                "divergence",
+                "3D strength must be between 0 and 10 (% of the frame width)",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.convergence) || !self.convergence.is_finite() {
+            return Err(Error::invalid(
+                "convergence",
+                "convergence must be between 0 and 1",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) || !self.ema_decay.is_finite() {
+            return Err(Error::invalid("ema_decay", "ema_decay must be in [0, 1)"));
+        }
+        if let Some(r) = self.depth_resolution {
+            if !(14..=2048).contains(&r) {
+                return Err(Error::invalid(
+                    "depth_resolution",
+                    "depth resolution must be between 14 and 2048 pixels",
+                ));
+            }
+        }
+        if !matches!(
+            self.encoder.as_str(),
+            "libx264" | "libx265" | "h264_nvenc" | "hevc_nvenc"
+        ) {
+            return Err(Error::invalid(
+                "encoder",
+                "encoder must be one of libx264, libx265, h264_nvenc, hevc_nvenc",
+            ));
+        }
+        if self.crf > 51 {
+            return Err(Error::invalid("crf", "crf must be between 0 and 51"));
+        }
+        Ok(())
+    }
+}
+
+/// Why a job failed: a stable kebab-case code for programs and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    /// Stable kebab-case code, e.g. `not-a-video`, `too-long`, `segment-failed`.
+    pub code: String,
+    /// A readable reason a person can act on.
+    pub message: String,
+}
+
+impl JobError {
+    /// Builds a job error.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One conversion: a source video turned into one 3D video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Unique id (a UUID); every storage key and message of the job derives from it.
+    pub job_id: String,
+    /// The 3D output format.
+    #[serde(default)]
+    pub mode: StereoMode,
+    /// Where the job is in the flow.
+    pub status: JobStatus,
+    /// How many segments the source was cut into (known after chunking).
+    #[serde(default)]
+    pub total_segments: Option<u32>,
+    /// When the job was created.
+    pub created_at: DateTime<Utc>,
+    /// When the browser finished uploading the source.
+    #[serde(default)]
+    pub uploaded_at: Option<DateTime<Utc>>,
+    /// When the result was stored.
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// A human title (from the file name by default); names the download.
+    #[serde(default)]
+    pub title: String,
+    /// Size of the uploaded source in bytes.
+    #[serde(default)]
+    pub source_file_size_bytes: Option<u64>,
+    /// The conversion's quality knobs.
+    #[serde(default)]
+    pub settings: ConversionSettings,
+    /// Why the job failed, when it did.
+    #[serde(default)]
+    pub error: Option<JobError>,
+    /// Storage key of the result, once completed.
+    #[serde(default)]
+    pub output_key: Option<String>,
+}
+
+impl Job {
+    /// A new job awaiting its upload, with a fresh id.
+    pub fn new(title: impl Into<String>, mode: StereoMode, settings: ConversionSettings) -> Self {
+        Self {
+            job_id: uuid::Uuid::new_v4().to_string(),
+            mode,
+            status: JobStatus::AwaitingUpload,
+            total_segments: None,
+            created_at: Utc::now(),
+            uploaded_at: None,
+            completed_at: None,
+            title: title.into(),
+            source_file_size_bytes: None,
+            settings,
+            error: None,
+            output_key: None,
+        }
+    }
+
+    /// Applies `update` to this job in memory, checking the status transition. Adapters use this
+    /// to compute the new row, then write it only if the stored status is still the one read.
+    pub fn apply(&mut self, update: &JobUpdate) -> Result<()> {
+        if let Some(next) = update.status {
+            if next != self.status && !self.status.can_become(next) {
+                return Err(Error::InvalidTransition {
+                    job_id: self.job_id.clone(),
+                    from: self.status,
+                    to: next,
+                });
+            }
+            if next == self.status && self.status.is_terminal() {
+                return Err(Error::InvalidTransition {
+                    job_id: self.job_id.clone(),
+                    from: self.status,
+                    to: next,
+                });
+            }
+            self.status = next;
+        }
+        if let Some(v) = update.total_segments {
+            self.total_segments = Some(v);
+        }
+        if let Some(v) = update.completed_at {
+            self.completed_at = Some(v);
+        }
+        if let Some(v) = &update.title {
+            self.title = v.clone();
+        }
+        if let Some(v) = update.uploaded_at {
+            self.uploaded_at = Some(v);
+        }
+        if let Some(v) = update.source_file_size_bytes {
+            self.source_file_size_bytes = Some(v);
+        }
+        if let Some(v) = &update.error {
+            self.error = Some(v.clone());
+        }
+        if let Some(v) = &update.output_key {
+            self.output_key = Some(v.clone());
+        }
+        Ok(())
+    }
+
+    /// Seconds from upload to completion, when both are known.
+    pub fn conversion_seconds(&self) -> Option<f64> {
+        let (u, c) = (self.uploaded_at?, self.completed_at?);
+        Some((c - u).num_milliseconds() as f64 / 1000.0)
+    }
+}
+
+/// A partial change to a job: only the fields that are `Some` are written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobUpdate {
+    /// New status; must be a legal transition from the stored one.
+    pub status: Option<JobStatus>,
+    /// Number of segments.
+    pub total_segments: Option<u32>,
+    /// Completion time.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Title.
+    pub title: Option<String>,
+    /// Upload time.
+    pub uploaded_at: Option<DateTime<Utc>>,
+    /// Source size in bytes.
+    pub source_file_size_bytes: Option<u64>,
+    /// Failure reason.
+    pub error: Option<JobError>,
+    /// Result key.
+    pub output_key: Option<String>,
+}
+
+impl JobUpdate {
+    /// An update that only moves the status.
+    pub fn status(status: JobStatus) -> Self {
+        Self {
+            status: Some(status),
+            ..Self::default()
+        }
+    }
+
+    /// An update that fails the job with a code and a readable reason.
+    pub fn failed(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status: Some(JobStatus::Failed),
+            error: Some(JobError::new(code, message)),
+            ..Self::default()
+        }
+    }
+}
+
+/// The summary of a job shown in lists (dashboard, `GET /api/jobs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobListItem {
+    /// Job id.
+    pub job_id: String,
+    /// Title.
+    pub title: String,
+    /// 3D format.
+    pub mode: StereoMode,
+    /// Status.
+    pub status: JobStatus,
+    /// Segment count, once known.
+    pub total_segments: Option<u32>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Upload time.
+    pub uploaded_at: Option<DateTime<Utc>>,
+    /// Completion time.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Source size in bytes.
+    pub source_file_size_bytes: Option<u64>,
+    /// Failure reason.
+    pub error: Option<JobError>,
+}
+
+impl From<&Job> for JobListItem {
+    fn from(j: &Job) -> Self {
+        Self {
+            job_id: j.job_id.clone(),
+            title: j.title.clone(),
+            mode: j.mode,
+            status: j.status,
+            total_segments: j.total_segments,
+            created_at: j.created_at,
+            uploaded_at: j.uploaded_at,
+            completed_at: j.completed_at,
+            source_file_size_bytes: j.source_file_size_bytes,
+            error: j.error.clone(),
+        }
+    }
+}
+
+/// One page of a paged listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items, in the listing's order.
+    pub items: Vec<T>,
+    /// Opaque key to pass as `exclusive_start_key` for the next page; `None` on the last page.
+    pub next_key: Option<String>,
+}

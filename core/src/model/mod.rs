@@ -1,0 +1,18 @@
+//! The pipeline's data: jobs, segment completions and the messages that travel on the queues.
+//! Everything here is serde with a version-tolerant shape: new optional fields default, so an
+//! older worker can read a newer message and the other way round.
+
+mod job;
+mod messages;
+mod s3_event;
+
+pub use job::{
+    ConversionSettings, Job, JobError, JobListItem, JobStatus, JobUpdate, Page, StereoMode,
+};
+pub use messages::{
+    ChunkingMessage, DepthSeam, ReassemblyRequest, SegmentCompletion, SegmentOutput, SegmentTask,
+};
+pub use s3_event::{S3Bucket, S3Entity, S3EventNotification, S3EventRecord, S3Object, S3TestEvent};
+
+#[cfg(test)]
+mod tests;

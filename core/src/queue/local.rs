@@ -1,0 +1,209 @@
+//! Queues in the local SQLite database, with SQS's semantics: a receive hides a message for
+//! the visibility timeout and hands out a fresh receipt handle; a message not deleted in time
+//! comes back; after `max_receives` receives it moves to the dead-letter queue.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rusqlite::{params, TransactionBehavior};
+
+use super::{QueueReceiver, QueueSender, QueueSettings, ReceivedMessage};
+use crate::error::{Error, Result};
+use crate::sqlite::{now_micros, Db};
+
+/// One queue (and the name of its dead-letter queue) in the local database.
+#[derive(Debug, Clone)]
+pub struct SqliteQueue {
+    db: Db,
+    name: String,
+    dlq: Option<String>,
+    settings: QueueSettings,
+}
+
+impl SqliteQueue {
+    /// The queue `name` on `db`; messages received more than `settings.max_receives` times
+    /// move to `dlq` (or stay forever when `dlq` is `None`, as for a dead-letter queue itself).
+    pub fn new(
+        db: Db,
+        name: impl Into<String>,
+        dlq: Option<String>,
+        settings: QueueSettings,
+    ) -> Self {
+        Self {
+            db,
+            name: name.into(),
+            dlq,
+            settings,
+        }
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn parse_handle(&self, handle: &str) -> Result<(i64, String)> {
+        handle
+            .split_once(':')
+            .and_then(|(id, r)| Some((id.parse().ok()?, r.to_owned())))
+            .ok_or_else(|| Error::invalid("receipt handle", "not a handle this queue issued"))
+    }
+
+    fn receive_once(
+        &self,
+        max: usize,
+    ) -> impl FnOnce(&mut rusqlite::Connection) -> Result<Vec<ReceivedMessage>> + Send + 'static
+    {
+        let (queue, dlq, s) = (self.name.clone(), self.dlq.clone(), self.settings);
+        move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = now_micros();
+            let candidates: Vec<(i64, String, String, u32)> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id, message_id, body, receive_count FROM messages
+                     WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3",
+                )?;
+                let rows = stmt.query_map(params![queue, now, (max * 2) as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let mut out = Vec::new();
+            for (id, message_id, body, count) in candidates {
+                if out.len() == max {
+                    break;
+                }
+                if let Some(dlq) = dlq.as_deref().filter(|_| count >= s.max_receives) {
+                    tx.execute(
+                        "UPDATE messages SET queue = ?2, receive_count = 0, receipt = NULL,
+                         visible_at = ?3 WHERE id = ?1",
+                        params![id, dlq, now],
+                    )?;
+                    tracing::warn!(queue = %queue, %message_id, receives = count, "message moved to the dead-letter queue");
+                    continue;
+                }
+                let receipt = uuid::Uuid::new_v4().simple().to_string();
+                let visible_at = now + s.visibility_timeout.as_micros() as i64;
+                tx.execute(
+                    "UPDATE messages SET receipt = ?2, receive_count = receive_count + 1,
+                     visible_at = ?3 WHERE id = ?1",
+                    params![id, receipt, visible_at],
+                )?;
+                out.push(ReceivedMessage {
+                    receipt_handle: format!("{id}:{receipt}"),
+                    body,
+                    receive_count: count + 1,
+                    message_id,
+                });
+            }
+            tx.commit()?;
+            Ok(out)
+        }
+    }
+}
+
+#[async_trait]
+impl QueueSender for SqliteQueue {
+    async fn send(&self, body: &str) -> Result<String> {
+        let (queue, body) = (self.name.clone(), body.to_owned());
+        let message_id = uuid::Uuid::new_v4().to_string();
+        let id = message_id.clone();
+        self.db
+            .call(move |c| {
+                let now = now_micros();
+                c.execute(
+                    "INSERT INTO messages (queue, message_id, body, sent_at, visible_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                    params![queue, id, body, now],
+                )?;
+                Ok(())
+            })
+            .await?;
+        Ok(message_id)
+    }
+
+    async fn send_batch(&self, bodies: &[String]) -> Result<()> {
+        let (queue, bodies) = (self.name.clone(), bodies.to_vec());
+        self.db
+            .call(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let now = now_micros();
+                for body in &bodies {
+                    tx.execute(
+                        "INSERT INTO messages (queue, message_id, body, sent_at, visible_at)
+                         VALUES (?1, ?2, ?3, ?4, ?4)",
+                        params![queue, uuid::Uuid::new_v4().to_string(), body, now],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl QueueReceiver for SqliteQueue {
+    async fn receive(&self, max_messages: usize) -> Result<Vec<ReceivedMessage>> {
+        let max = max_messages.clamp(1, 10);
+        let deadline = Instant::now() + self.settings.wait_time;
+        loop {
+            let got = self.db.call(self.receive_once(max)).await?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !got.is_empty() || left.is_zero() {
+                return Ok(got);
+            }
+            tokio::time::sleep(left.min(Duration::from_millis(50))).await;
+        }
+    }
+
+    async fn delete(&self, receipt_handle: &str) -> Result<()> {
+        let (id, receipt) = self.parse_handle(receipt_handle)?;
+        let queue = self.name.clone();
+        self.db
+            .call(move |c| {
+                let n = c.execute(
+                    "DELETE FROM messages WHERE id = ?1 AND receipt = ?2 AND queue = ?3",
+                    params![id, receipt, queue],
+                )?;
+                if n == 1 {
+                    Ok(())
+                } else {
+                    Err(Error::StaleReceipt { queue })
+                }
+            })
+            .await
+    }
+
+    async fn change_visibility(&self, receipt_handle: &str, timeout: Duration) -> Result<()> {
+        let (id, receipt) = self.parse_handle(receipt_handle)?;
+        let queue = self.name.clone();
+        self.db
+            .call(move |c| {
+                let n = c.execute(
+                    "UPDATE messages SET visible_at = ?4 WHERE id = ?1 AND receipt = ?2 AND queue = ?3",
+                    params![id, receipt, queue, now_micros() + timeout.as_micros() as i64],
+                )?;
+                if n == 1 {
+                    Ok(())
+                } else {
+                    Err(Error::StaleReceipt { queue })
+                }
+            })
+            .await
+    }
+
+    async fn approximate_len(&self) -> Result<u64> {
+        let queue = self.name.clone();
+        self.db
+            .call(move |c| {
+                let n: i64 = c.query_row(
+                    "SELECT COUNT(*) FROM messages WHERE queue = ?1",
+                    [&queue],
+                    |r| r.get(0),
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+}
