@@ -27,6 +27,7 @@ pub mod jobs;
 pub mod keys;
 pub mod links;
 pub mod model;
+pub mod process;
 pub mod queue;
 mod sqlite;
 pub mod storage;
