@@ -1,0 +1,482 @@
+//! Chunking: cut the source's video stream at clean keyframes into MKV segments of about the
+//! target length by stream copy (no re-encode), check that the segments' frame counts add up
+//! to the source's, upload them, save the manifest and send one `SegmentTask` per segment.
+//!
+//! Sources with rotation metadata are the one exception to stream copy: MKV cannot carry a
+//! display matrix, so their segments are re-encoded upright, losslessly, at the same cuts.
+
+use std::path::{Path, PathBuf};
+
+use parallax_core::backends::Backends;
+use parallax_core::keys::{self, QueueName};
+use parallax_core::model::{DepthSeam, Job, JobStatus, JobUpdate, SegmentTask};
+use parallax_core::process::ToolCommand;
+use parallax_core::storage::ObjectStorageExt as _;
+use serde::Serialize;
+
+use crate::failure::{Failure, RetryContext};
+use crate::manifest::{Manifest, ManifestSegment, MANIFEST_VERSION};
+use crate::probe::{self, Inspection, PacketScan, SourceInfo};
+use crate::settings::Settings;
+
+/// A segment as planned from the packet scan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedSegment {
+    /// Zero-based index.
+    pub index: u32,
+    /// Index of its first frame (= its first packet in decoding order).
+    pub first_frame: u64,
+    /// Frames in it.
+    pub frame_count: u64,
+    /// Start on the source timeline, seconds from the video's first frame.
+    pub start_secs: f64,
+    /// Length up to the next segment's start (the last one: up to the end of its last frame).
+    pub duration_secs: f64,
+}
+
+/// Chooses the cuts: a new segment starts at the first clean keyframe at least
+/// `segment_secs` after the current segment's start. With keyframes far apart segments get
+/// longer; they are never cut elsewhere than at a clean keyframe.
+pub fn plan_segments(scan: &PacketScan, time_base: f64, segment_secs: f64) -> Vec<PlannedSegment> {
+    let first = scan.first_pts.unwrap_or(0);
+    let secs = |pts: i64| (pts - first) as f64 * time_base;
+    // A small tolerance so that 10 s of 29.97 fps material cut "at 10 s" is not pushed a GOP on.
+    let eps = 1e-3;
+    let mut cuts: Vec<(u64, f64)> = vec![(0, 0.0)];
+    for kf in scan
+        .keyframes
+        .iter()
+        .filter(|k| k.clean && k.packet_index > 0)
+    {
+        let t = secs(kf.pts);
+        if t + eps >= cuts.last().expect("never empty").1 + segment_secs {
+            cuts.push((kf.packet_index, t));
+        }
+    }
+    let end = scan.end_pts.map_or(0.0, secs);
+    (0..cuts.len())
+        .map(|i| {
+            let (first_frame, start) = cuts[i];
+            let (next_frame, next_start) = cuts.get(i + 1).copied().unwrap_or((scan.count, end));
+            PlannedSegment {
+                index: i as u32,
+                first_frame,
+                frame_count: next_frame - first_frame,
+                start_secs: start,
+                duration_secs: (next_start - start).max(0.0),
+            }
+        })
+        .collect()
+}
+
+/// Splits `source` into `plan.len()` MKV files `out_dir/00000.mkv`, ... (video only) and
+/// checks each one's frame count against the plan. Returns the files in order.
+pub async fn split(
+    source: &Path,
+    info: &SourceInfo,
+    plan: &[PlannedSegment],
+    out_dir: &Path,
+    settings: &Settings,
+) -> Result<Vec<PathBuf>, Failure> {
+    tokio::fs::create_dir_all(out_dir)
+        .await
+        .retry("creating the segment folder")?;
+    let map = format!("0:{}", info.video.index);
+    let mut cmd = ToolCommand::ffmpeg(settings.ffmpeg_timeout)
+        .args(["-v", "error", "-i"])
+        .arg(source)
+        .args(["-map", &map, "-map_metadata", "-1", "-map_chapters", "-1"]);
+    let cuts: Vec<String> = plan
+        .iter()
+        .skip(1)
+        .map(|s| s.first_frame.to_string())
+        .collect();
+    if info.video.rotation != 0 {
+        // Autorotation (ffmpeg's default) makes the frames upright; lossless x264 keeps them
+        // as they were, and a keyframe is forced at every planned cut.
+        let force = if cuts.is_empty() {
+            "expr:eq(n,0)".to_owned()
+        } else {
+            format!(
+                "expr:{}",
+                plan.iter()
+                    .map(|s| format!("eq(n,{})", s.first_frame))
+                    .collect::<Vec<_>>()
+                    .join("+")
+            )
+        };
+        cmd = cmd.args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-qp",
+            "0",
+            "-bf",
+            "0",
+            "-fps_mode",
+            "passthrough",
+            "-force_key_frames",
+            &force,
+        ]);
+    } else {
+        cmd = cmd.args(["-c", "copy"]);
+    }
+    let pattern = out_dir.join("%05d.mkv");
+    let single = out_dir.join("00000.mkv");
+    if cuts.is_empty() {
+        cmd = cmd.args(["-f", "matroska"]).arg(&single);
+    } else {
+        cmd = cmd
+            .args(["-f", "segment", "-segment_format", "matroska"])
+            .args(["-segment_frames", &cuts.join(",")])
+            .args(["-reset_timestamps", "0", "-segment_start_number", "0"])
+            .arg(&pattern);
+    }
+    cmd.run().await.retry("splitting the source with ffmpeg")?;
+
+    let files: Vec<PathBuf> = plan
+        .iter()
+        .map(|s| out_dir.join(format!("{:05}.mkv", s.index)))
+        .collect();
+    let extra = out_dir.join(format!("{:05}.mkv", plan.len()));
+    if tokio::fs::try_exists(&extra).await.unwrap_or(false) {
+        return Err(Failure::reject(
+            "split-failed",
+            format!(
+                "ffmpeg cut the video into more than the {} planned segments; the keyframe flags of the file are inconsistent",
+                plan.len()
+            ),
+        ));
+    }
+    let counts: Vec<Option<u64>> = crate::try_batched(files.clone(), 2, |f| async move {
+        if tokio::fs::try_exists(&f).await.unwrap_or(false) {
+            count_frames(&f, settings).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    })
+    .await
+    .retry("counting the frames of the segments")?;
+    for (seg, count) in plan.iter().zip(&counts) {
+        if *count != Some(seg.frame_count) {
+            return Err(Failure::reject(
+                "split-failed",
+                format!(
+                    "segment {} has {} frames where {} were planned; the file cannot be cut without losing frames (re-encode it and upload again)",
+                    seg.index,
+                    count.map_or("no".to_owned(), |c| c.to_string()),
+                    seg.frame_count
+                ),
+            ));
+        }
+    }
+    Ok(files)
+}
+
+/// Counts the packets of the first video stream (one demuxing pass, no decoding).
+pub async fn count_frames(
+    path: &Path,
+    settings: &Settings,
+) -> Result<u64, parallax_core::process::ProcessError> {
+    let out = ToolCommand::ffprobe(settings.probe_timeout)
+        .args(["-select_streams", "v:0", "-count_packets"])
+        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .lines()
+        .find_map(|l| l.trim().trim_end_matches(',').parse::<u64>().ok())
+        .unwrap_or(0))
+}
+
+/// The pure part of chunking: inspect, plan and split a local file. Returns the probe, the
+/// plan and the segment files.
+pub async fn chunk_file(
+    source: &Path,
+    out_dir: &Path,
+    settings: &Settings,
+) -> Result<(Inspection, Vec<PlannedSegment>, Vec<PathBuf>), Failure> {
+    let inspection = probe::inspect(source, settings).await?;
+    let info = &inspection.info;
+    let plan = plan_segments(
+        &inspection.scan,
+        info.video.time_base.as_f64(),
+        settings.segment_secs,
+    );
+    let total: u64 = plan.iter().map(|s| s.frame_count).sum();
+    if total != info.video.frame_count {
+        return Err(Failure::Retry(anyhow::anyhow!(
+            "planned {total} frames for a source of {}",
+            info.video.frame_count
+        )));
+    }
+    let files = split(source, info, &plan, out_dir, settings).await?;
+    Ok((inspection, plan, files))
+}
+
+/// What a chunking run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkOutcome {
+    /// Segments uploaded and tasks sent.
+    Chunked {
+        /// How many segments.
+        segments: u32,
+    },
+    /// A redelivered message: the saved manifest's tasks were sent again.
+    Resent {
+        /// How many segments.
+        segments: u32,
+    },
+    /// Nothing to do (unknown job, already past chunking, no source yet, ...).
+    Dropped(String),
+}
+
+/// The tasks of a manifest.
+pub fn tasks(job: &Job, manifest: &Manifest, settings: &Settings) -> Vec<SegmentTask> {
+    let total = manifest.segments.len() as u32;
+    manifest
+        .segments
+        .iter()
+        .map(|s| {
+            let prev = s
+                .index
+                .checked_sub(1)
+                .and_then(|p| manifest.segments.get(p as usize));
+            SegmentTask {
+                job_id: job.job_id.clone(),
+                segment_index: s.index,
+                total_segments: total,
+                source_key: s.key.clone(),
+                output_key: keys::output(&job.job_id, s.index),
+                first_frame: s.first_frame,
+                frame_count: s.frame_count,
+                mode: job.mode,
+                settings: job.settings.clone(),
+                seam: DepthSeam {
+                    prev_source_key: prev.map(|p| p.key.clone()),
+                    warmup_frames: prev.map_or(0, |p| {
+                        (settings.seam_warmup_frames as u64).min(p.frame_count) as u32
+                    }),
+                },
+            }
+        })
+        .collect()
+}
+
+/// Moves the job's status; a refused (backwards) move means a late or duplicate message.
+async fn advance(
+    backends: &Backends,
+    job_id: &str,
+    update: &JobUpdate,
+) -> Result<Option<Job>, Failure> {
+    match backends.jobs.update(job_id, update).await {
+        Ok(j) => Ok(Some(j)),
+        Err(parallax_core::Error::InvalidTransition { .. }) => Ok(None),
+        Err(e) => Err(Failure::Retry(
+            anyhow::Error::new(e).context("updating the job"),
+        )),
+    }
+}
+
+/// Chunks one job: the whole step, idempotent under redelivery.
+pub async fn chunk_job(
+    backends: &Backends,
+    settings: &Settings,
+    job_id: &str,
+) -> Result<ChunkOutcome, Failure> {
+    let Some(job) = backends.jobs.get(job_id).await.retry("reading the job")? else {
+        return Ok(ChunkOutcome::Dropped("unknown job".into()));
+    };
+    if job.status.is_terminal() || !job.status.can_become(JobStatus::Chunking) {
+        return Ok(ChunkOutcome::Dropped(format!(
+            "job is already {}",
+            job.status
+        )));
+    }
+    if job.status == JobStatus::ChunkingComplete {
+        return Ok(ChunkOutcome::Dropped("job is already chunked".into()));
+    }
+    let source_key = keys::source(job_id);
+    let Some(size) = backends
+        .storage
+        .head(&source_key)
+        .await
+        .retry("looking for the source")?
+    else {
+        return Ok(ChunkOutcome::Dropped("no source uploaded yet".into()));
+    };
+    probe::check_size(size, settings)?;
+    let Some(job) = advance(backends, job_id, &JobUpdate::status(JobStatus::Chunking)).await?
+    else {
+        return Ok(ChunkOutcome::Dropped("job moved on meanwhile".into()));
+    };
+
+    // A redelivered message after a crash: resend the saved set rather than cut a new one.
+    if let Some(manifest) = Manifest::load(backends.storage.as_ref(), job_id)
+        .await
+        .retry("reading the manifest")?
+    {
+        let mut complete = !manifest.segments.is_empty();
+        for s in &manifest.segments {
+            complete &= backends
+                .storage
+                .head(&s.key)
+                .await
+                .retry("checking segments")?
+                .is_some();
+        }
+        if complete {
+            let n = send_and_finish(backends, settings, &job, &manifest).await?;
+            return Ok(ChunkOutcome::Resent { segments: n });
+        }
+    }
+
+    let dir = tempfile::Builder::new()
+        .prefix("chunk-")
+        .tempdir_in(&settings.work_dir)
+        .retry("creating a work folder")?;
+    let src = dir.path().join("source");
+    backends
+        .storage
+        .download(&source_key, &src)
+        .await
+        .retry("downloading the source")?;
+    let (inspection, plan, files) =
+        chunk_file(&src, &dir.path().join("segments"), settings).await?;
+    tracing::info!(
+        frames = inspection.info.video.frame_count,
+        segments = plan.len(),
+        codec = %inspection.info.video.codec,
+        rotation = inspection.info.video.rotation,
+        "source split"
+    );
+    let segments: Vec<ManifestSegment> = plan
+        .iter()
+        .map(|p| ManifestSegment {
+            index: p.index,
+            first_frame: p.first_frame,
+            frame_count: p.frame_count,
+            start_secs: p.start_secs,
+            duration_secs: p.duration_secs,
+            key: keys::segment(job_id, p.index),
+        })
+        .collect();
+    let uploads: Vec<(String, PathBuf)> = segments
+        .iter()
+        .map(|s| s.key.clone())
+        .zip(files.iter().cloned())
+        .collect();
+    let storage = backends.storage.clone();
+    crate::try_batched(uploads, 4, |(key, file)| {
+        let storage = storage.clone();
+        async move { storage.upload(&key, &file).await }
+    })
+    .await
+    .retry("uploading the segments")?;
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        job_id: job_id.to_owned(),
+        rotated_upright: inspection.info.video.rotation != 0,
+        source: inspection.info,
+        segment_secs: settings.segment_secs,
+        segments,
+    };
+    manifest
+        .save(backends.storage.as_ref())
+        .await
+        .retry("saving the manifest")?;
+    let n = send_and_finish(backends, settings, &job, &manifest).await?;
+    Ok(ChunkOutcome::Chunked { segments: n })
+}
+
+/// Saves total_segments, sends every task, then marks chunking complete.
+async fn send_and_finish(
+    backends: &Backends,
+    settings: &Settings,
+    job: &Job,
+    manifest: &Manifest,
+) -> Result<u32, Failure> {
+    let total = manifest.segments.len() as u32;
+    let update = JobUpdate {
+        total_segments: Some(total),
+        ..JobUpdate::default()
+    };
+    backends
+        .jobs
+        .update(&job.job_id, &update)
+        .await
+        .retry("saving total_segments")?;
+    let bodies = tasks(job, manifest, settings)
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()
+        .retry("serialising tasks")?;
+    backends
+        .queue(QueueName::Segments)
+        .sender
+        .send_batch(&bodies)
+        .await
+        .retry("sending the segment tasks")?;
+    advance(
+        backends,
+        &job.job_id,
+        &JobUpdate::status(JobStatus::ChunkingComplete),
+    )
+    .await?;
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Packet;
+
+    fn scan(gop: i64, frames: i64) -> PacketScan {
+        let mut s = PacketScan::default();
+        for i in 0..frames {
+            s.push(Packet {
+                pts: Some(i),
+                dts: Some(i),
+                duration: Some(1),
+                key: i % gop == 0,
+                discard: false,
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn plan_covers_every_frame_once_and_cuts_on_keyframes() {
+        // 30 fps, keyframe every 15 frames, 100 frames, 1 s segments.
+        let s = scan(15, 100);
+        let plan = plan_segments(&s, 1.0 / 30.0, 1.0);
+        let starts: Vec<u64> = plan.iter().map(|p| p.first_frame).collect();
+        assert_eq!(starts, vec![0, 30, 60, 90]);
+        assert_eq!(plan.iter().map(|p| p.frame_count).sum::<u64>(), 100);
+        assert!((plan[3].duration_secs - 10.0 / 30.0).abs() < 1e-9);
+        assert!(starts.iter().all(|f| f % 15 == 0));
+    }
+
+    #[test]
+    fn long_gops_make_longer_segments_never_broken_ones() {
+        let s = scan(250, 300);
+        let plan = plan_segments(&s, 1.0 / 25.0, 2.0);
+        assert_eq!(
+            plan.iter()
+                .map(|p| (p.first_frame, p.frame_count))
+                .collect::<Vec<_>>(),
+            vec![(0, 250), (250, 50)]
+        );
+    }
+
+    #[test]
+    fn short_sources_are_one_segment() {
+        let s = scan(30, 20);
+        let plan = plan_segments(&s, 1.0 / 30.0, 10.0);
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].frame_count, 20);
+    }
+}

@@ -1,0 +1,82 @@
+//! The segment list of a job, saved to `keys::manifest(job)` before any task is sent: what
+//! video-workers and reassembly need, and what makes a redelivered chunking message resend
+//! the same tasks instead of cutting a second, different set.
+
+use parallax_core::keys;
+use parallax_core::storage::ObjectStorage;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+
+use crate::probe::SourceInfo;
+
+/// Current manifest format.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// One source segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestSegment {
+    /// Zero-based index.
+    pub index: u32,
+    /// Index of its first frame in the whole source.
+    pub first_frame: u64,
+    /// Frames in it.
+    pub frame_count: u64,
+    /// Where it starts on the source's timeline, in seconds from the video's first frame.
+    pub start_secs: f64,
+    /// How long it lasts on the source's timeline (up to the next segment's start).
+    pub duration_secs: f64,
+    /// Storage key of the segment.
+    pub key: String,
+}
+
+/// A job's segments and what reassembly needs from the probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version.
+    #[serde(default)]
+    pub version: u32,
+    /// The job.
+    pub job_id: String,
+    /// The probed source.
+    pub source: SourceInfo,
+    /// The target segment length used.
+    pub segment_secs: f64,
+    /// Whether the segments were re-encoded upright because the source carries rotation
+    /// metadata (MKV segments cannot carry it).
+    #[serde(default)]
+    pub rotated_upright: bool,
+    /// The segments in order.
+    pub segments: Vec<ManifestSegment>,
+}
+
+impl Manifest {
+    /// Frames in all segments together.
+    pub fn total_frames(&self) -> u64 {
+        self.segments.iter().map(|s| s.frame_count).sum()
+    }
+
+    /// Reads a job's manifest; `Ok(None)` when there is none.
+    pub async fn load(storage: &dyn ObjectStorage, job_id: &str) -> anyhow::Result<Option<Self>> {
+        let key = keys::manifest(job_id);
+        let mut stream = match storage.get_stream(&key).await {
+            Ok(s) => s,
+            Err(parallax_core::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await?;
+        Ok(Some(serde_json::from_slice(&buf)?))
+    }
+
+    /// Writes the manifest to its key.
+    pub async fn save(&self, storage: &dyn ObjectStorage) -> anyhow::Result<()> {
+        let body = serde_json::to_vec_pretty(self)?;
+        storage
+            .put_stream(
+                &keys::manifest(&self.job_id),
+                Box::pin(std::io::Cursor::new(body)),
+            )
+            .await?;
+        Ok(())
+    }
+}

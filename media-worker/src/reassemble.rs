@@ -1,0 +1,409 @@
+//! Reassembly: once every segment is converted, concatenate the converted segments without
+//! re-encoding (concat demuxer, each segment placed at its start on the source timeline) and
+//! mux every audio and subtitle track of the original upload back in, tags included. The
+//! result is MP4 with `+faststart` when every stream fits MP4, MKV otherwise.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use parallax_core::backends::Backends;
+use parallax_core::keys;
+use parallax_core::model::{Job, JobStatus, JobUpdate, ReassemblyRequest};
+use parallax_core::process::ToolCommand;
+use parallax_core::storage::ObjectStorageExt as _;
+
+use crate::chunk::count_frames;
+use crate::failure::{Failure, RetryContext};
+use crate::manifest::Manifest;
+use crate::probe::{self, TrackInfo};
+use crate::settings::Settings;
+
+/// The result's container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// MP4 with the index up front (`+faststart`).
+    Mp4,
+    /// Matroska, for streams MP4 does not take.
+    Mkv,
+}
+
+impl Container {
+    /// The file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Container::Mp4 => "mp4",
+            Container::Mkv => "mkv",
+        }
+    }
+}
+
+const MP4_VIDEO: &[&str] = &["h264", "hevc", "av1", "mpeg4", "vp9"];
+const MP4_AUDIO: &[&str] = &["aac", "mp3", "ac3", "eac3", "alac"];
+/// Text subtitles that become MP4's mov_text.
+const MP4_TEXT_SUBS: &[&str] = &["mov_text", "subrip", "text", "webvtt"];
+
+/// MP4 when the converted video and every audio and subtitle track fit it, MKV otherwise.
+pub fn choose_container(video_codec: &str, audio: &[TrackInfo], subs: &[TrackInfo]) -> Container {
+    let fits = MP4_VIDEO.contains(&video_codec)
+        && audio.iter().all(|a| MP4_AUDIO.contains(&a.codec.as_str()))
+        && subs
+            .iter()
+            .all(|s| MP4_TEXT_SUBS.contains(&s.codec.as_str()));
+    if fits {
+        Container::Mp4
+    } else {
+        Container::Mkv
+    }
+}
+
+/// The result's file name: the title as a slug, the 3D layout suffix players recognise, and
+/// the extension (`holiday-in-rome_LRF_Full_SBS.mp4`).
+pub fn file_name(job: &Job, container: Container) -> String {
+    let mut slug = String::new();
+    for c in job.title.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    let mut slug = slug.trim_end_matches('-').to_owned();
+    if slug.is_empty() {
+        slug = "video".to_owned();
+    }
+    slug.truncate(slug.char_indices().nth(80).map_or(slug.len(), |(i, _)| i));
+    format!("{slug}{}.{}", job.mode.file_suffix(), container.extension())
+}
+
+fn concat_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+/// The assembled file.
+#[derive(Debug, Clone)]
+pub struct Assembled {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its container.
+    pub container: Container,
+    /// Video frames in it.
+    pub frame_count: u64,
+}
+
+/// Concatenates `outputs` (converted segments in order) and muxes the audio and subtitle
+/// tracks of `source` into `work_dir/result.{mp4,mkv}`; checks the frame count.
+pub async fn assemble(
+    source: &Path,
+    manifest: &Manifest,
+    outputs: &[PathBuf],
+    work_dir: &Path,
+    settings: &Settings,
+) -> Result<Assembled, Failure> {
+    if outputs.len() != manifest.segments.len() || outputs.is_empty() {
+        return Err(Failure::Retry(anyhow::anyhow!(
+            "{} converted segments for {} planned",
+            outputs.len(),
+            manifest.segments.len()
+        )));
+    }
+    let first = probe::probe_json(&outputs[0], settings)
+        .await
+        .retry("probing a converted segment")?;
+    let video_codec = first
+        .streams
+        .iter()
+        .find(|s| s.codec_type.as_deref() == Some("video"))
+        .and_then(|s| s.codec_name.clone())
+        .ok_or_else(|| {
+            Failure::reject(
+                "bad-converted-segment",
+                "converted segment 0 has no video stream",
+            )
+        })?;
+    let src = &manifest.source;
+    let container = choose_container(&video_codec, &src.audio, &src.subtitles);
+
+    // Each segment placed at its start on the source timeline, whatever timestamps the
+    // converted file carries (the concat demuxer subtracts each file's own start).
+    let mut list = String::from("ffconcat version 1.0\n");
+    for (i, (seg, out)) in manifest.segments.iter().zip(outputs).enumerate() {
+        let abs = std::path::absolute(out).retry("resolving a segment path")?;
+        list.push_str(&format!("file {}\n", concat_quote(&abs)));
+        if i + 1 < manifest.segments.len() {
+            list.push_str(&format!("duration {:.9}\n", seg.duration_secs));
+        }
+    }
+    let list_path = work_dir.join("concat.txt");
+    tokio::fs::write(&list_path, list)
+        .await
+        .retry("writing the concat list")?;
+
+    // The video starts where it started in the source relative to the other streams.
+    let offset = (src.video.start_secs - src.start_secs).max(0.0);
+    let out = work_dir.join(format!("result.{}", container.extension()));
+    let mut cmd = ToolCommand::ffmpeg(settings.ffmpeg_timeout)
+        .args(["-v", "error", "-itsoffset", &format!("{offset:.6}")])
+        .args(["-f", "concat", "-safe", "0", "-i"])
+        .arg(&list_path)
+        .arg("-i")
+        .arg(source)
+        .args(["-map", "0:v:0"]);
+    for t in src.audio.iter().chain(&src.subtitles) {
+        cmd = cmd.args(["-map", &format!("1:{}", t.index)]);
+    }
+    cmd = cmd.args(["-map_metadata", "1", "-c", "copy"]);
+    for (i, t) in src.audio.iter().enumerate() {
+        if let Some(lang) = &t.language {
+            cmd = cmd.args([format!("-metadata:s:a:{i}"), format!("language={lang}")]);
+        }
+    }
+    for (i, t) in src.subtitles.iter().enumerate() {
+        if let Some(lang) = &t.language {
+            cmd = cmd.args([format!("-metadata:s:s:{i}"), format!("language={lang}")]);
+        }
+    }
+    match container {
+        Container::Mp4 => {
+            if !src.subtitles.is_empty() {
+                cmd = cmd.args(["-c:s", "mov_text"]);
+            }
+            if video_codec == "hevc" {
+                cmd = cmd.args(["-tag:v", "hvc1"]);
+            }
+            cmd = cmd.args(["-movflags", "+faststart", "-f", "mp4"]);
+        }
+        Container::Mkv => cmd = cmd.args(["-f", "matroska"]),
+    }
+    cmd.arg(&out)
+        .run()
+        .await
+        .retry("concatenating and muxing with ffmpeg")?;
+
+    let frames = count_frames(&out, settings)
+        .await
+        .retry("counting the result's frames")?;
+    let expected = manifest.total_frames();
+    if frames != expected {
+        return Err(Failure::reject(
+            "reassembly-mismatch",
+            format!("the result has {frames} video frames where the source has {expected}"),
+        ));
+    }
+    Ok(Assembled {
+        path: out,
+        container,
+        frame_count: frames,
+    })
+}
+
+/// What a reassembly run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReassemblyOutcome {
+    /// The result is stored and the job completed.
+    Completed {
+        /// The result's key.
+        output_key: String,
+    },
+    /// Nothing to do (unknown job, already completed or failed, ...).
+    Dropped(String),
+}
+
+/// Reassembles one job: the whole step. Retries (leaves the message) while a segment is
+/// missing; does nothing for a job that is already completed.
+pub async fn reassemble_job(
+    backends: &Backends,
+    settings: &Settings,
+    request: &ReassemblyRequest,
+) -> Result<ReassemblyOutcome, Failure> {
+    let job_id = request.job_id.as_str();
+    let Some(job) = backends.jobs.get(job_id).await.retry("reading the job")? else {
+        return Ok(ReassemblyOutcome::Dropped("unknown job".into()));
+    };
+    if job.status.is_terminal() {
+        return Ok(ReassemblyOutcome::Dropped(format!(
+            "job is already {}",
+            job.status
+        )));
+    }
+    let Some(total) = job.total_segments.or(request.total_segments) else {
+        return Err(Failure::Retry(anyhow::anyhow!(
+            "the job has no total_segments yet (chunking not finished)"
+        )));
+    };
+    let completions = backends
+        .completions
+        .query_by_job(job_id)
+        .await
+        .retry("reading the completions")?;
+    let present: BTreeSet<u32> = completions.iter().map(|c| c.segment_index).collect();
+    let missing: Vec<u32> = (0..total).filter(|i| !present.contains(i)).collect();
+    if !missing.is_empty() {
+        return Err(Failure::Retry(anyhow::anyhow!(
+            "{} of {total} segments are not converted yet (first missing: {}); retrying later",
+            missing.len(),
+            missing[0]
+        )));
+    }
+    match backends
+        .jobs
+        .update(job_id, &JobUpdate::status(JobStatus::Reassembling))
+        .await
+    {
+        Ok(_) => {}
+        Err(parallax_core::Error::InvalidTransition { .. }) => {
+            return Ok(ReassemblyOutcome::Dropped("job moved on meanwhile".into()))
+        }
+        Err(e) => {
+            return Err(Failure::Retry(
+                anyhow::Error::new(e).context("updating the job"),
+            ))
+        }
+    }
+    let manifest = Manifest::load(backends.storage.as_ref(), job_id)
+        .await
+        .retry("reading the manifest")?
+        .ok_or_else(|| {
+            Failure::reject(
+                "manifest-missing",
+                "the segment list of this job is gone; upload the video again",
+            )
+        })?;
+    if manifest.segments.len() != total as usize {
+        return Err(Failure::reject(
+            "segment-count-mismatch",
+            format!(
+                "the job expects {total} segments but its segment list has {}",
+                manifest.segments.len()
+            ),
+        ));
+    }
+    let mut output_keys = Vec::with_capacity(total as usize);
+    for seg in &manifest.segments {
+        let c = completions
+            .iter()
+            .find(|c| c.segment_index == seg.index)
+            .expect("presence checked above");
+        if let Some(n) = c.frame_count.filter(|n| *n != seg.frame_count) {
+            return Err(Failure::reject(
+                "segment-frame-mismatch",
+                format!(
+                    "converted segment {} has {n} frames where its source has {}",
+                    seg.index, seg.frame_count
+                ),
+            ));
+        }
+        let key = if c.output_uri.is_empty() || c.output_uri.contains("://") {
+            keys::output(job_id, seg.index)
+        } else {
+            c.output_uri.clone()
+        };
+        output_keys.push(key);
+    }
+
+    let dir = tempfile::Builder::new()
+        .prefix("reassemble-")
+        .tempdir_in(&settings.work_dir)
+        .retry("creating a work folder")?;
+    let src = dir.path().join("source");
+    backends
+        .storage
+        .download(&keys::source(job_id), &src)
+        .await
+        .retry("downloading the source")?;
+    let outputs: Vec<PathBuf> = (0..total)
+        .map(|i| dir.path().join(format!("out-{i:05}.mkv")))
+        .collect();
+    let downloads: Vec<(String, PathBuf)> = output_keys
+        .iter()
+        .cloned()
+        .zip(outputs.iter().cloned())
+        .collect();
+    let storage = backends.storage.clone();
+    crate::try_batched(downloads, 4, |(key, path)| {
+        let storage = storage.clone();
+        async move { storage.download(&key, &path).await }
+    })
+    .await
+    .retry("downloading the converted segments")?;
+    let assembled = assemble(&src, &manifest, &outputs, dir.path(), settings).await?;
+    let output_key = keys::final_output(job_id, &file_name(&job, assembled.container));
+    backends
+        .storage
+        .upload(&output_key, &assembled.path)
+        .await
+        .retry("uploading the result")?;
+    let done = JobUpdate {
+        status: Some(JobStatus::Completed),
+        completed_at: Some(Utc::now()),
+        output_key: Some(output_key.clone()),
+        ..JobUpdate::default()
+    };
+    match backends.jobs.update(job_id, &done).await {
+        Ok(_) => {}
+        Err(parallax_core::Error::InvalidTransition { .. }) => {
+            return Ok(ReassemblyOutcome::Dropped("job moved on meanwhile".into()))
+        }
+        Err(e) => {
+            return Err(Failure::Retry(
+                anyhow::Error::new(e).context("completing the job"),
+            ))
+        }
+    }
+    tracing::info!(%output_key, frames = assembled.frame_count, "job completed");
+    Ok(ReassemblyOutcome::Completed { output_key })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parallax_core::model::{ConversionSettings, StereoMode};
+
+    fn track(codec: &str) -> TrackInfo {
+        TrackInfo {
+            index: 1,
+            codec: codec.into(),
+            language: None,
+            title: None,
+            channels: None,
+            default: false,
+        }
+    }
+
+    #[test]
+    fn containers_follow_the_streams() {
+        assert_eq!(
+            choose_container("h264", &[track("aac")], &[]),
+            Container::Mp4
+        );
+        assert_eq!(
+            choose_container("h264", &[track("aac")], &[track("subrip")]),
+            Container::Mp4
+        );
+        assert_eq!(
+            choose_container("h264", &[track("opus")], &[]),
+            Container::Mkv
+        );
+        assert_eq!(
+            choose_container("h264", &[], &[track("ass")]),
+            Container::Mkv
+        );
+        assert_eq!(choose_container("ffv1", &[], &[]), Container::Mkv);
+    }
+
+    #[test]
+    fn file_names_are_slugs_with_the_layout_suffix() {
+        let mut job = Job::new(
+            "Attack on Titan: S3!",
+            StereoMode::FullSbs,
+            ConversionSettings::default(),
+        );
+        assert_eq!(
+            file_name(&job, Container::Mp4),
+            "attack-on-titan-s3_LRF_Full_SBS.mp4"
+        );
+        job.title = "  ".into();
+        job.mode = StereoMode::Anaglyph;
+        assert_eq!(file_name(&job, Container::Mkv), "video_Anaglyph.mkv");
+    }
+}
