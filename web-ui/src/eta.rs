@@ -1,0 +1,155 @@
+//! The ETA basis: seconds of conversion per MB of source, averaged over recent completed jobs
+//! (conversion time = completed_at - uploaded_at). Computed lazily on first use and cached for
+//! a TTL, so a busy dashboard asks the job store once per TTL, not once per request.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use parallax_core::jobs::JobStore;
+use parallax_core::model::JobListItem;
+use tokio::sync::Mutex;
+
+/// Bytes in the "MB" of seconds per MB.
+pub const MB: f64 = 1_000_000.0;
+
+/// The cached average.
+#[derive(Debug)]
+pub struct EtaCache {
+    ttl: Duration,
+    sample: usize,
+    cached: Mutex<Option<(Instant, Option<f64>)>>,
+}
+
+impl EtaCache {
+    /// A cache that keeps its figure for `ttl`, averaging over the `sample` newest jobs.
+    pub fn new(ttl: Duration, sample: usize) -> Self {
+        Self {
+            ttl,
+            sample: sample.max(1),
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// Seconds per MB, or `None` when no completed job has both times and a size yet.
+    /// A store error is logged and gives `None` (an ETA is never worth failing a page for).
+    pub async fn seconds_per_mb(&self, jobs: &dyn JobStore) -> Option<f64> {
+        let mut slot = self.cached.lock().await;
+        if let Some((at, v)) = *slot {
+            if at.elapsed() < self.ttl {
+                return v;
+            }
+        }
+        let v = match jobs.list_completed(self.sample, None).await {
+            Ok(page) => average_seconds_per_mb(&page.items),
+            Err(e) => {
+                tracing::warn!(error = %e, "listing completed jobs for the ETA failed");
+                None
+            }
+        };
+        *slot = Some((Instant::now(), v));
+        v
+    }
+
+    /// Forgets the cached figure.
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
+    }
+}
+
+/// Total conversion seconds over total MB of the jobs that have both times and a size.
+pub fn average_seconds_per_mb(items: &[JobListItem]) -> Option<f64> {
+    let (mut secs, mut mb) = (0.0, 0.0);
+    for j in items {
+        if let Some(s) = conversion_seconds(j.uploaded_at, j.completed_at) {
+            if let Some(size) = j.source_file_size_bytes.filter(|&b| b > 0) {
+                secs += s;
+                mb += size as f64 / MB;
+            }
+        }
+    }
+    (mb > 0.0).then(|| secs / mb)
+}
+
+/// Seconds from upload to completion, when both are known and in order.
+pub fn conversion_seconds(
+    uploaded_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+) -> Option<f64> {
+    let s = (completed_at? - uploaded_at?).num_milliseconds() as f64 / 1000.0;
+    (s >= 0.0).then_some(s)
+}
+
+/// Seconds left for a job of `size_bytes` uploaded at `uploaded_at`, at `sec_per_mb`.
+/// At least 0: a job slower than the average shows "any moment now", not a negative time.
+pub fn remaining_seconds(
+    sec_per_mb: f64,
+    size_bytes: u64,
+    uploaded_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> f64 {
+    let total = sec_per_mb * size_bytes as f64 / MB;
+    let elapsed = (now - uploaded_at).num_milliseconds() as f64 / 1000.0;
+    (total - elapsed).max(0.0)
+}
+
+/// "1 h 05 min", "3 min 20 s", "45 s".
+pub fn human_duration(secs: f64) -> String {
+    let s = secs.round().max(0.0) as u64;
+    if s >= 3600 {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parallax_core::model::{JobStatus, StereoMode};
+
+    fn item(size: Option<u64>, secs: Option<i64>) -> JobListItem {
+        let up = Utc::now();
+        JobListItem {
+            job_id: "j".into(),
+            title: "t".into(),
+            mode: StereoMode::FullSbs,
+            status: JobStatus::Completed,
+            total_segments: None,
+            created_at: up,
+            uploaded_at: Some(up),
+            completed_at: secs.map(|s| up + chrono::Duration::seconds(s)),
+            source_file_size_bytes: size,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn average_weights_by_size_and_skips_incomplete_jobs() {
+        let items = [
+            item(Some(10_000_000), Some(100)),
+            item(Some(30_000_000), Some(100)),
+            item(None, Some(1000)),
+            item(Some(5_000_000), None),
+        ];
+        // 200 s over 40 MB.
+        assert_eq!(average_seconds_per_mb(&items), Some(5.0));
+        assert_eq!(average_seconds_per_mb(&items[2..]), None);
+    }
+
+    #[test]
+    fn remaining_never_negative() {
+        let now = Utc::now();
+        let up = now - chrono::Duration::seconds(30);
+        assert_eq!(remaining_seconds(2.0, 20_000_000, up, now), 10.0);
+        assert_eq!(remaining_seconds(2.0, 1_000_000, up, now), 0.0);
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(45.2), "45 s");
+        assert_eq!(human_duration(200.0), "3 min 20 s");
+        assert_eq!(human_duration(3900.0), "1 h 05 min");
+    }
+}

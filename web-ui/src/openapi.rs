@@ -1,0 +1,156 @@
+//! The OpenAPI 3.1 document of the JSON API, served at `/api/openapi.json`.
+
+use axum::Json;
+use serde_json::{json, Value};
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn job_id_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
+}
+
+/// The document.
+pub fn spec() -> Value {
+    let job = json!({"$ref": "#/components/schemas/Job"});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "parallax API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Create 2D-to-3D conversion jobs, upload their source through a presigned URL, follow their progress and download the result. When access control is on, send `Authorization: Bearer <token>` (or basic auth). Browsers that send cookies must echo the `parallax_csrf` cookie in `X-CSRF-Token` on POST, PATCH and DELETE."
+        },
+        "paths": {
+            "/healthz": {"get": {
+                "summary": "Liveness and job-store health",
+                "security": [],
+                "responses": {"200": {"description": "healthy"}, "503": {"description": "the job store does not answer"}}
+            }},
+            "/api/jobs": {
+                "post": {
+                    "summary": "Create a job and get a presigned upload",
+                    "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateJob"}}}},
+                    "responses": {
+                        "201": {"description": "created", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["job", "upload"],
+                            "properties": {"job": job, "upload": {"$ref": "#/components/schemas/Upload"}}
+                        }}}},
+                        "400": error_response("invalid title, mode or settings"),
+                        "413": error_response("the announced file is larger than the upload limit")
+                    }
+                },
+                "get": {
+                    "summary": "List jobs",
+                    "parameters": [
+                        {"name": "state", "in": "query", "schema": {"type": "string", "enum": ["completed", "in_progress", "failed"], "default": "completed"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+                        {"name": "cursor", "in": "query", "description": "next_cursor of the previous page (completed only)", "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {"description": "one page", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["items", "next_cursor"],
+                            "properties": {"items": {"type": "array", "items": job}, "next_cursor": {"type": ["string", "null"]}}
+                        }}}},
+                        "400": error_response("bad state, limit or cursor")
+                    }
+                }
+            },
+            "/api/jobs/{id}": {
+                "parameters": [job_id_param()],
+                "get": {"summary": "One job with its progress", "responses": {
+                    "200": {"description": "the job", "content": {"application/json": {"schema": job}}},
+                    "404": error_response("unknown job")
+                }},
+                "patch": {
+                    "summary": "Set the title; report the upload as finished (uploaded_at)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PatchJob"}}}},
+                    "responses": {
+                        "200": {"description": "the job as stored", "content": {"application/json": {"schema": job}}},
+                        "400": error_response("invalid body"),
+                        "404": error_response("unknown job"),
+                        "409": error_response("uploaded_at given but the upload is not in storage")
+                    }
+                },
+                "delete": {"summary": "Cancel an unfinished job (it becomes failed with code `cancelled`)", "responses": {
+                    "200": {"description": "the cancelled job", "content": {"application/json": {"schema": job}}},
+                    "404": error_response("unknown job"),
+                    "409": error_response("the job already finished")
+                }}
+            },
+            "/api/jobs/{id}/download": {
+                "parameters": [job_id_param()],
+                "get": {"summary": "Redirect to a presigned download named after the title (e.g. attack-on-titan3d.mp4)", "responses": {
+                    "307": {"description": "redirect to the presigned URL", "headers": {"Location": {"schema": {"type": "string"}}}},
+                    "404": error_response("unknown job"),
+                    "409": error_response("the job has no result yet")
+                }}
+            },
+            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}}
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic"}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}
+                }}},
+                "Mode": {"type": "string", "enum": ["full_sbs", "half_sbs", "full_tb", "half_tb", "anaglyph", "depth_map"]},
+                "Status": {"type": "string", "enum": ["awaiting_upload", "uploaded", "chunking", "chunking_complete", "reassembling", "completed", "failed"]},
+                "Settings": {"type": "object", "properties": {
+                    "divergence": {"type": "number", "minimum": 0, "maximum": 10, "description": "3D strength, % of width"},
+                    "convergence": {"type": "number", "minimum": 0, "maximum": 1},
+                    "ema_decay": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                    "depth_resolution": {"type": ["integer", "null"], "minimum": 14, "maximum": 2048},
+                    "encoder": {"type": "string", "enum": ["libx264", "libx265", "h264_nvenc", "hevc_nvenc"]},
+                    "crf": {"type": "integer", "minimum": 0, "maximum": 51}
+                }},
+                "CreateJob": {"type": "object", "additionalProperties": false, "properties": {
+                    "title": {"type": "string", "maxLength": 200},
+                    "mode": {"$ref": "#/components/schemas/Mode"},
+                    "settings": {"$ref": "#/components/schemas/Settings"},
+                    "source_file_size_bytes": {"type": "integer", "minimum": 0}
+                }},
+                "PatchJob": {"type": "object", "additionalProperties": false, "properties": {
+                    "title": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "uploaded_at": {"type": "string", "format": "date-time"},
+                    "source_file_size_bytes": {"type": "integer", "minimum": 0}
+                }},
+                "Upload": {"type": "object", "required": ["url", "method", "headers"], "properties": {
+                    "url": {"type": "string"}, "method": {"type": "string"},
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "max_bytes": {"type": "integer"}
+                }},
+                "Job": {"type": "object", "required": ["job_id", "title", "mode", "status", "created_at"], "properties": {
+                    "job_id": {"type": "string"}, "title": {"type": "string"},
+                    "mode": {"$ref": "#/components/schemas/Mode"},
+                    "status": {"$ref": "#/components/schemas/Status"},
+                    "total_segments": {"type": ["integer", "null"]},
+                    "completed_segments": {"type": "integer"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "uploaded_at": {"type": ["string", "null"], "format": "date-time"},
+                    "completed_at": {"type": ["string", "null"], "format": "date-time"},
+                    "source_file_size_bytes": {"type": ["integer", "null"]},
+                    "settings": {"$ref": "#/components/schemas/Settings"},
+                    "error": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}]},
+                    "eta_seconds": {"type": ["number", "null"]},
+                    "conversion_seconds": {"type": ["number", "null"]},
+                    "seconds_per_mb": {"type": ["number", "null"]},
+                    "download_url": {"type": ["string", "null"]}
+                }}
+            }
+        },
+        "security": [{"bearer": []}, {"basic": []}, {}]
+    })
+}
+
+/// `GET /api/openapi.json`.
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}

@@ -1,0 +1,625 @@
+//! The JSON API and the pages, driven with `oneshot`.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use chrono::Utc;
+use common::{req, TestApp};
+use parallax_core::keys::{self, QueueName};
+use parallax_core::model::{JobStatus, JobUpdate, SegmentCompletion};
+use serde_json::json;
+use web_ui::WebConfig;
+
+async fn put_bytes(app: &TestApp, url: &str, bytes: Vec<u8>) -> common::Resp {
+    app.send(req(Method::PUT, url, &[], Body::from(bytes)))
+        .await
+}
+
+#[tokio::test]
+async fn create_job_gives_the_job_and_a_presigned_upload() {
+    let app = TestApp::new().await;
+    let r = app
+        .json(
+            Method::POST,
+            "/api/jobs",
+            json!({"title": "Holiday", "mode": "half-sbs", "settings": {"divergence": 3.5}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let v = r.json();
+    let id = v["job"]["job_id"].as_str().unwrap();
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/api/jobs/{id}").as_str())
+    );
+    assert_eq!(v["job"]["status"], "awaiting_upload");
+    assert_eq!(v["job"]["mode"], "half_sbs");
+    assert_eq!(v["job"]["settings"]["divergence"], 3.5);
+    assert_eq!(v["upload"]["method"], "PUT");
+    let url = v["upload"]["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("/objects/uploads/{id}/source?")),
+        "{url}"
+    );
+    assert_eq!(
+        v["upload"]["headers"]["Content-Type"],
+        "application/octet-stream"
+    );
+    let stored = app.backends.jobs.get(id).await.unwrap().unwrap();
+    assert_eq!(stored.title, "Holiday");
+}
+
+#[tokio::test]
+async fn create_job_refuses_bad_input_with_json_errors() {
+    let app = TestApp::with_config(WebConfig {
+        max_upload_bytes: 1000,
+        ..WebConfig::default()
+    })
+    .await;
+    let cases = [
+        (
+            json!({"mode": "hologram"}),
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+        ),
+        (
+            json!({"settings": {"divergence": 50}}),
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+        ),
+        (
+            json!({"settings": {"encoder": "rm -rf"}}),
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+        ),
+        (
+            json!({"colour": "blue"}),
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+        ),
+        (
+            json!({"title": "x".repeat(201)}),
+            StatusCode::BAD_REQUEST,
+            "invalid-title",
+        ),
+        (
+            json!({"title": "a\u{7}b"}),
+            StatusCode::BAD_REQUEST,
+            "invalid-title",
+        ),
+        (
+            json!({"source_file_size_bytes": 1001}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "upload-too-large",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let r = app.json(Method::POST, "/api/jobs", body.clone()).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert_eq!(r.error_code(), code, "{body}");
+        assert!(!r.json()["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let r = app
+        .send(req(Method::POST, "/api/jobs", &[], Body::from("{not json")))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "invalid-json");
+    // Nothing was created by the refused requests.
+    assert!(app
+        .backends
+        .jobs
+        .list_in_progress(100)
+        .await
+        .unwrap()
+        .is_empty());
+    // An empty body is a job with every default.
+    let r = app
+        .send(req(Method::POST, "/api/jobs", &[], Body::empty()))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["job"]["title"], "untitled");
+    assert_eq!(r.json()["job"]["mode"], "full_sbs");
+}
+
+#[tokio::test]
+async fn upload_then_patch_moves_the_job_to_uploaded() {
+    let app = TestApp::new().await;
+    let (id, url) = app.create("clip").await;
+    let r = app
+        .json(
+            Method::PATCH,
+            &format!("/api/jobs/{id}"),
+            json!({"uploaded_at": Utc::now()}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "PATCH before the upload: {}",
+        r.text()
+    );
+    assert_eq!(r.error_code(), "not-uploaded");
+
+    let r = put_bytes(&app, &url, vec![7u8; 12_345]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let events = app
+        .backends
+        .queue(QueueName::Chunking)
+        .receiver
+        .receive(10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "one storage event starts the chunking");
+    assert!(events[0].body.contains(&id));
+
+    let r = app
+        .json(
+            Method::PATCH,
+            &format!("/api/jobs/{id}"),
+            json!({"title": "My clip", "uploaded_at": Utc::now(), "source_file_size_bytes": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["status"], "uploaded");
+    assert_eq!(v["title"], "My clip");
+    assert_eq!(v["source_file_size_bytes"], 12_345, "the stored size wins");
+}
+
+#[tokio::test]
+async fn patch_never_moves_the_status_backwards() {
+    let app = TestApp::new().await;
+    let (id, url) = app.create("clip").await;
+    assert_eq!(
+        put_bytes(&app, &url, vec![1; 100]).await.status,
+        StatusCode::OK
+    );
+    // The storage event got there first: a media-worker is already chunking.
+    app.backends
+        .jobs
+        .update(&id, &JobUpdate::status(JobStatus::Chunking))
+        .await
+        .unwrap();
+    let r = app
+        .json(
+            Method::PATCH,
+            &format!("/api/jobs/{id}"),
+            json!({"title": "Renamed", "uploaded_at": Utc::now()}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["status"], "chunking");
+    let stored = app.backends.jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Chunking);
+    assert_eq!(stored.title, "Renamed");
+    assert!(stored.uploaded_at.is_some());
+
+    let r = app
+        .json(
+            Method::PATCH,
+            &format!("/api/jobs/{id}"),
+            json!({"title": "  "}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "invalid-title");
+}
+
+#[tokio::test]
+async fn get_job_counts_completed_segments() {
+    let app = TestApp::new().await;
+    let job = app.seed("counting", JobStatus::Chunking).await;
+    let mut u = JobUpdate::status(JobStatus::ChunkingComplete);
+    u.total_segments = Some(3);
+    app.backends.jobs.update(&job.job_id, &u).await.unwrap();
+    for i in [0, 2, 2] {
+        app.backends
+            .completions
+            .put(&SegmentCompletion {
+                job_id: job.job_id.clone(),
+                segment_index: i,
+                output_uri: keys::output(&job.job_id, i),
+                completed_at: Utc::now(),
+                frame_count: None,
+            })
+            .await
+            .unwrap();
+    }
+    let r = app.get(&format!("/api/jobs/{}", job.job_id)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!(v["status"], "chunking_complete");
+    assert_eq!(v["total_segments"], 3);
+    assert_eq!(v["completed_segments"], 2);
+    assert!(v["error"].is_null());
+}
+
+#[tokio::test]
+async fn unknown_jobs_are_404_everywhere() {
+    let app = TestApp::new().await;
+    for id in [
+        "9b2e0c58-0000-4000-8000-000000000000",
+        "..%2F..%2Fetc",
+        "x y",
+    ] {
+        for (m, uri) in [
+            (Method::GET, format!("/api/jobs/{id}")),
+            (Method::PATCH, format!("/api/jobs/{id}")),
+            (Method::DELETE, format!("/api/jobs/{id}")),
+            (Method::GET, format!("/api/jobs/{id}/download")),
+        ] {
+            let r = app
+                .json(m.clone(), &uri.replace(' ', "%20"), json!({}))
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{m} {uri}: {}", r.text());
+            assert_eq!(r.error_code(), "job-not-found");
+        }
+        let r = app.get(&format!("/jobs/{}", id.replace(' ', "%20"))).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert!(
+            r.text().contains("there is no job"),
+            "job page explains: {}",
+            r.text()
+        );
+    }
+    let r = app.get("/no/such/page").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.error_code(), "not-found");
+}
+
+#[tokio::test]
+async fn failed_jobs_show_their_reason() {
+    let app = TestApp::new().await;
+    let job = app.seed("broken", JobStatus::Failed).await;
+    let v = app.get(&format!("/api/jobs/{}", job.job_id)).await.json();
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["error"]["code"], "not-a-video");
+    assert_eq!(v["error"]["message"], "The file is not a video.");
+    let page = app.get("/").await.text();
+    assert!(page.contains("not-a-video") && page.contains("The file is not a video."));
+}
+
+#[tokio::test]
+async fn delete_cancels_an_unfinished_job_once() {
+    let app = TestApp::new().await;
+    let (id, _) = app.create("to cancel").await;
+    let r = app
+        .json(Method::DELETE, &format!("/api/jobs/{id}"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["error"]["code"], "cancelled");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Cancelled"));
+    let r = app
+        .json(Method::DELETE, &format!("/api/jobs/{id}"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "job-finished");
+    let done = app.seed("done", JobStatus::Completed).await;
+    let r = app
+        .json(
+            Method::DELETE,
+            &format!("/api/jobs/{}", done.job_id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(
+        app.backends
+            .jobs
+            .get(&done.job_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        JobStatus::Completed
+    );
+}
+
+#[tokio::test]
+async fn download_redirects_to_a_presigned_url_named_after_the_title() {
+    let app = TestApp::new().await;
+    let (id, _) = app.create("Attack on Titan").await;
+    let r = app.get(&format!("/api/jobs/{id}/download")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "nothing to download yet");
+    assert_eq!(r.error_code(), "not-ready");
+
+    let result: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    app.complete_job(&id, result.clone()).await;
+    let r = app.get(&format!("/api/jobs/{id}/download")).await;
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT);
+    let location = r.header("location").unwrap().to_owned();
+    assert!(location.starts_with("/objects/final/"), "{location}");
+    let r = app.get(&location).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"attack-on-titan3d.mp4\"")
+    );
+    assert_eq!(r.header("content-type"), Some("video/mp4"));
+    assert_eq!(r.body.as_ref(), result.as_slice());
+
+    // The player may seek: byte ranges work.
+    let r = app
+        .send(req(
+            Method::GET,
+            &location,
+            &[("range", "bytes=100-199")],
+            Body::empty(),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.body.as_ref(), &result[100..200]);
+    assert_eq!(r.header("content-range"), Some("bytes 100-199/50000"));
+}
+
+#[tokio::test]
+async fn listing_pages_completed_jobs_and_rejects_bad_parameters() {
+    let app = TestApp::new().await;
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        ids.push(
+            app.seed(&format!("done {i}"), JobStatus::Completed)
+                .await
+                .job_id,
+        );
+    }
+    let p1 = app.get("/api/jobs?state=completed&limit=20").await.json();
+    assert_eq!(p1["items"].as_array().unwrap().len(), 20);
+    let cursor = p1["next_cursor"].as_str().unwrap().to_owned();
+    let p2 = app
+        .get(&format!(
+            "/api/jobs?state=completed&limit=20&cursor={cursor}"
+        ))
+        .await
+        .json();
+    assert!(p2["next_cursor"].is_null());
+    let mut seen: Vec<String> = p1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(p2["items"].as_array().unwrap())
+        .map(|j| j["job_id"].as_str().unwrap().to_owned())
+        .collect();
+    // Newest first: the last seeded job leads.
+    assert_eq!(seen[0], ids[24]);
+    assert_eq!(
+        p1["items"][0]["download_url"],
+        format!("/api/jobs/{}/download", ids[24])
+    );
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids, "every job exactly once across pages");
+
+    for (uri, code) in [
+        (
+            "/api/jobs?state=completed&cursor=bm90LWEtY3Vyc29y",
+            "bad-cursor",
+        ),
+        ("/api/jobs?state=completed&cursor=%%%", "bad-cursor"),
+        ("/api/jobs?state=in_progress&cursor=abc", "bad-cursor"),
+        ("/api/jobs?state=paused", "invalid-state"),
+        ("/api/jobs?limit=0", "invalid-limit"),
+        ("/api/jobs?limit=101", "invalid-limit"),
+        ("/api/jobs?limit=ten", "invalid-limit"),
+    ] {
+        let r = app.get(uri).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}: {}", r.text());
+        assert_eq!(r.error_code(), code, "{uri}");
+    }
+
+    let live = app.seed("live", JobStatus::ChunkingComplete).await;
+    let v = app.get("/api/jobs?state=in_progress").await.json();
+    assert_eq!(v["items"][0]["job_id"], live.job_id.as_str());
+    assert_eq!(v["items"][0]["completed_segments"], 0);
+    let v = app.get("/api/jobs?state=failed").await.json();
+    assert!(v["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn eta_uses_the_cached_average_seconds_per_mb() {
+    let app = TestApp::new().await;
+    // 100 s for 20 MB: 5 s/MB.
+    let done = app.seed("reference", JobStatus::Completed).await;
+    let u = JobUpdate {
+        completed_at: Some(done.uploaded_at.unwrap() + chrono::Duration::seconds(100)),
+        ..JobUpdate::default()
+    };
+    app.backends.jobs.update(&done.job_id, &u).await.unwrap();
+    let v = app.get(&format!("/api/jobs/{}", done.job_id)).await.json();
+    assert_eq!(v["conversion_seconds"], 100.0);
+    assert_eq!(v["seconds_per_mb"], 5.0);
+    assert!(v["eta_seconds"].is_null(), "finished jobs have no ETA");
+
+    // A 20 MB job uploaded 100 s ago at 5 s/MB: about 0 s left, never negative.
+    let live = app.seed("live", JobStatus::ChunkingComplete).await;
+    let v = app.get(&format!("/api/jobs/{}", live.job_id)).await.json();
+    let eta = v["eta_seconds"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&eta), "{eta}");
+    // A 200 MB job uploaded just now: about 1000 s.
+    let u = JobUpdate {
+        source_file_size_bytes: Some(200_000_000),
+        uploaded_at: Some(Utc::now()),
+        ..JobUpdate::default()
+    };
+    app.backends.jobs.update(&live.job_id, &u).await.unwrap();
+    let v = app.get(&format!("/api/jobs/{}", live.job_id)).await.json();
+    let eta = v["eta_seconds"].as_f64().unwrap();
+    assert!((990.0..=1000.0).contains(&eta), "{eta}");
+
+    // The average is cached: a much slower job finishing now does not change it until the TTL.
+    let slow = app.seed("slow", JobStatus::Completed).await;
+    let u = JobUpdate {
+        completed_at: Some(slow.uploaded_at.unwrap() + chrono::Duration::seconds(10_000)),
+        ..JobUpdate::default()
+    };
+    app.backends.jobs.update(&slow.job_id, &u).await.unwrap();
+    let v = app.get(&format!("/api/jobs/{}", live.job_id)).await.json();
+    assert!(v["eta_seconds"].as_f64().unwrap() <= 1000.0);
+    app.state.eta.invalidate().await;
+    let v = app.get(&format!("/api/jobs/{}", live.job_id)).await.json();
+    // (100 + 10000) s over 40 MB = 252.5 s/MB; 200 MB -> about 50,500 s.
+    assert!(v["eta_seconds"].as_f64().unwrap() > 50_000.0, "{v}");
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_route() {
+    let app = TestApp::new().await;
+    let r = app.get("/api/openapi.json").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!(v["openapi"], "3.1.0");
+    for (path, methods) in [
+        ("/api/jobs", &["get", "post"][..]),
+        ("/api/jobs/{id}", &["get", "patch", "delete"][..]),
+        ("/api/jobs/{id}/download", &["get"][..]),
+        ("/healthz", &["get"][..]),
+    ] {
+        for m in methods {
+            assert!(v["paths"][path][m].is_object(), "{m} {path} missing");
+        }
+    }
+    // Every $ref points at a schema that exists.
+    let text = r.text();
+    for part in text.split("\"#/components/schemas/").skip(1) {
+        let name = &part[..part.find('"').unwrap()];
+        assert!(
+            v["components"]["schemas"][name].is_object(),
+            "dangling $ref {name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn healthz_answers() {
+    let app = TestApp::new().await;
+    let r = app.get("/healthz").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["status"], "ok");
+}
+
+#[tokio::test]
+async fn dashboard_lists_jobs_by_state_and_pages_completed_ones() {
+    let app = TestApp::with_config(WebConfig {
+        page_size: 3,
+        ..WebConfig::default()
+    })
+    .await;
+    let live = app.seed("Live one", JobStatus::Chunking).await;
+    let failed = app.seed("Broken one", JobStatus::Failed).await;
+    let mut done = Vec::new();
+    for i in 0..4 {
+        done.push(app.seed(&format!("Done {i}"), JobStatus::Completed).await);
+    }
+    let r = app.get("/").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    let html = r.text();
+    let in_progress = &html[html.find("In progress").unwrap()..html.find("Failed").unwrap()];
+    assert!(in_progress.contains("Live one") && in_progress.contains(&live.job_id));
+    let failed_part = &html[html.find("Failed").unwrap()..html.find("Completed").unwrap()];
+    assert!(failed_part.contains(&failed.job_id) && failed_part.contains("not-a-video"));
+    let completed = &html[html.find("<h2>Completed").unwrap()..];
+    for d in &done[1..] {
+        assert!(completed.contains(&d.job_id), "newest three on page one");
+    }
+    assert!(!completed.contains(&done[0].job_id), "oldest on page two");
+    assert!(completed.contains(&format!("/api/jobs/{}/download", done[3].job_id)));
+    // Conversion time and sec/MB columns: 100 s for 20 MB.
+    assert!(completed.contains("1 min 40 s"), "{completed}");
+    assert!(completed.contains(">5.0<"), "{completed}");
+    let older = completed.split("class=\"older\" href=\"").nth(1).unwrap();
+    let older = older[..older.find('"').unwrap()].replace("&amp;", "&");
+    let html2 = app.get(&older).await.text();
+    let completed2 = &html2[html2.find("<h2>Completed").unwrap()..];
+    assert!(completed2.contains(&done[0].job_id), "{completed2}");
+    // The live part refreshes from a fragment without the page around it.
+    let frag = app.get("/?fragment=1").await.text();
+    assert!(frag.contains("Live one") && !frag.contains("<html"));
+    let r = app.get("/?cursor=garbage").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn job_page_shows_settings_previews_player_and_download() {
+    let app = TestApp::new().await;
+    let (id, _) = app.create("Attack on Titan").await;
+    let html = app.get(&format!("/jobs/{id}")).await.text();
+    assert!(html.contains("Attack on Titan") && html.contains("awaiting upload"));
+    assert!(html.contains("Full side-by-side") && html.contains("2 % of the width"));
+    assert!(
+        html.contains("id=\"cancel\""),
+        "unfinished jobs can be cancelled"
+    );
+    assert!(
+        !html.contains("<video"),
+        "no player before the result exists"
+    );
+    assert!(
+        !html.contains("<img"),
+        "no previews before the worker writes them"
+    );
+    assert!(
+        !html.contains("Open logs"),
+        "the local deployment has no logs link"
+    );
+    assert!(
+        !html.contains(">Cost<"),
+        "the local deployment has no cost link"
+    );
+
+    for key in [keys::preview_frame(&id), keys::preview_depth(&id)] {
+        app.backends
+            .storage
+            .put_stream(&key, Box::pin(std::io::Cursor::new(vec![1u8; 10])))
+            .await
+            .unwrap();
+    }
+    app.complete_job(&id, vec![0u8; 1000]).await;
+    let html = app.get(&format!("/jobs/{id}")).await.text();
+    assert!(
+        html.contains("alt=\"3D preview frame\"") && html.contains("alt=\"Depth map preview\"")
+    );
+    assert!(html.contains("<video id=\"player\""));
+    assert!(html.contains(&format!("href=\"/api/jobs/{id}/download\"")));
+    assert!(html.contains("attack-on-titan3d.mp4"));
+    assert!(!html.contains("id=\"cancel\""));
+    // The player's URL is a working presigned GET (inline, no attachment).
+    let src = html
+        .split("<video id=\"player\" controls preload=\"metadata\" src=\"")
+        .nth(1)
+        .unwrap();
+    let src = src[..src.find('"').unwrap()].replace("&amp;", "&");
+    let r = app.get(&src).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header("content-disposition").is_none());
+}
+
+#[tokio::test]
+async fn upload_page_offers_every_mode_and_the_limit() {
+    let app = TestApp::with_config(WebConfig {
+        max_upload_bytes: 5_000_000,
+        ..WebConfig::default()
+    })
+    .await;
+    let html = app.get("/upload").await.text();
+    for m in parallax_core::model::StereoMode::ALL {
+        assert!(html.contains(&format!("value=\"{}\"", m.as_str())));
+    }
+    assert!(html.contains("data-max-bytes=\"5000000\"") && html.contains("5.0 MB"));
+    let js = app.get("/static/app.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert_eq!(
+        app.get("/static/../Cargo.toml").await.status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -1,0 +1,229 @@
+//! Shared helpers of the web-ui tests: an app on a fresh DATA_DIR, one-shot requests, generated
+//! media and a stand-in for the workers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use chrono::Utc;
+use parallax_core::backends::Backends;
+use parallax_core::config::CommonArgs;
+use parallax_core::keys;
+use parallax_core::model::{
+    ConversionSettings, Job, JobStatus, JobUpdate, SegmentCompletion, StereoMode,
+};
+use tower::ServiceExt as _;
+use web_ui::{AppState, WebConfig};
+
+/// The web-ui on local adapters in a temporary DATA_DIR.
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub backends: Backends,
+    pub state: AppState,
+    pub app: Router,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The `{"error": {"code"}}` of a JSON error answer.
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code in {}", self.text()))
+            .to_owned()
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_config(WebConfig::default()).await
+    }
+
+    pub async fn with_config(config: WebConfig) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backends = Backends::from_config(&CommonArgs::local(dir.path()))
+            .await
+            .expect("local backends");
+        let state = AppState::new(&backends, config);
+        let app = web_ui::app(state.clone());
+        Self {
+            dir,
+            backends,
+            state,
+            app,
+        }
+    }
+
+    /// Sends one request through the router.
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let resp = self.app.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, uri: &str) -> Resp {
+        self.send(req(Method::GET, uri, &[], Body::empty())).await
+    }
+
+    /// A JSON request as a script makes it (no cookies, no Origin).
+    pub async fn json(&self, method: Method, uri: &str, body: serde_json::Value) -> Resp {
+        self.send(req(
+            method,
+            uri,
+            &[("content-type", "application/json")],
+            Body::from(body.to_string()),
+        ))
+        .await
+    }
+
+    /// Creates a job through the API and returns (job_id, upload url).
+    pub async fn create(&self, title: &str) -> (String, String) {
+        let r = self
+            .json(
+                Method::POST,
+                "/api/jobs",
+                serde_json::json!({ "title": title }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let v = r.json();
+        (
+            v["job"]["job_id"].as_str().unwrap().to_owned(),
+            v["upload"]["url"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Puts a job straight into the store (no API), in the given state.
+    pub async fn seed(&self, title: &str, status: JobStatus) -> Job {
+        let job = Job::new(title, StereoMode::FullSbs, ConversionSettings::default());
+        self.backends.jobs.put(&job).await.unwrap();
+        if status == JobStatus::AwaitingUpload {
+            return job;
+        }
+        let mut u = JobUpdate::status(status);
+        u.uploaded_at = Some(Utc::now() - chrono::Duration::seconds(100));
+        u.source_file_size_bytes = Some(20_000_000);
+        match status {
+            JobStatus::Failed => {
+                u.error = Some(parallax_core::model::JobError::new(
+                    "not-a-video",
+                    "The file is not a video.",
+                ))
+            }
+            JobStatus::Completed => {
+                u.completed_at = Some(Utc::now());
+                u.total_segments = Some(2);
+                u.output_key = Some(keys::final_output(&job.job_id, "out_LRF_Full_SBS.mp4"));
+            }
+            _ => {}
+        }
+        self.backends.jobs.update(&job.job_id, &u).await.unwrap()
+    }
+
+    /// Stands in for the workers: stores `result` as the job's output, records its segments
+    /// and completes the job through the core stores.
+    pub async fn complete_job(&self, job_id: &str, result: Vec<u8>) -> String {
+        complete_job(&self.backends, job_id, result).await
+    }
+}
+
+/// Stands in for the workers on any adapter set (see [`TestApp::complete_job`]).
+pub async fn complete_job(backends: &Backends, job_id: &str, result: Vec<u8>) -> String {
+    let key = keys::final_output(job_id, "result_LRF_Full_SBS.mp4");
+    backends
+        .storage
+        .put_stream(&key, Box::pin(std::io::Cursor::new(result)))
+        .await
+        .unwrap();
+    let mut u = JobUpdate::status(JobStatus::ChunkingComplete);
+    u.total_segments = Some(2);
+    backends.jobs.update(job_id, &u).await.unwrap();
+    for i in 0..2 {
+        backends
+            .completions
+            .put(&SegmentCompletion {
+                job_id: job_id.to_owned(),
+                segment_index: i,
+                output_uri: keys::output(job_id, i),
+                completed_at: Utc::now(),
+                frame_count: Some(10),
+            })
+            .await
+            .unwrap();
+    }
+    let mut u = JobUpdate::status(JobStatus::Completed);
+    u.completed_at = Some(Utc::now());
+    u.output_key = Some(key.clone());
+    backends.jobs.update(job_id, &u).await.unwrap();
+    key
+}
+
+/// A request with headers.
+pub fn req(method: Method, uri: &str, headers: &[(&str, &str)], body: Body) -> Request<Body> {
+    let mut b = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(body).unwrap()
+}
+
+/// A short test clip (testsrc2 video + sine audio) made with ffmpeg.
+pub fn make_video(dir: &Path, name: &str, seconds: u32) -> PathBuf {
+    let out = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size=320x180:rate=15:duration={seconds}"),
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency=440:duration={seconds}"),
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-shortest"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg must be installed (make setup installs it)");
+    assert!(status.success(), "ffmpeg failed to make the test clip");
+    out
+}
