@@ -1,0 +1,142 @@
+//! `video-worker convert IN OUT [options]`: converts one whole file on this machine with the
+//! same engine the segment worker uses, showing a progress bar.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use parallax_core::model::{ConversionSettings, StereoMode};
+
+use crate::engine::{ConvertRequest, Engine, EngineConfig, ExecutionProvider};
+
+/// The engine's settings, shared by `convert` and the segment worker.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// The ONNX depth model (Depth Anything V2 Small, or the default depth-cue model).
+    #[arg(long, env = "DEPTH_MODEL", default_value = "models/default-depth.onnx")]
+    pub model: PathBuf,
+    /// Where the model runs: cpu, cuda or tensorrt (falls back to cpu, logged).
+    #[arg(long, env = "EXECUTION_PROVIDER", value_enum, default_value_t = ExecutionProvider::Cpu)]
+    pub provider: ExecutionProvider,
+    /// Default short side of the frames given to the model, in pixels (rounded to a multiple
+    /// of 14; a fixed-size model uses its own size). A job's setting wins.
+    #[arg(long, env = "DEPTH_RESOLUTION")]
+    pub depth_resolution: Option<u32>,
+    /// Frames per model run.
+    #[arg(long, env = "DEPTH_BATCH_SIZE", default_value_t = 1)]
+    pub batch_size: usize,
+    /// ONNX Runtime threads (default: one per core).
+    #[arg(long, env = "ORT_INTRA_THREADS")]
+    pub intra_threads: Option<usize>,
+    /// Encoder preset (default: medium for x264/x265, p4 for NVENC).
+    #[arg(long, env = "ENCODER_PRESET")]
+    pub preset: Option<String>,
+}
+
+impl EngineArgs {
+    /// The engine configuration these flags describe.
+    pub fn config(&self) -> EngineConfig {
+        let mut cfg = EngineConfig::new(self.model.clone());
+        cfg.provider = self.provider;
+        cfg.depth_resolution = self.depth_resolution;
+        cfg.batch_size = self.batch_size;
+        cfg.intra_threads = self.intra_threads;
+        cfg.preset = self.preset.clone();
+        cfg
+    }
+}
+
+/// `video-worker convert`: one file from 2D to 3D.
+#[derive(Debug, Clone, Args)]
+pub struct ConvertArgs {
+    /// Input video.
+    pub input: PathBuf,
+    /// Output video (video only; `.mkv` or `.mp4`).
+    pub output: PathBuf,
+    /// 3D format: full_sbs, half_sbs, full_tb, half_tb, anaglyph or depth_map.
+    #[arg(long, default_value = "full_sbs", value_parser = parse_mode)]
+    pub mode: StereoMode,
+    /// 3D strength: the largest disparity in percent of the frame width.
+    #[arg(long, default_value_t = 2.0)]
+    pub divergence: f32,
+    /// The normalised depth (0 far .. 1 near) that sits on the screen plane.
+    #[arg(long, default_value_t = 0.5)]
+    pub convergence: f32,
+    /// Temporal smoothing of the depth range (0 = none, closer to 1 = smoother).
+    #[arg(long, default_value_t = 0.9)]
+    pub ema_decay: f32,
+    /// Encoder: libx264, libx265, h264_nvenc or hevc_nvenc.
+    #[arg(long, default_value = "libx264")]
+    pub encoder: String,
+    /// Encoder quality (CRF; lower = better).
+    #[arg(long, default_value_t = 20)]
+    pub crf: u8,
+    /// Also write preview-sbs.jpg and preview-depth.png of the first frame into this folder.
+    #[arg(long)]
+    pub preview_dir: Option<PathBuf>,
+    /// No progress bar (for scripts).
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+fn parse_mode(s: &str) -> Result<StereoMode, String> {
+    StereoMode::parse(s).map_err(|e| e.to_string())
+}
+
+/// Runs `convert`.
+pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
+    let settings = ConversionSettings {
+        divergence: args.divergence,
+        convergence: args.convergence,
+        ema_decay: args.ema_decay,
+        depth_resolution: None,
+        encoder: args.encoder.clone(),
+        crf: args.crf,
+    };
+    settings.validate().context("checking the settings")?;
+    let engine = Engine::load(&args.engine.config())
+        .with_context(|| format!("loading the depth model {}", args.engine.model.display()))?;
+    let total = crate::engine::probe::count_frames(&args.input).await.ok();
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(total.unwrap_or(0));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames ({per_sec}, eta {eta})",
+            )
+            .expect("a valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    };
+    let req = ConvertRequest {
+        input: args.input.clone(),
+        output: args.output.clone(),
+        mode: args.mode,
+        settings,
+        warmup: None,
+        expected_frames: None,
+        preview_dir: args.preview_dir.clone(),
+    };
+    let report = engine
+        .convert(&req, &|done| bar.set_position(done))
+        .await
+        .with_context(|| format!("converting {}", args.input.display()))?;
+    bar.finish_and_clear();
+    println!(
+        "{} -> {}: {} frames, {}",
+        args.input.display(),
+        args.output.display(),
+        report.frames,
+        args.mode
+    );
+    if let (Some(s), Some(d)) = (&report.preview_sbs, &report.preview_depth) {
+        println!("previews: {} {}", s.display(), d.display());
+    }
+    Ok(())
+}

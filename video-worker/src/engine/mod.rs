@@ -1,0 +1,174 @@
+//! The conversion engine: one video file in, its stereoscopic 3D version out. The same code
+//! serves `video-worker convert IN OUT` on a whole file and the segment worker on each segment.
+//!
+//! Per frame: decode (ffmpeg, YUV 4:2:0 through a pipe) -> depth (an ONNX model through ONNX
+//! Runtime, fed a downscaled copy, in batches) -> temporal normalisation (EMA, reset at scene
+//! cuts) -> stereo warp and layout ([`stereo`]) -> encode (ffmpeg, YUV through a pipe).
+//! Decoding, inference, rendering and encoding run at the same time on separate threads,
+//! handing reusable buffers to each other; nothing is allocated per frame.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use video_worker::engine::{ConvertRequest, Engine, EngineConfig};
+//! let engine = Engine::load(&EngineConfig::new("models/default-depth.onnx"))?;
+//! let report = engine
+//!     .convert(&ConvertRequest::new("in.mp4", "out.mkv"), &|frames| println!("{frames}"))
+//!     .await?;
+//! println!("{} frames", report.frames);
+//! # Ok(()) }
+//! ```
+
+pub mod model;
+mod pipeline;
+pub mod probe;
+pub mod stereo;
+pub mod temporal;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parallax_core::model::{ConversionSettings, StereoMode};
+
+pub use crate::converter::BadInput;
+use model::DepthModel;
+
+/// The depth model's short side when neither the job nor the engine sets one (Depth
+/// Anything's native 518 px).
+pub const DEFAULT_DEPTH_RESOLUTION: u32 = 518;
+
+/// Where the depth model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ExecutionProvider {
+    /// ONNX Runtime's CPU provider.
+    #[default]
+    Cpu,
+    /// NVIDIA CUDA (needs the onnxruntime-gpu library); falls back to CPU, logged.
+    Cuda,
+    /// NVIDIA TensorRT, then CUDA; falls back to CPU, logged.
+    Tensorrt,
+}
+
+/// How the engine is set up (per process; the per-job knobs are in [`ConvertRequest`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// The ONNX depth model.
+    pub model: PathBuf,
+    /// Execution provider.
+    pub provider: ExecutionProvider,
+    /// Default short side of the model input (a job's `depth_resolution` wins); `None` = 518.
+    pub depth_resolution: Option<u32>,
+    /// Frames per model run (a fixed-batch model uses its own).
+    pub batch_size: usize,
+    /// ONNX Runtime intra-op threads; `None` lets ONNX Runtime choose (one per core).
+    pub intra_threads: Option<usize>,
+    /// Encoder preset (`medium` for x264/x265, `p4` for NVENC when unset).
+    pub preset: Option<String>,
+    /// Longest time one ffmpeg process may run.
+    pub ffmpeg_timeout: Duration,
+}
+
+impl EngineConfig {
+    /// Defaults for `model`: CPU, 518 px, batch 1, ONNX Runtime's threads, 6 h per process.
+    pub fn new(model: impl Into<PathBuf>) -> Self {
+        Self {
+            model: model.into(),
+            provider: ExecutionProvider::Cpu,
+            depth_resolution: None,
+            batch_size: 1,
+            intra_threads: None,
+            preset: None,
+            ffmpeg_timeout: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+/// One conversion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvertRequest {
+    /// Input video (its first video stream is converted; other streams are ignored).
+    pub input: PathBuf,
+    /// Output video (video only); its extension picks the container (`.mkv`, `.mp4`).
+    pub output: PathBuf,
+    /// Layout.
+    pub mode: StereoMode,
+    /// Quality knobs.
+    pub settings: ConversionSettings,
+    /// The previous segment and how many of its last frames to run through depth and
+    /// normalisation (no output) first, so the seam has no depth jump.
+    pub warmup: Option<(PathBuf, u32)>,
+    /// Frames the input must have (checked).
+    pub expected_frames: Option<u64>,
+    /// Write `preview-sbs.jpg` and `preview-depth.png` of the first frame here.
+    pub preview_dir: Option<PathBuf>,
+}
+
+impl ConvertRequest {
+    /// Full SBS with default settings, no warm-up, no checks, no previews.
+    pub fn new(input: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Self {
+        Self {
+            input: input.into(),
+            output: output.into(),
+            mode: StereoMode::FullSbs,
+            settings: ConversionSettings::default(),
+            warmup: None,
+            expected_frames: None,
+            preview_dir: None,
+        }
+    }
+}
+
+/// What a conversion produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvertReport {
+    /// Frames written (equal to the input's).
+    pub frames: u64,
+    /// The side-by-side preview of the first frame, when asked for.
+    pub preview_sbs: Option<PathBuf>,
+    /// The depth map of the first frame, when asked for.
+    pub preview_depth: Option<PathBuf>,
+}
+
+/// The conversion engine: holds the loaded model, reused for every conversion.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    model: Arc<DepthModel>,
+    cfg: EngineConfig,
+}
+
+impl Engine {
+    /// Loads the model and checks it against the contract; a model that does not fit is
+    /// refused with a message saying what is wrong.
+    pub fn load(cfg: &EngineConfig) -> anyhow::Result<Engine> {
+        if cfg.batch_size == 0 {
+            anyhow::bail!("batch size must be at least 1");
+        }
+        let model = DepthModel::load(&cfg.model, cfg.provider, cfg.intra_threads)?;
+        Ok(Engine {
+            model: Arc::new(model),
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// The loaded model.
+    pub fn model(&self) -> &DepthModel {
+        &self.model
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Converts `req.input` into `req.output`; `progress` gets the number of frames written
+    /// so far. An unusable input (not a video, undecodable, wrong frame count, invalid
+    /// settings) is a [`BadInput`] in the error chain; anything else is worth a retry.
+    /// Dropping the future stops the conversion and kills its ffmpeg processes.
+    pub async fn convert(
+        &self,
+        req: &ConvertRequest,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> anyhow::Result<ConvertReport> {
+        pipeline::convert(self, req, progress).await
+    }
+}

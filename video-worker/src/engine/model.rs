@@ -1,0 +1,418 @@
+//! The depth model: an ONNX graph run through ONNX Runtime (`ort`, loaded at run time from
+//! `ORT_DYLIB_PATH`). The model contract (Depth Anything V1/V2 exports; MiDaS differs only in
+//! size) is checked when the model is loaded, and every name and size is read from the model:
+//! one input `[N,3,H,W]` f32 (RGB/255 normalised with ImageNet mean/std), first output
+//! `[N,H',W']` or `[N,1,H',W']` f32 relative inverse depth (larger = nearer). Fixed-size
+//! exports get frames resized to what they declare; dynamic ones get the configured size.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{anyhow, bail, Context as _};
+use ort::ep::ExecutionProvider as _;
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef};
+use rayon::prelude::*;
+
+use super::stereo::Yuv420;
+use super::ExecutionProvider;
+
+/// ImageNet normalisation the contract prescribes.
+const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+const STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// The environment variable naming the ONNX Runtime library.
+pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+
+static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// The process-wide ONNX Runtime environment, loading the library on first use.
+fn environment() -> anyhow::Result<&'static ort::environment::Environment> {
+    let env = ENVIRONMENT.get_or_init(|| {
+        let path = std::env::var_os(ORT_DYLIB_ENV)
+            .map(PathBuf::from)
+            .ok_or_else(|| {
+                format!(
+                    "{ORT_DYLIB_ENV} is not set: point it at ONNX Runtime's library \
+                 (libonnxruntime.so.* from the onnxruntime PyPI wheel; `make venv` installs it \
+                 and the Makefile exports the path)"
+                )
+            })?;
+        if !path.is_file() {
+            return Err(format!(
+                "{ORT_DYLIB_ENV}={} does not exist: run `make venv` (it installs onnxruntime) \
+                 or point {ORT_DYLIB_ENV} at a libonnxruntime.so",
+                path.display()
+            ));
+        }
+        let builder = ort::init_from(&path)
+            .map_err(|e| format!("loading ONNX Runtime from {}: {e}", path.display()))?;
+        builder
+            .with_name("parallax")
+            .with_telemetry(false)
+            .build()
+            .map_err(|e| format!("creating the ONNX Runtime environment: {e}"))
+    });
+    env.as_ref().map_err(|e| anyhow!("{e}"))
+}
+
+/// A dimension as the model declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dim {
+    /// Any size.
+    Dynamic,
+    /// Exactly this size.
+    Fixed(usize),
+}
+
+impl Dim {
+    fn from_i64(d: i64) -> Self {
+        if d > 0 {
+            Dim::Fixed(d as usize)
+        } else {
+            Dim::Dynamic
+        }
+    }
+}
+
+/// What was read from the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// The input's name.
+    pub input: String,
+    /// The output's name.
+    pub output: String,
+    /// Batch dimension.
+    pub batch: Dim,
+    /// Input height.
+    pub height: Dim,
+    /// Input width.
+    pub width: Dim,
+}
+
+/// A loaded depth model.
+#[derive(Debug)]
+pub struct DepthModel {
+    session: Mutex<Session>,
+    info: ModelInfo,
+    path: PathBuf,
+}
+
+fn shape_text(shape: &[i64]) -> String {
+    let dims: Vec<String> = shape
+        .iter()
+        .map(|&d| if d > 0 { d.to_string() } else { "?".to_owned() })
+        .collect();
+    format!("[{}]", dims.join(","))
+}
+
+impl DepthModel {
+    /// Loads `path` with the execution provider (falling back to CPU, logged, when it cannot
+    /// be used) and checks the model contract.
+    pub fn load(
+        path: &Path,
+        provider: ExecutionProvider,
+        intra_threads: Option<usize>,
+    ) -> anyhow::Result<Self> {
+        if !path.is_file() {
+            bail!(
+                "depth model {} does not exist (the default model is models/default-depth.onnx; \
+                 see the README's \"Depth models\")",
+                path.display()
+            );
+        }
+        let env = environment()?;
+        let build = |with_ep: bool| -> anyhow::Result<Session> {
+            let mut b = Session::builder(env).map_err(|e| anyhow!("session builder: {e}"))?;
+            if let Some(n) = intra_threads {
+                b = b
+                    .with_intra_threads(n)
+                    .map_err(|e| anyhow!("setting {n} intra-op threads: {e}"))?;
+            }
+            if with_ep {
+                let eps = match provider {
+                    ExecutionProvider::Cpu => vec![],
+                    ExecutionProvider::Cuda => {
+                        vec![ort::ep::CUDA::default().build().error_on_failure()]
+                    }
+                    ExecutionProvider::Tensorrt => vec![
+                        ort::ep::TensorRT::default().build().error_on_failure(),
+                        ort::ep::CUDA::default().build().error_on_failure(),
+                    ],
+                };
+                if !eps.is_empty() {
+                    b = b
+                        .with_execution_providers(eps)
+                        .map_err(|e| anyhow!("registering the {provider:?} provider: {e}"))?;
+                }
+            }
+            b.commit_from_file(path)
+                .map_err(|e| anyhow!("loading {} as an ONNX model: {e}", path.display()))
+        };
+        let session = match provider {
+            ExecutionProvider::Cpu => build(false)?,
+            _ => {
+                let available = match provider {
+                    ExecutionProvider::Cuda => ort::ep::CUDA::is_available(),
+                    _ => ort::ep::TensorRT::is_available(),
+                }
+                .unwrap_or(false);
+                if !available {
+                    tracing::warn!(
+                        ?provider,
+                        "this ONNX Runtime library has no {provider:?} execution provider \
+                         (the GPU needs the onnxruntime-gpu wheel); falling back to CPU"
+                    );
+                    build(false)?
+                } else {
+                    match build(true) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(?provider, error = %e, "the execution provider failed to start; falling back to CPU");
+                            build(false)?
+                        }
+                    }
+                }
+            }
+        };
+        let info = check_contract(&session)
+            .with_context(|| format!("{} does not fit the depth-model contract", path.display()))?;
+        tracing::info!(model = %path.display(), ?info, "depth model loaded");
+        Ok(Self {
+            session: Mutex::new(session),
+            info,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// What the model declares.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The input size (width, height) for frames of `frame_w` x `frame_h`: what a fixed-size
+    /// model declares, else `short_side` on the short side (rounded to a multiple of 14) with
+    /// the aspect ratio kept.
+    pub fn input_size(&self, frame_w: usize, frame_h: usize, short_side: u32) -> (usize, usize) {
+        const MULTIPLE: usize = 14;
+        let round = |v: f64| ((v / MULTIPLE as f64).round() as usize).max(1) * MULTIPLE;
+        let s = short_side as f64;
+        let (aw, ah) = if frame_w >= frame_h {
+            (round(s * frame_w as f64 / frame_h as f64), round(s))
+        } else {
+            (round(s), round(s * frame_h as f64 / frame_w as f64))
+        };
+        let w = match self.info.width {
+            Dim::Fixed(w) => w,
+            Dim::Dynamic => aw,
+        };
+        let h = match self.info.height {
+            Dim::Fixed(h) => h,
+            Dim::Dynamic => ah,
+        };
+        (w, h)
+    }
+
+    /// The batch size to use when `wanted` frames per batch are asked for.
+    pub fn batch_size(&self, wanted: usize) -> usize {
+        match self.info.batch {
+            Dim::Fixed(n) => n,
+            Dim::Dynamic => wanted.max(1),
+        }
+    }
+
+    /// Runs the model on `input` (`n` frames of `[3,h,w]`); writes the `n` depth maps into
+    /// `out` (resized as needed; its capacity is reused) and returns their (width, height).
+    pub fn run(
+        &self,
+        input: &[f32],
+        n: usize,
+        (w, h): (usize, usize),
+        out: &mut Vec<f32>,
+    ) -> anyhow::Result<(usize, usize)> {
+        let tensor = TensorRef::from_array_view(([n, 3, h, w], input))
+            .map_err(|e| anyhow!("making the input tensor: {e}"))?;
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| anyhow!("the model session was poisoned by a panic"))?;
+        let outputs = session
+            .run(ort::inputs![tensor])
+            .map_err(|e| anyhow!("running the depth model on {n} frame(s) of {w}x{h}: {e}"))?;
+        let (shape, data) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| anyhow!("reading the depth output: {e}"))?;
+        let dims: &[i64] = shape;
+        let (on, oh, ow) = match *dims {
+            [on, oh, ow] => (on, oh, ow),
+            [on, 1, oh, ow] => (on, oh, ow),
+            _ => bail!(
+                "the depth output has shape {}; the contract needs [N,H,W] or [N,1,H,W]",
+                shape_text(dims)
+            ),
+        };
+        if on as usize != n || oh <= 0 || ow <= 0 {
+            bail!(
+                "the depth output has shape {} for a batch of {n}",
+                shape_text(dims)
+            );
+        }
+        out.clear();
+        out.extend_from_slice(data);
+        Ok((ow as usize, oh as usize))
+    }
+}
+
+fn check_contract(session: &Session) -> anyhow::Result<ModelInfo> {
+    let inputs = session.inputs();
+    if inputs.len() != 1 {
+        let names: Vec<&str> = inputs.iter().map(|i| i.name()).collect();
+        bail!(
+            "it has {} inputs ({}); a depth model takes exactly one image input [N,3,H,W]",
+            inputs.len(),
+            names.join(", ")
+        );
+    }
+    let input = &inputs[0];
+    let Some(shape) = input.dtype().tensor_shape() else {
+        bail!("its input {:?} is not a tensor", input.name());
+    };
+    let shape: &[i64] = shape;
+    if input.dtype().tensor_type() != Some(TensorElementType::Float32) {
+        bail!(
+            "its input {:?} is {:?}; the contract needs float32",
+            input.name(),
+            input.dtype().tensor_type()
+        );
+    }
+    if shape.len() != 4 {
+        bail!(
+            "its input {:?} has rank {} {}; the contract needs rank 4 [N,3,H,W] (batch, RGB channels, height, width)",
+            input.name(),
+            shape.len(),
+            shape_text(shape)
+        );
+    }
+    if shape[1] > 0 && shape[1] != 3 {
+        bail!(
+            "its input {:?} has {} channels {}; the contract needs 3 (RGB) as [N,3,H,W]",
+            input.name(),
+            shape[1],
+            shape_text(shape)
+        );
+    }
+    let outputs = session.outputs();
+    let Some(output) = outputs.first() else {
+        bail!("it has no outputs");
+    };
+    if output.dtype().tensor_type() != Some(TensorElementType::Float32) {
+        bail!(
+            "its output {:?} is {:?}; the contract needs a float32 depth map",
+            output.name(),
+            output.dtype().tensor_type()
+        );
+    }
+    if let Some(oshape) = output.dtype().tensor_shape() {
+        let oshape: &[i64] = oshape;
+        let ok = oshape.len() == 3 || (oshape.len() == 4 && oshape[1] <= 1);
+        if !ok {
+            bail!(
+                "its output {:?} has shape {}; the contract needs [N,H,W] or [N,1,H,W]",
+                output.name(),
+                shape_text(oshape)
+            );
+        }
+    }
+    Ok(ModelInfo {
+        input: input.name().to_owned(),
+        output: output.name().to_owned(),
+        batch: Dim::from_i64(shape[0]),
+        height: Dim::from_i64(shape[2]),
+        width: Dim::from_i64(shape[3]),
+    })
+}
+
+/// Turns YUV 4:2:0 frames into the model's normalised RGB input at the model's size,
+/// with precomputed sampling tables (no per-frame allocation).
+#[derive(Debug)]
+pub struct Preprocessor {
+    w: usize,
+    h: usize,
+    luma_x: Vec<(u32, u32, f32)>,
+    luma_y: Vec<(u32, u32, f32)>,
+    chroma_x: Vec<u32>,
+    chroma_y: Vec<u32>,
+}
+
+impl Preprocessor {
+    /// For `frame_w` x `frame_h` frames into `w` x `h` model input.
+    pub fn new(frame_w: usize, frame_h: usize, w: usize, h: usize) -> Self {
+        fn axis(src: usize, dst: usize) -> Vec<(u32, u32, f32)> {
+            let scale = src as f32 / dst as f32;
+            (0..dst)
+                .map(|i| {
+                    let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
+                    let a = s.floor() as usize;
+                    (a as u32, (a + 1).min(src - 1) as u32, s - a as f32)
+                })
+                .collect()
+        }
+        fn nearest(src: usize, dst: usize) -> Vec<u32> {
+            (0..dst)
+                .map(|i| {
+                    (((i as f32 + 0.5) * src as f32 / dst as f32) as usize).min(src - 1) as u32
+                })
+                .collect()
+        }
+        Self {
+            w,
+            h,
+            luma_x: axis(frame_w, w),
+            luma_y: axis(frame_h, h),
+            chroma_x: nearest(frame_w / 2, w),
+            chroma_y: nearest(frame_h / 2, h),
+        }
+    }
+
+    /// Writes one frame as `[3,h,w]` into `out` (length `3*h*w`).
+    pub fn fill(&self, frame: &Yuv420, out: &mut [f32]) {
+        let (w, h) = (self.w, self.h);
+        let fw = frame.width;
+        let cw = fw / 2;
+        let (py, pu, pv) = frame.planes();
+        let (r, rest) = out.split_at_mut(w * h);
+        let (g, b) = rest.split_at_mut(w * h);
+        r.par_chunks_mut(w)
+            .zip(g.par_chunks_mut(w))
+            .zip(b.par_chunks_mut(w))
+            .enumerate()
+            .for_each(|(y, ((r, g), b))| {
+                let (y0, y1, fy) = self.luma_y[y];
+                let row0 = &py[y0 as usize * fw..][..fw];
+                let row1 = &py[y1 as usize * fw..][..fw];
+                let crow = self.chroma_y[y] as usize * cw;
+                for x in 0..w {
+                    let (x0, x1, fx) = self.luma_x[x];
+                    let (x0, x1) = (x0 as usize, x1 as usize);
+                    let top = row0[x0] as f32 + (row0[x1] as f32 - row0[x0] as f32) * fx;
+                    let bot = row1[x0] as f32 + (row1[x1] as f32 - row1[x0] as f32) * fx;
+                    let yy = top + (bot - top) * fy;
+                    let ci = crow + self.chroma_x[x] as usize;
+                    let c = (yy - 16.0) * (1.164 / 255.0);
+                    let d = (pu[ci] as f32 - 128.0) / 255.0;
+                    let e = (pv[ci] as f32 - 128.0) / 255.0;
+                    let rr = (c + 1.596 * e).clamp(0.0, 1.0);
+                    let gg = (c - 0.392 * d - 0.813 * e).clamp(0.0, 1.0);
+                    let bb = (c + 2.017 * d).clamp(0.0, 1.0);
+                    r[x] = (rr - MEAN[0]) / STD[0];
+                    g[x] = (gg - MEAN[1]) / STD[1];
+                    b[x] = (bb - MEAN[2]) / STD[2];
+                }
+            });
+    }
+}

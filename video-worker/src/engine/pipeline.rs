@@ -1,0 +1,590 @@
+//! The conversion pipeline: four stages connected by bounded channels, each buffer coming
+//! from a fixed pool and going back to it when the next stage is done with it:
+//!
+//! ```text
+//! decoder ffmpeg --yuv420p--> [read]  --frame--> [depth: preprocess, model, normalise]
+//!   --frame+depth--> [render: warp, layout] --out frame--> [write] --yuv420p--> encoder ffmpeg
+//! ```
+//!
+//! read and write are async (pipes); depth and render are blocking threads (the warp is
+//! parallel inside, with rayon). The pools bound memory and give back-pressure.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::{anyhow, bail, Context as _};
+use parallax_core::model::StereoMode;
+use parallax_core::process::{ProcessError, ToolCommand};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::model::Preprocessor;
+use super::probe::{self, VideoInfo};
+use super::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
+use super::temporal::{thumbnail, Normalizer, Thumbnail};
+use super::{BadInput, ConvertReport, ConvertRequest, Engine, DEFAULT_DEPTH_RESOLUTION};
+
+/// Output frames in flight between render and write.
+const OUT_POOL: usize = 3;
+/// Depth maps in flight between depth and render.
+const DEPTH_POOL: usize = 3;
+
+struct FrameMsg {
+    frame: Yuv420,
+    /// Warm-up frames only feed the normalisation state.
+    warmup: bool,
+    /// Index among the main input's frames.
+    index: u64,
+}
+
+struct Preview {
+    sbs: Yuv420,
+    depth: Vec<u8>,
+}
+
+fn bad(msg: String) -> anyhow::Error {
+    anyhow::Error::new(BadInput(msg))
+}
+
+pub(super) async fn convert(
+    engine: &Engine,
+    req: &ConvertRequest,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> anyhow::Result<ConvertReport> {
+    req.settings
+        .validate()
+        .map_err(|e| bad(format!("invalid conversion settings: {e}")))?;
+    let info = probe::probe(&req.input).await?;
+    let (w, h) = (info.width, info.height);
+    let short_side = req
+        .settings
+        .depth_resolution
+        .or(engine.cfg.depth_resolution)
+        .unwrap_or(DEFAULT_DEPTH_RESOLUTION);
+    let model = engine.model.clone();
+    let (dw, dh) = model.input_size(w, h, short_side);
+    let batch = model.batch_size(engine.cfg.batch_size);
+    let timeout = engine.cfg.ffmpeg_timeout;
+    let (ow, oh) = output_size(req.mode, w, h);
+    tracing::info!(
+        input = %req.input.display(), width = w, height = h, rate = ?info.rate,
+        depth_width = dw, depth_height = dh, batch, mode = %req.mode, "converting"
+    );
+    if info.variable_rate {
+        tracing::warn!(input = %req.input.display(), rate = ?info.rate,
+            "variable frame rate: the output keeps every frame at the average rate");
+    }
+
+    // Warm-up decoder over the previous segment's tail, if any.
+    let warmup = match &req.warmup {
+        Some((prev, n)) if *n > 0 => {
+            let total = probe::count_frames(prev).await?;
+            let skip = total.saturating_sub(u64::from(*n));
+            Some((prev.clone(), skip))
+        }
+        _ => None,
+    };
+
+    let partial = partial_path(&req.output);
+    let encoder = encoder_command(engine, req, &info, (ow, oh), &partial)
+        .spawn(Stdio::piped(), Stdio::null())
+        .await
+        .context("starting the encoder")?;
+
+    // Pools.
+    let frame_pool = batch + 4;
+    let (free_tx, mut free_rx) = mpsc::channel::<Yuv420>(frame_pool);
+    for _ in 0..frame_pool {
+        free_tx.try_send(Yuv420::new(w, h)).expect("pool capacity");
+    }
+    let (depth_free_tx, depth_free_rx) = mpsc::channel::<DepthMap>(DEPTH_POOL);
+    for _ in 0..DEPTH_POOL {
+        depth_free_tx
+            .try_send(DepthMap::new(0, 0))
+            .expect("pool capacity");
+    }
+    let (out_free_tx, out_free_rx) = mpsc::channel::<Yuv420>(OUT_POOL);
+    for _ in 0..OUT_POOL {
+        out_free_tx
+            .try_send(Yuv420::new(ow, oh))
+            .expect("pool capacity");
+    }
+    let (to_depth_tx, to_depth_rx) = mpsc::channel::<FrameMsg>(batch + 1);
+    let (to_render_tx, to_render_rx) = mpsc::channel::<(FrameMsg, DepthMap)>(DEPTH_POOL);
+    let (to_write_tx, mut to_write_rx) = mpsc::channel::<Yuv420>(OUT_POOL);
+
+    // Depth stage.
+    let depth_stage = {
+        let model = model.clone();
+        let free_tx = free_tx.clone();
+        let decay = req.settings.ema_decay;
+        tokio::task::spawn_blocking(move || {
+            depth_stage(
+                &model,
+                (w, h),
+                (dw, dh),
+                batch,
+                decay,
+                to_depth_rx,
+                free_tx,
+                depth_free_rx,
+                to_render_tx,
+            )
+        })
+    };
+
+    // Render stage.
+    let render_stage = {
+        let params = StereoParams {
+            divergence: req.settings.divergence,
+            convergence: req.settings.convergence,
+        };
+        let mode = req.mode;
+        let want_preview = req.preview_dir.is_some();
+        tokio::task::spawn_blocking(move || {
+            render_stage(
+                (w, h),
+                (dw, dh),
+                params,
+                mode,
+                want_preview,
+                to_render_rx,
+                free_tx,
+                depth_free_tx,
+                out_free_rx,
+                to_write_tx,
+            )
+        })
+    };
+
+    // Read stage (async, here).
+    let read = async {
+        let mut decoded = 0u64;
+        let mut spare = None;
+        if let Some((prev, skip)) = &warmup {
+            let running = decoder_command(prev, Some(*skip), (w, h), timeout)
+                .spawn(Stdio::null(), Stdio::piped())
+                .await
+                .context("starting the warm-up decoder")?;
+            let n = read_frames(
+                running,
+                &mut free_rx,
+                &mut spare,
+                &to_depth_tx,
+                true,
+                &mut 0,
+            )
+            .await
+            .with_context(|| format!("decoding the warm-up frames of {}", prev.display()))?;
+            tracing::debug!(frames = n, "warm-up frames read");
+        }
+        let running = decoder_command(&req.input, None, (w, h), timeout)
+            .spawn(Stdio::null(), Stdio::piped())
+            .await
+            .context("starting the decoder")?;
+        read_frames(
+            running,
+            &mut free_rx,
+            &mut spare,
+            &to_depth_tx,
+            false,
+            &mut decoded,
+        )
+        .await
+        .map_err(|e| match e.downcast::<ProcessError>() {
+            Ok(p @ ProcessError::Failed { .. }) => {
+                bad(format!("{} could not be decoded: {p}", req.input.display()))
+            }
+            Ok(p) => anyhow::Error::new(p).context("decoding the input"),
+            Err(e) => e.context("decoding the input"),
+        })?;
+        drop(to_depth_tx);
+        anyhow::Ok(decoded)
+    };
+
+    // Write stage (async, here).
+    let write = async {
+        let mut encoder = encoder;
+        let mut stdin = encoder.child.stdin.take().expect("stdin is piped");
+        let mut written = 0u64;
+        let mut out_free_tx = Some(out_free_tx);
+        while let Some(buf) = to_write_rx.recv().await {
+            if let Err(e) = stdin.write_all(&buf.data).await {
+                drop(stdin);
+                return Err(match encoder.wait().await {
+                    Err(p) => anyhow::Error::new(p).context("encoding"),
+                    Ok(_) => anyhow!("writing to the encoder: {e}"),
+                });
+            }
+            written += 1;
+            progress(written);
+            if let Some(tx) = &out_free_tx {
+                if tx.send(buf).await.is_err() {
+                    out_free_tx = None;
+                }
+            }
+        }
+        stdin.shutdown().await.ok();
+        drop(stdin);
+        encoder.wait().await.context("encoding")?;
+        anyhow::Ok(written)
+    };
+
+    let depth = async {
+        depth_stage
+            .await
+            .map_err(|e| anyhow!("the depth stage panicked: {e}"))?
+    };
+    let render = async {
+        render_stage
+            .await
+            .map_err(|e| anyhow!("the render stage panicked: {e}"))?
+    };
+    let result = tokio::try_join!(read, depth, render, write);
+    let (decoded, (), preview, written) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+
+    let check = async {
+        if decoded == 0 {
+            return Err(bad(format!("{} has no video frames", req.input.display())));
+        }
+        if let Some(expected) = req.expected_frames {
+            if expected != decoded {
+                return Err(bad(format!(
+                    "{} has {decoded} frames, expected {expected}",
+                    req.input.display()
+                )));
+            }
+        }
+        if written != decoded {
+            bail!("wrote {written} frames for {decoded} decoded");
+        }
+        let in_file = probe::count_frames(&partial).await?;
+        if in_file != decoded {
+            bail!("the encoded file has {in_file} frames, {decoded} were sent");
+        }
+        Ok(())
+    };
+    if let Err(e) = check.await {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    std::fs::rename(&partial, &req.output)
+        .with_context(|| format!("moving the result to {}", req.output.display()))?;
+
+    let mut report = ConvertReport {
+        frames: decoded,
+        preview_sbs: None,
+        preview_depth: None,
+    };
+    if let (Some(dir), Some(p)) = (&req.preview_dir, preview) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the preview folder {}", dir.display()))?;
+        let sbs = dir.join("preview-sbs.jpg");
+        let depth = dir.join("preview-depth.png");
+        write_image(&p.sbs.data, "yuv420p", (p.sbs.width, p.sbs.height), &sbs).await?;
+        write_image(&p.depth, "gray", (w, h), &depth).await?;
+        report.preview_sbs = Some(sbs);
+        report.preview_depth = Some(depth);
+    }
+    tracing::info!(frames = decoded, output = %req.output.display(), "converted");
+    Ok(report)
+}
+
+fn partial_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".to_owned());
+    // Keep the extension last so ffmpeg still picks the container from it.
+    out.with_file_name(format!(".partial-{name}"))
+}
+
+fn decoder_command(
+    input: &Path,
+    skip: Option<u64>,
+    (w, h): (usize, usize),
+    timeout: std::time::Duration,
+) -> ToolCommand {
+    // Autorotation is ffmpeg's default; crop to even sizes (yuv420p), scale only warm-up
+    // frames of a differently sized previous segment.
+    let mut vf = String::new();
+    if let Some(skip) = skip {
+        vf.push_str(&format!("select=gte(n\\,{skip}),"));
+    }
+    vf.push_str(&format!(
+        "crop=trunc(iw/2)*2:trunc(ih/2)*2,scale={w}:{h}:flags=bilinear"
+    ));
+    ToolCommand::ffmpeg(timeout)
+        .args(["-loglevel", "error", "-i"])
+        .arg(input)
+        .args(["-map", "0:v:0", "-vf", &vf])
+        .args([
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "pipe:1",
+        ])
+}
+
+fn encoder_command(
+    engine: &Engine,
+    req: &ConvertRequest,
+    info: &VideoInfo,
+    (ow, oh): (usize, usize),
+    out: &Path,
+) -> ToolCommand {
+    let enc = req.settings.encoder.as_str();
+    let crf = req.settings.crf.to_string();
+    let mut cmd = ToolCommand::ffmpeg(engine.cfg.ffmpeg_timeout)
+        .args([
+            "-loglevel",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-s", &format!("{ow}x{oh}")])
+        .args(["-framerate", &format!("{}/{}", info.rate.0, info.rate.1)])
+        .args(["-i", "pipe:0"]);
+    if info.start_time != 0.0 {
+        cmd = cmd.args(["-output_ts_offset", &format!("{:.6}", info.start_time)]);
+    }
+    cmd = cmd.args(["-map", "0:v", "-c:v", enc]);
+    let nvenc = enc.ends_with("_nvenc");
+    let preset = engine
+        .cfg
+        .preset
+        .clone()
+        .unwrap_or_else(|| if nvenc { "p4" } else { "medium" }.to_owned());
+    cmd = if nvenc {
+        cmd.args(["-rc", "vbr", "-cq", &crf, "-b:v", "0", "-preset", &preset])
+    } else {
+        cmd.args(["-crf", &crf, "-preset", &preset])
+    };
+    if enc == "libx265" {
+        cmd = cmd.args(["-x265-params", "log-level=error"]);
+    }
+    cmd = cmd.args(["-pix_fmt", "yuv420p"]);
+    for (flag, v) in &info.colour {
+        cmd = cmd.args([*flag, v.as_str()]);
+    }
+    cmd.arg(out)
+}
+
+/// Reads whole frames from the decoder into pool buffers and sends them on; returns the
+/// number read (also added to `count`) after the decoder exited successfully.
+async fn read_frames(
+    mut running: parallax_core::process::Running,
+    free_rx: &mut mpsc::Receiver<Yuv420>,
+    spare: &mut Option<Yuv420>,
+    to_depth: &mpsc::Sender<FrameMsg>,
+    warmup: bool,
+    count: &mut u64,
+) -> anyhow::Result<u64> {
+    let mut stdout = running.child.stdout.take().expect("stdout is piped");
+    let mut n = 0u64;
+    loop {
+        let mut buf = match spare.take() {
+            Some(b) => b,
+            None => match free_rx.recv().await {
+                Some(b) => b,
+                None => bail!("the pipeline stopped"),
+            },
+        };
+        let got = read_full(&mut stdout, &mut buf.data).await?;
+        if got == 0 {
+            // Keep the unused buffer for the next decoder.
+            *spare = Some(buf);
+            break;
+        }
+        if got < buf.data.len() {
+            bail!(
+                "the decoder's output ended inside a frame ({got} of {} bytes)",
+                buf.data.len()
+            );
+        }
+        let msg = FrameMsg {
+            frame: buf,
+            warmup,
+            index: *count,
+        };
+        if to_depth.send(msg).await.is_err() {
+            bail!("the depth stage stopped");
+        }
+        n += 1;
+        if !warmup {
+            *count += 1;
+        }
+    }
+    drop(stdout);
+    running.wait().await?;
+    Ok(n)
+}
+
+async fn read_full(r: &mut (impl AsyncRead + Unpin), buf: &mut [u8]) -> anyhow::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        let n = r
+            .read(&mut buf[got..])
+            .await
+            .context("reading the decoder's output")?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(got)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn depth_stage(
+    model: &super::model::DepthModel,
+    (w, h): (usize, usize),
+    (dw, dh): (usize, usize),
+    batch: usize,
+    decay: f32,
+    mut input: mpsc::Receiver<FrameMsg>,
+    free_frames: mpsc::Sender<Yuv420>,
+    mut free_depth: mpsc::Receiver<DepthMap>,
+    to_render: mpsc::Sender<(FrameMsg, DepthMap)>,
+) -> anyhow::Result<()> {
+    let pre = Preprocessor::new(w, h, dw, dh);
+    let stride = 3 * dw * dh;
+    let mut tensor = vec![0.0f32; batch * stride];
+    let mut out = Vec::new();
+    let mut thumbs: Vec<Thumbnail> =
+        vec![[0.0; super::temporal::THUMB_W * super::temporal::THUMB_H]; batch];
+    let mut pending: Vec<FrameMsg> = Vec::with_capacity(batch);
+    let mut norm = Normalizer::new(decay);
+    let mut ended = false;
+    while !ended {
+        while pending.len() < batch {
+            match input.blocking_recv() {
+                Some(m) => pending.push(m),
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+        let n = pending.len();
+        for (i, m) in pending.iter().enumerate() {
+            let (y, _, _) = m.frame.planes();
+            thumbs[i] = thumbnail(y, w, h);
+            pre.fill(&m.frame, &mut tensor[i * stride..(i + 1) * stride]);
+        }
+        // A fixed-batch model always gets its full batch (the padding is ignored).
+        let run_n = if model.info().batch == super::model::Dim::Dynamic {
+            n
+        } else {
+            batch
+        };
+        let (ow, oh) = model.run(&tensor[..run_n * stride], run_n, (dw, dh), &mut out)?;
+        let plane = ow * oh;
+        for (i, m) in pending.drain(..).enumerate() {
+            let raw = &out[i * plane..(i + 1) * plane];
+            let range = norm.observe(raw, &thumbs[i]);
+            if m.warmup {
+                if free_frames.blocking_send(m.frame).is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            let Some(mut dm) = free_depth.blocking_recv() else {
+                return Ok(());
+            };
+            if (dm.width, dm.height) != (ow, oh) {
+                dm = DepthMap::new(ow, oh);
+            }
+            Normalizer::apply(range, raw, &mut dm.data);
+            if to_render.blocking_send((m, dm)).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_stage(
+    (w, h): (usize, usize),
+    (dw, dh): (usize, usize),
+    params: StereoParams,
+    mode: StereoMode,
+    want_preview: bool,
+    mut input: mpsc::Receiver<(FrameMsg, DepthMap)>,
+    free_frames: mpsc::Sender<Yuv420>,
+    free_depth: mpsc::Sender<DepthMap>,
+    mut free_out: mpsc::Receiver<Yuv420>,
+    to_write: mpsc::Sender<Yuv420>,
+) -> anyhow::Result<Option<Preview>> {
+    let mut renderer = StereoRenderer::new(w, h, dw, dh);
+    let mut preview = None;
+    while let Some((m, dm)) = input.blocking_recv() {
+        let Some(mut out) = free_out.blocking_recv() else {
+            break;
+        };
+        renderer.render(&m.frame, &dm, params, mode, &mut out);
+        if want_preview && m.index == 0 && preview.is_none() {
+            let depth: Vec<u8> = renderer
+                .depth_full()
+                .iter()
+                .map(|z| (z.clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
+                .collect();
+            let sbs = if mode == StereoMode::FullSbs {
+                out.clone()
+            } else {
+                let mut sbs = Yuv420::new(2 * w, h);
+                renderer.render(&m.frame, &dm, params, StereoMode::FullSbs, &mut sbs);
+                sbs
+            };
+            preview = Some(Preview { sbs, depth });
+        }
+        let _ = free_frames.blocking_send(m.frame);
+        let _ = free_depth.blocking_send(dm);
+        if to_write.blocking_send(out).is_err() {
+            break;
+        }
+    }
+    Ok(preview)
+}
+
+async fn write_image(
+    data: &[u8],
+    pix_fmt: &str,
+    (w, h): (usize, usize),
+    path: &Path,
+) -> anyhow::Result<()> {
+    let mut running = ToolCommand::ffmpeg(std::time::Duration::from_secs(120))
+        .args(["-loglevel", "error", "-f", "rawvideo", "-pix_fmt", pix_fmt])
+        .args(["-s", &format!("{w}x{h}"), "-i", "pipe:0", "-frames:v", "1"])
+        .args(["-q:v", "3", "-update", "1"])
+        .arg(path)
+        .spawn(Stdio::piped(), Stdio::null())
+        .await
+        .context("starting ffmpeg for a preview image")?;
+    let mut stdin = running.child.stdin.take().expect("stdin is piped");
+    stdin
+        .write_all(data)
+        .await
+        .with_context(|| format!("writing the preview {}", path.display()))?;
+    drop(stdin);
+    running
+        .wait()
+        .await
+        .with_context(|| format!("writing the preview {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! What the engine needs to know about an input video before decoding it: the upright frame
+//! size, the frame rate, the start time and the colour tags to carry over.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use parallax_core::process::ToolCommand;
+use serde::Deserialize;
+
+use crate::converter::BadInput;
+
+/// The first video stream of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    /// Width of the decoded, upright frames.
+    pub width: usize,
+    /// Height of the decoded, upright frames.
+    pub height: usize,
+    /// Frame rate as a rational (`num/den`) for the encoder.
+    pub rate: (u64, u64),
+    /// True when the average rate differs from the nominal one (variable frame rate).
+    pub variable_rate: bool,
+    /// First timestamp in seconds.
+    pub start_time: f64,
+    /// Colour tags (`color_range`, `color_space`, `color_transfer`, `color_primaries`) known
+    /// for the stream, as ffmpeg names them.
+    pub colour: Vec<(&'static str, String)>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Probe {
+    #[serde(default)]
+    streams: Vec<Stream>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Stream {
+    #[serde(default)]
+    width: Option<usize>,
+    #[serde(default)]
+    height: Option<usize>,
+    #[serde(default)]
+    r_frame_rate: Option<String>,
+    #[serde(default)]
+    avg_frame_rate: Option<String>,
+    #[serde(default)]
+    start_time: Option<String>,
+    #[serde(default)]
+    color_range: Option<String>,
+    #[serde(default)]
+    color_space: Option<String>,
+    #[serde(default)]
+    color_transfer: Option<String>,
+    #[serde(default)]
+    color_primaries: Option<String>,
+    #[serde(default)]
+    tags: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    side_data_list: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn rational(s: &str) -> Option<(u64, u64)> {
+    let (n, d) = s.split_once('/')?;
+    let (n, d) = (n.trim().parse::<u64>().ok()?, d.trim().parse::<u64>().ok()?);
+    (n > 0 && d > 0).then_some((n, d))
+}
+
+/// Probes `path`'s first video stream. A file that is not a video is [`BadInput`].
+pub async fn probe(path: &Path) -> anyhow::Result<VideoInfo> {
+    let out = ToolCommand::ffprobe(Duration::from_secs(120))
+        .args(["-select_streams", "v:0", "-show_streams", "-of", "json"])
+        .arg(path)
+        .output()
+        .await;
+    let out = match out {
+        Ok(o) => o,
+        Err(e @ parallax_core::process::ProcessError::Failed { .. }) => {
+            return Err(anyhow::Error::new(BadInput(format!(
+                "{} is not a readable video: {e}",
+                path.display()
+            ))));
+        }
+        Err(e) => return Err(e).context("probing the input"),
+    };
+    let probe: Probe = serde_json::from_slice(&out.stdout).context("parsing ffprobe's JSON")?;
+    let Some(s) = probe.streams.into_iter().next() else {
+        return Err(BadInput(format!("{} has no video stream", path.display())).into());
+    };
+    parse_stream(s).map_err(|m| BadInput(format!("{}: {m}", path.display())).into())
+}
+
+fn parse_stream(s: Stream) -> Result<VideoInfo, String> {
+    let (Some(mut width), Some(mut height)) = (s.width, s.height) else {
+        return Err("the video stream has no frame size".to_owned());
+    };
+    let mut rotation = s
+        .tags
+        .as_ref()
+        .and_then(|t| t.get("rotate"))
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    for sd in &s.side_data_list {
+        if let Some(r) = sd.get("rotation").and_then(|v| v.as_i64()) {
+            rotation = r;
+        }
+    }
+    if rotation.rem_euclid(180) == 90 {
+        std::mem::swap(&mut width, &mut height);
+    }
+    if width < 2 || height < 2 {
+        return Err(format!("frames of {width}x{height} are too small"));
+    }
+    let nominal = s.r_frame_rate.as_deref().and_then(rational);
+    let average = s.avg_frame_rate.as_deref().and_then(rational);
+    let (rate, variable_rate) = match (nominal, average) {
+        (Some(n), Some(a)) => {
+            let (nf, af) = (n.0 as f64 / n.1 as f64, a.0 as f64 / a.1 as f64);
+            if (nf - af).abs() / nf > 0.01 {
+                (a, true)
+            } else {
+                (n, false)
+            }
+        }
+        (Some(n), None) => (n, false),
+        (None, Some(a)) => (a, false),
+        (None, None) => return Err("the video stream has no frame rate".to_owned()),
+    };
+    let start_time = s
+        .start_time
+        .as_deref()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0);
+    let mut colour = Vec::new();
+    for (flag, v) in [
+        ("-color_range", s.color_range),
+        ("-colorspace", s.color_space),
+        ("-color_trc", s.color_transfer),
+        ("-color_primaries", s.color_primaries),
+    ] {
+        if let Some(v) = v.filter(|v| v != "unknown" && v != "reserved" && !v.is_empty()) {
+            colour.push((flag, v));
+        }
+    }
+    Ok(VideoInfo {
+        width: width & !1,
+        height: height & !1,
+        rate,
+        variable_rate,
+        start_time,
+        colour,
+    })
+}
+
+/// Counts the frames (packets) of `path`'s first video stream without decoding.
+pub async fn count_frames(path: &Path) -> anyhow::Result<u64> {
+    let out = ToolCommand::ffprobe(Duration::from_secs(300))
+        .args([
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .await
+        .with_context(|| format!("counting the frames of {}", path.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .trim_end_matches(',')
+        .parse::<u64>()
+        .with_context(|| format!("ffprobe's frame count {text:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotated_phone_video_is_upright_and_cfr() {
+        let s: Stream = serde_json::from_str(
+            r#"{"width":1920,"height":1080,"r_frame_rate":"30000/1001","avg_frame_rate":"30000/1001",
+                "start_time":"0.000000","color_range":"tv","color_space":"bt709",
+                "side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]}"#,
+        )
+        .unwrap();
+        let v = parse_stream(s).unwrap();
+        assert_eq!((v.width, v.height), (1080, 1920));
+        assert_eq!(v.rate, (30000, 1001));
+        assert!(!v.variable_rate);
+        assert!(v.colour.contains(&("-colorspace", "bt709".to_owned())));
+    }
+
+    #[test]
+    fn variable_rate_uses_the_average() {
+        let s: Stream = serde_json::from_str(
+            r#"{"width":641,"height":481,"r_frame_rate":"90/1","avg_frame_rate":"25/1"}"#,
+        )
+        .unwrap();
+        let v = parse_stream(s).unwrap();
+        assert_eq!((v.width, v.height), (640, 480));
+        assert_eq!(v.rate, (25, 1));
+        assert!(v.variable_rate);
+    }
+}
