@@ -92,9 +92,12 @@ pub fn remaining_seconds(
     (total - elapsed).max(0.0)
 }
 
-/// "1 h 05 min", "3 min 20 s", "45 s".
+/// "1 h 05 min", "3 min 20 s", "45 s", "2.5 s".
 pub fn human_duration(secs: f64) -> String {
-    let s = secs.round().max(0.0) as u64;
+    if secs < 9.95 {
+        return format!("{:.1} s", secs.max(0.0));
+    }
+    let s = secs.round() as u64;
     if s >= 3600 {
         format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
     } else if s >= 60 {
@@ -149,6 +152,7 @@ mod tests {
     #[test]
     fn durations_read_well() {
         assert_eq!(human_duration(45.2), "45 s");
+        assert_eq!(human_duration(0.44), "0.4 s");
         assert_eq!(human_duration(200.0), "3 min 20 s");
         assert_eq!(human_duration(3900.0), "1 h 05 min");
     }
