@@ -1,26 +1,291 @@
-//! video-worker: see the README. This first cut parses its configuration, builds the configured
-//! adapters and waits for a shutdown signal.
+//! video-worker: converts segments from 2D to 3D (`infer`), notices when a job's segments are
+//! all done (`trigger`), and converts single files by hand (`convert`). With no subcommand it
+//! runs `infer` and `trigger` in one process.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use parallax_core::{backends::Backends, config::CommonArgs, telemetry};
+use tokio_util::sync::CancellationToken;
+use video_worker::convert::{self, EngineArgs};
+use video_worker::engine::Engine;
+use video_worker::infer::{InferConfig, InferWorker};
+use video_worker::trigger::{Trigger, TriggerConfig};
 
-/// parallax video-worker.
+/// parallax video-worker: depth inference and stereo rendering per segment, and the
+/// completion trigger. With no subcommand, runs `infer` and `trigger` together.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the segment worker and the completion trigger in one process (the default).
+    Run(RunArgs),
+    /// Only the segment worker: receive SegmentTasks, convert, report (GPU hosts).
+    Infer(InferArgs),
+    /// Only the completion trigger: record SegmentOutputs, request reassembly exactly once.
+    Trigger(TriggerArgs),
+    /// Convert one file from 2D to 3D on this machine, with a progress bar.
+    Convert(convert::ConvertArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct RunArgs {
     #[command(flatten)]
     common: CommonArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    infer: InferFlags,
+    #[command(flatten)]
+    trigger: TriggerFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+struct InferArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    infer: InferFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+struct TriggerArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    trigger: TriggerFlags,
+}
+
+/// The segment worker's flags.
+#[derive(Debug, Clone, Args)]
+struct InferFlags {
+    /// Segments this process converts at once (each one uses every core for its depth model
+    /// and warp, so 1 is right for most hosts).
+    #[arg(long, env = "INFER_CONCURRENCY", default_value_t = 1)]
+    infer_concurrency: usize,
+
+    /// Folder for per-segment scratch files (downloaded and converted segments); the system
+    /// temp folder when unset. Needs room for about three segments per conversion slot.
+    #[arg(long, env = "WORK_DIR")]
+    work_dir: Option<PathBuf>,
+
+    /// Most ffmpeg/ffprobe processes running at once in this process (a conversion runs a
+    /// decoder and an encoder side by side). Default: twice the number of cores, at least
+    /// four per conversion slot.
+    #[arg(long, env = "FFMPEG_CONCURRENCY")]
+    ffmpeg_concurrency: Option<usize>,
+}
+
+/// The completion trigger's flags.
+#[derive(Debug, Clone, Args)]
+struct TriggerFlags {
+    /// Segment outputs received per poll (1..=10); each is handled in its own task.
+    #[arg(long, env = "TRIGGER_BATCH", default_value_t = 10)]
+    trigger_batch: usize,
+
+    /// Seconds between reconciler passes, which re-send reassembly requests that were claimed
+    /// but never acted on (the claiming process died before sending).
+    #[arg(long, env = "RECONCILE_INTERVAL_SECS", default_value_t = 60)]
+    reconcile_interval_secs: u64,
+
+    /// Seconds after its claim that a job which has not started reassembling gets its
+    /// reassembly request re-sent. Keep it longer than media-worker usually needs to pick a
+    /// request up, or busy periods cause duplicate (harmless, wasted) requests.
+    #[arg(long, env = "REASSEMBLY_RESEND_AFTER_SECS", default_value_t = 300)]
+    reassembly_resend_after_secs: u64,
+
+    /// In-progress jobs one reconciler pass looks at, newest first.
+    #[arg(long, env = "RECONCILE_SCAN_LIMIT", default_value_t = 1000)]
+    reconcile_scan_limit: usize,
+}
+
+impl InferFlags {
+    /// Checks the flags against each other; the message says what to change.
+    fn validate(&self, engine: &EngineArgs) -> anyhow::Result<()> {
+        if self.infer_concurrency == 0 {
+            anyhow::bail!("--infer-concurrency (INFER_CONCURRENCY) must be at least 1");
+        }
+        if let Some(n) = self.ffmpeg_concurrency {
+            let need = 4 * self.infer_concurrency;
+            if n < need {
+                anyhow::bail!(
+                    "--ffmpeg-concurrency (FFMPEG_CONCURRENCY) {n} is too low for --infer-concurrency {}: each conversion runs several ffmpeg processes at once and would wait forever; use at least {need}",
+                    self.infer_concurrency
+                );
+            }
+        }
+        if engine.batch_size == 0 {
+            anyhow::bail!("--batch-size (DEPTH_BATCH_SIZE) must be at least 1");
+        }
+        if engine.intra_threads == Some(0) {
+            anyhow::bail!("--intra-threads (ORT_INTRA_THREADS) must be at least 1, or unset to use every core");
+        }
+        if let Some(r) = engine.depth_resolution {
+            if !(14..=2048).contains(&r) {
+                anyhow::bail!(
+                    "--depth-resolution (DEPTH_RESOLUTION) {r} is out of range: use 14..=2048 pixels"
+                );
+            }
+        }
+        if !engine.model.is_file() {
+            anyhow::bail!(
+                "the depth model {} does not exist: pass --model (DEPTH_MODEL) or run from the repository root, where models/default-depth.onnx is",
+                engine.model.display()
+            );
+        }
+        Ok(())
+    }
+
+    fn config(&self, common: &CommonArgs) -> InferConfig {
+        let mut cfg = InferConfig::from_common(common);
+        cfg.concurrency = self.infer_concurrency;
+        cfg.work_dir = self.work_dir.clone();
+        cfg
+    }
+
+    fn set_process_limit(&self) {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let n = self
+            .ffmpeg_concurrency
+            .unwrap_or((2 * cores).max(4 * self.infer_concurrency));
+        parallax_core::process::set_concurrency_limit(n);
+    }
+}
+
+impl TriggerFlags {
+    fn validate(&self) -> anyhow::Result<()> {
+        if !(1..=10).contains(&self.trigger_batch) {
+            anyhow::bail!("--trigger-batch (TRIGGER_BATCH) must be between 1 and 10");
+        }
+        if self.reconcile_interval_secs == 0 {
+            anyhow::bail!("--reconcile-interval-secs (RECONCILE_INTERVAL_SECS) must be at least 1");
+        }
+        if self.reassembly_resend_after_secs < self.reconcile_interval_secs {
+            anyhow::bail!(
+                "--reassembly-resend-after-secs ({}) must not be shorter than --reconcile-interval-secs ({})",
+                self.reassembly_resend_after_secs,
+                self.reconcile_interval_secs
+            );
+        }
+        if self.reconcile_scan_limit == 0 {
+            anyhow::bail!("--reconcile-scan-limit (RECONCILE_SCAN_LIMIT) must be at least 1");
+        }
+        Ok(())
+    }
+
+    fn config(&self) -> TriggerConfig {
+        TriggerConfig {
+            batch: self.trigger_batch,
+            reconcile_interval: Duration::from_secs(self.reconcile_interval_secs),
+            resend_after: Duration::from_secs(self.reassembly_resend_after_secs),
+            reconcile_scan_limit: self.reconcile_scan_limit,
+        }
+    }
+}
+
+/// A token cancelled on Ctrl-C or SIGTERM.
+fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        telemetry::shutdown_signal().await;
+        t.cancel();
+    });
+    token
+}
+
+fn load_engine(args: &EngineArgs) -> anyhow::Result<Arc<Engine>> {
+    let engine = Engine::load(&args.config())
+        .with_context(|| format!("loading the depth model {}", args.model.display()))?;
+    tracing::info!(model = %args.model.display(), provider = ?args.provider, "depth model loaded");
+    Ok(Arc::new(engine))
+}
+
+async fn backends(common: &CommonArgs) -> anyhow::Result<Backends> {
+    Backends::from_config(common)
+        .await
+        .context("building the storage and queue adapters")
+}
+
+async fn run_infer(
+    common: &CommonArgs,
+    engine: &EngineArgs,
+    flags: &InferFlags,
+) -> anyhow::Result<()> {
+    flags.validate(engine)?;
+    flags.set_process_limit();
+    let engine = load_engine(engine)?;
+    let backends = backends(common).await?;
+    let worker = InferWorker::new(&backends, engine, flags.config(common));
+    worker.run(shutdown_token()).await;
+    Ok(())
+}
+
+async fn run_trigger(common: &CommonArgs, flags: &TriggerFlags) -> anyhow::Result<()> {
+    flags.validate()?;
+    let backends = backends(common).await?;
+    let trigger = Trigger::new(&backends, flags.config());
+    let shutdown = shutdown_token();
+    tokio::join!(
+        trigger.run(shutdown.clone()),
+        trigger.run_reconciler(shutdown)
+    );
+    Ok(())
+}
+
+async fn run_both(args: &RunArgs) -> anyhow::Result<()> {
+    args.infer.validate(&args.engine)?;
+    args.trigger.validate()?;
+    args.infer.set_process_limit();
+    let engine = load_engine(&args.engine)?;
+    let backends = backends(&args.common).await?;
+    let worker = InferWorker::new(&backends, engine, args.infer.config(&args.common));
+    let trigger = Trigger::new(&backends, args.trigger.config());
+    let shutdown = shutdown_token();
+    tracing::info!(adapter = ?args.common.storage_adapter, "video-worker started (infer + trigger)");
+    tokio::join!(
+        worker.run(shutdown.clone()),
+        trigger.run(shutdown.clone()),
+        trigger.run_reconciler(shutdown)
+    );
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init_tracing(cli.common.log_format);
-    let _backends = Backends::from_config(&cli.common)
-        .await
-        .context("building the storage and queue adapters")?;
-    tracing::info!(adapter = ?cli.common.storage_adapter, "video-worker started");
-    telemetry::shutdown_signal().await;
-    Ok(())
+    match cli.command {
+        Some(Command::Convert(args)) => {
+            telemetry::init_tracing(parallax_core::config::LogFormat::Pretty);
+            convert::run(args).await
+        }
+        Some(Command::Infer(a)) => {
+            telemetry::init_tracing(a.common.log_format);
+            run_infer(&a.common, &a.engine, &a.infer).await
+        }
+        Some(Command::Trigger(a)) => {
+            telemetry::init_tracing(a.common.log_format);
+            run_trigger(&a.common, &a.trigger).await
+        }
+        Some(Command::Run(a)) => {
+            telemetry::init_tracing(a.common.log_format);
+            run_both(&a).await
+        }
+        None => {
+            telemetry::init_tracing(cli.run.common.log_format);
+            run_both(&cli.run).await
+        }
+    }
 }

@@ -1,0 +1,74 @@
+//! The seam between the segment worker and the conversion engine. The worker only needs
+//! "turn this segment file into that 3D file and say how many frames it wrote"; keeping that
+//! behind a trait lets the worker's own tests exercise every queue path quickly with a cheap
+//! stand-in, while production uses the depth engine.
+
+use std::fmt::Debug;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use parallax_core::model::{ConversionSettings, StereoMode};
+
+/// One segment to convert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentWork {
+    /// The source segment (video only).
+    pub input: PathBuf,
+    /// Where to write the converted segment (Matroska, video only).
+    pub output: PathBuf,
+    /// 3D layout.
+    pub mode: StereoMode,
+    /// Conversion knobs.
+    pub settings: ConversionSettings,
+    /// The previous segment and how many of its last frames to run through the depth model
+    /// (without output) first, so depth normalisation is continuous across the seam.
+    pub warmup: Option<(PathBuf, u32)>,
+    /// Frames the segment must have, when known.
+    pub expected_frames: Option<u64>,
+    /// Where to write `preview-sbs.jpg` and `preview-depth.png` of the first frame, if wanted.
+    pub preview_dir: Option<PathBuf>,
+}
+
+/// What a conversion produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentReport {
+    /// Frames written.
+    pub frames: u64,
+    /// The side-by-side preview image, when asked for and written.
+    pub preview_sbs: Option<PathBuf>,
+    /// The depth preview image, when asked for and written.
+    pub preview_depth: Option<PathBuf>,
+}
+
+/// The input itself is unusable (not a video, undecodable, ...): retrying cannot help, so the
+/// worker fails the job with this message instead of retrying. Converters return it (inside
+/// `anyhow`) for such cases; any other error counts as an infrastructure failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+impl BadInput {
+    /// The bad-input reason somewhere in `err`'s chain, if there is one.
+    pub fn find(err: &anyhow::Error) -> Option<&BadInput> {
+        err.chain().find_map(|e| e.downcast_ref::<BadInput>())
+    }
+}
+
+/// Converts one segment.
+///
+/// # Contract
+/// - Writes `work.output` whole or fails; the same work converted twice gives the same
+///   result (a redelivered task rewrites the same output key).
+/// - `progress` is called with the number of frames done so far.
+/// - An unusable input is reported as a [`BadInput`] in the error chain; everything else is
+///   taken as worth a retry.
+/// - Cancel-safe: dropping the future stops the conversion (child processes are killed).
+#[async_trait]
+pub trait SegmentConverter: Send + Sync + Debug + 'static {
+    /// Converts `work.input` into `work.output`.
+    async fn convert(
+        &self,
+        work: &SegmentWork,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> anyhow::Result<SegmentReport>;
+}

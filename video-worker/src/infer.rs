@@ -1,0 +1,456 @@
+//! The segment worker: receive a `SegmentTask`, download the segment (and the previous one for
+//! the seam warm-up), convert it, check its frame count, upload it to `task.output_key` (plus
+//! the preview images for segment 0), report a `SegmentOutput`, delete the task.
+//!
+//! Reliability, in the order things can go wrong:
+//! - The message stays invisible while converting (a heartbeat in a `select!` with the work).
+//!   If the lease is lost anyway, the work stops: another worker has the message.
+//! - A crash mid-segment leaves the message to come back after its visibility timeout, and
+//!   another worker redoes the segment to the same keys.
+//! - Bad input (not a video, missing segment, invalid settings) fails the job at once with a
+//!   code and a readable message, and the task is deleted.
+//! - Anything else is retried (the message comes back after a short back-off). On the last
+//!   receive the queue allows, a failure also marks the job failed (`segment-failed`, naming
+//!   the segment and the cause), so the copy that then lands in the dead-letter queue is
+//!   never silent.
+//! - On shutdown the current message is released at once (visibility 0) for another worker.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use parallax_core::backends::Backends;
+use parallax_core::jobs::JobStore;
+use parallax_core::keys::{self, QueueName};
+use parallax_core::model::{JobUpdate, SegmentOutput, SegmentTask};
+use parallax_core::process::ToolCommand;
+use parallax_core::queue::{QueueReceiver, QueueSender, ReceivedMessage};
+use parallax_core::storage::{ObjectStorage, ObjectStorageExt as _};
+use parallax_core::Error;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::converter::{BadInput, SegmentConverter, SegmentWork};
+use crate::worker;
+
+/// How the segment worker runs.
+#[derive(Debug, Clone)]
+pub struct InferConfig {
+    /// Segments converted at once by this process.
+    pub concurrency: usize,
+    /// The queue's visibility timeout (what each heartbeat extends the lease to).
+    pub visibility_timeout: Duration,
+    /// Receives after which the queue moves a message to its dead-letter queue.
+    pub max_receives: u32,
+    /// Folder for the per-segment scratch directories (the system temp dir when `None`).
+    pub work_dir: Option<PathBuf>,
+}
+
+impl InferConfig {
+    /// Settings matching the queue settings of `common`.
+    pub fn from_common(common: &parallax_core::config::CommonArgs) -> Self {
+        let q = common.queue_settings();
+        Self {
+            concurrency: 1,
+            visibility_timeout: q.visibility_timeout,
+            max_receives: q.max_receives,
+            work_dir: None,
+        }
+    }
+}
+
+/// Why a segment could not be converted.
+#[derive(Debug)]
+pub enum SegmentFailure {
+    /// The input is at fault; retrying cannot help. Fails the job with `code`.
+    BadInput {
+        /// Stable kebab-case code.
+        code: &'static str,
+        /// A reason a person can act on.
+        message: String,
+    },
+    /// Infrastructure trouble (or something unexplained): retry.
+    Retry(anyhow::Error),
+}
+
+impl From<anyhow::Error> for SegmentFailure {
+    fn from(e: anyhow::Error) -> Self {
+        SegmentFailure::Retry(e)
+    }
+}
+
+impl std::fmt::Display for SegmentFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SegmentFailure::BadInput { code, message } => write!(f, "{code}: {message}"),
+            SegmentFailure::Retry(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+/// The segment worker over one set of adapters and one converter.
+#[derive(Debug, Clone)]
+pub struct InferWorker {
+    jobs: Arc<dyn JobStore>,
+    storage: Arc<dyn ObjectStorage>,
+    tasks: Arc<dyn QueueReceiver>,
+    outputs: Arc<dyn QueueSender>,
+    converter: Arc<dyn SegmentConverter>,
+    cfg: InferConfig,
+}
+
+impl InferWorker {
+    /// A worker reading the segments queue and reporting to the segment-output queue.
+    pub fn new(
+        backends: &Backends,
+        converter: Arc<dyn SegmentConverter>,
+        cfg: InferConfig,
+    ) -> Self {
+        Self {
+            jobs: backends.jobs.clone(),
+            storage: backends.storage.clone(),
+            tasks: backends.queue(QueueName::Segments).receiver.clone(),
+            outputs: backends.queue(QueueName::SegmentOutput).sender.clone(),
+            converter,
+            cfg,
+        }
+    }
+
+    /// Receives and converts segments until `shutdown`, `concurrency` at a time.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        tracing::info!(concurrency = self.cfg.concurrency, "segment worker started");
+        let slots: Vec<_> = (0..self.cfg.concurrency.max(1))
+            .map(|_| {
+                let this = self.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move { this.run_slot(shutdown).await })
+            })
+            .collect();
+        for s in slots {
+            let _ = s.await;
+        }
+        tracing::info!("segment worker stopped");
+    }
+
+    async fn run_slot(&self, shutdown: CancellationToken) {
+        loop {
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = self.tasks.receive(1) => r,
+            };
+            let msgs = match received {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "receiving segment tasks failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            for msg in msgs {
+                let this = self.clone();
+                let token = shutdown.clone();
+                let m = msg.clone();
+                // Its own task: a panic fails this message only (it comes back after its
+                // visibility timeout), never the loop.
+                let handled =
+                    tokio::spawn(async move { this.handle_message(&m, token).await }).await;
+                if let Err(e) = handled {
+                    tracing::error!(error = %e, message_id = %msg.message_id, "handling a segment task panicked; it will come back");
+                }
+            }
+        }
+    }
+
+    /// Handles one received task end to end: skip, convert, report, fail or release.
+    pub async fn handle_message(&self, msg: &ReceivedMessage, shutdown: CancellationToken) {
+        let task: SegmentTask = match serde_json::from_str(&msg.body) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(message_id = %msg.message_id, error = %e, "segments message is not a SegmentTask; leaving it for the dead-letter queue");
+                worker::release(&*self.tasks, msg, Duration::ZERO).await;
+                return;
+            }
+        };
+        let span = tracing::info_span!("segment", job_id = %task.job_id, segment = task.segment_index, receives = msg.receive_count);
+        self.handle_task(msg, &task, shutdown)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_task(
+        &self,
+        msg: &ReceivedMessage,
+        task: &SegmentTask,
+        shutdown: CancellationToken,
+    ) {
+        match self.jobs.get(&task.job_id).await {
+            Ok(Some(job)) if job.status.is_terminal() => {
+                tracing::info!(status = %job.status, "job already finished; skipping the segment");
+                worker::acknowledge(&*self.tasks, msg).await;
+                return;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                tracing::warn!(
+                    "segment task for a job that does not exist (deleted?); dropping it"
+                );
+                worker::acknowledge(&*self.tasks, msg).await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the job; the task will be retried");
+                worker::release(&*self.tasks, msg, self.backoff(msg)).await;
+                return;
+            }
+        }
+
+        let frames_done = Arc::new(AtomicU64::new(0));
+        let beat = worker::heartbeat(
+            self.tasks.clone(),
+            msg.clone(),
+            self.cfg.visibility_timeout,
+            worker::heartbeat_interval(self.cfg.visibility_timeout),
+        );
+        tracing::info!(frames = task.frame_count, "converting segment");
+        let result = tokio::select! {
+            r = self.process(task, frames_done.clone()) => r,
+            lost = beat => {
+                tracing::warn!(error = %lost, frames_done = frames_done.load(Ordering::Relaxed), "lost the task's lease (another worker may have it now); stopping this conversion");
+                return;
+            }
+            _ = shutdown.cancelled() => {
+                tracing::info!(frames_done = frames_done.load(Ordering::Relaxed), "shutting down: releasing the segment for another worker");
+                worker::release(&*self.tasks, msg, Duration::ZERO).await;
+                return;
+            }
+        };
+
+        match result {
+            Ok(out) => {
+                tracing::info!(frames = out.frame_count, key = %out.output_key, "segment converted and reported");
+                worker::acknowledge(&*self.tasks, msg).await;
+            }
+            Err(SegmentFailure::BadInput { code, message }) => {
+                tracing::warn!(code, %message, "bad input: failing the job");
+                match self.fail_job(task, code, &message).await {
+                    Ok(()) => worker::acknowledge(&*self.tasks, msg).await,
+                    Err(e) => {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "could not mark the job failed; the task will be retried"
+                        );
+                        worker::release(&*self.tasks, msg, self.backoff(msg)).await;
+                    }
+                }
+            }
+            Err(SegmentFailure::Retry(e)) if msg.receive_count >= self.cfg.max_receives => {
+                let message = format!(
+                    "segment {} of {} could not be converted after {} attempts: {e:#}",
+                    task.segment_index + 1,
+                    task.total_segments,
+                    msg.receive_count
+                );
+                tracing::error!(%message, "giving up on the segment: failing the job; the task goes to the dead-letter queue");
+                if let Err(e) = self.fail_job(task, "segment-failed", &message).await {
+                    tracing::error!(error = format!("{e:#}"), "could not mark the job failed");
+                }
+                // Visible again at once: the next receive moves it to the dead-letter queue.
+                worker::release(&*self.tasks, msg, Duration::ZERO).await;
+            }
+            Err(SegmentFailure::Retry(e)) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "segment failed; it will be retried"
+                );
+                worker::release(&*self.tasks, msg, self.backoff(msg)).await;
+            }
+        }
+    }
+
+    /// How long a failed task waits before it is handed out again: grows with the receive
+    /// count, never beyond the visibility timeout.
+    fn backoff(&self, msg: &ReceivedMessage) -> Duration {
+        (Duration::from_secs(2) * msg.receive_count.max(1)).min(self.cfg.visibility_timeout)
+    }
+
+    async fn fail_job(&self, task: &SegmentTask, code: &str, message: &str) -> anyhow::Result<()> {
+        match self
+            .jobs
+            .update(&task.job_id, &JobUpdate::failed(code, message))
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Already failed or completed (or gone): nothing left to mark.
+            Err(Error::InvalidTransition { .. } | Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(anyhow::Error::new(e).context("marking the job failed")),
+        }
+    }
+
+    /// Converts one segment and reports it: the part of handling that the heartbeat covers.
+    /// Returns the `SegmentOutput` it sent.
+    pub async fn process(
+        &self,
+        task: &SegmentTask,
+        frames_done: Arc<AtomicU64>,
+    ) -> Result<SegmentOutput, SegmentFailure> {
+        task.settings
+            .validate()
+            .map_err(|e| SegmentFailure::BadInput {
+                code: "invalid-settings",
+                message: e.to_string(),
+            })?;
+        let scratch = match &self.cfg.work_dir {
+            Some(d) => {
+                tokio::fs::create_dir_all(d)
+                    .await
+                    .with_context(|| format!("creating the work folder {}", d.display()))?;
+                tempfile::Builder::new().prefix("segment-").tempdir_in(d)
+            }
+            None => tempfile::Builder::new().prefix("segment-").tempdir(),
+        }
+        .context("creating a scratch folder")?;
+        let dir = scratch.path();
+
+        let input = dir.join("source.mkv");
+        self.fetch(&task.source_key, &input, "source segment")
+            .await?;
+        let warmup = match (&task.seam.prev_source_key, task.seam.warmup_frames) {
+            (Some(prev), n) if n > 0 => {
+                let path = dir.join("previous.mkv");
+                self.fetch(prev, &path, "previous segment (seam warm-up)")
+                    .await?;
+                Some((path, n))
+            }
+            _ => None,
+        };
+        let preview_dir = (task.segment_index == 0).then(|| dir.join("preview"));
+        if let Some(p) = &preview_dir {
+            tokio::fs::create_dir_all(p)
+                .await
+                .context("creating the preview folder")?;
+        }
+        let work = SegmentWork {
+            input,
+            output: dir.join("converted.mkv"),
+            mode: task.mode,
+            settings: task.settings.clone(),
+            warmup,
+            expected_frames: (task.frame_count > 0).then_some(task.frame_count),
+            preview_dir,
+        };
+        let progress = move |n: u64| frames_done.store(n, Ordering::Relaxed);
+        let report = match self.converter.convert(&work, &progress).await {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(match BadInput::find(&e) {
+                    Some(bad) => SegmentFailure::BadInput {
+                        code: "bad-segment",
+                        message: format!(
+                            "segment {} of {} cannot be converted: {bad}",
+                            task.segment_index + 1,
+                            task.total_segments
+                        ),
+                    },
+                    None => SegmentFailure::Retry(e.context("converting the segment")),
+                })
+            }
+        };
+
+        // The frame count is checked on the written file itself, not only on what the
+        // converter says it wrote: reassembly depends on it.
+        let written = count_frames(&work.output).await?;
+        if written != report.frames {
+            return Err(anyhow::anyhow!(
+                "the converter reported {} frames but the converted file has {written}",
+                report.frames
+            )
+            .into());
+        }
+        if task.frame_count > 0 && written != task.frame_count {
+            return Err(anyhow::anyhow!(
+                "the converted segment has {written} frames but the source segment has {}",
+                task.frame_count
+            )
+            .into());
+        }
+
+        self.storage
+            .upload(&task.output_key, &work.output)
+            .await
+            .context("uploading the converted segment")?;
+        if task.segment_index == 0 {
+            self.upload_previews(task, &report).await?;
+        }
+        let out = SegmentOutput {
+            job_id: task.job_id.clone(),
+            segment_index: task.segment_index,
+            output_key: task.output_key.clone(),
+            frame_count: written,
+        };
+        self.outputs
+            .send(&serde_json::to_string(&out).context("encoding the segment output")?)
+            .await
+            .context("sending the segment output")?;
+        Ok(out)
+    }
+
+    async fn fetch(&self, key: &str, to: &Path, what: &str) -> Result<(), SegmentFailure> {
+        match self.storage.download(key, to).await {
+            Ok(_) => Ok(()),
+            Err(e @ (Error::NotFound { .. } | Error::InvalidInput { .. })) => {
+                Err(SegmentFailure::BadInput {
+                    code: "segment-missing",
+                    message: format!("the {what} {key} cannot be read: {e}"),
+                })
+            }
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("downloading the {what} {key}"))
+                .into()),
+        }
+    }
+
+    async fn upload_previews(
+        &self,
+        task: &SegmentTask,
+        report: &crate::converter::SegmentReport,
+    ) -> anyhow::Result<()> {
+        let previews = [
+            (&report.preview_sbs, keys::preview_frame(&task.job_id)),
+            (&report.preview_depth, keys::preview_depth(&task.job_id)),
+        ];
+        for (path, key) in previews {
+            match path {
+                Some(p) => {
+                    self.storage
+                        .upload(&key, p)
+                        .await
+                        .with_context(|| format!("uploading the preview {key}"))?;
+                }
+                None => tracing::warn!(%key, "the converter wrote no preview image"),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Frames in the first video stream of `path`, counted from its packets (no decoding).
+pub async fn count_frames(path: &Path) -> anyhow::Result<u64> {
+    let out = ToolCommand::ffprobe(Duration::from_secs(120))
+        .args(["-select_streams", "v:0", "-count_packets"])
+        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .await
+        .with_context(|| format!("counting the frames of {}", path.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().trim_end_matches(',').parse().with_context(|| {
+        format!(
+            "ffprobe gave no frame count for {}: {text:?}",
+            path.display()
+        )
+    })
+}

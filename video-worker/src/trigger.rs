@@ -1,0 +1,311 @@
+//! The completion trigger: for each `SegmentOutput`, record the segment as converted and,
+//! when the job's last segment is in, send exactly one `ReassemblyRequest`.
+//!
+//! Exactly-once does not rest on this process: completions are set membership
+//! ([`SegmentCompletionStore::put`] writes a segment only if absent, so a message delivered
+//! twice never counts twice), and the decision is ONE conditional write
+//! ([`SegmentCompletionStore::claim_reassembly`]) that only one caller per job can win, however
+//! many triggers run in however many processes, also when the last two segments finish at
+//! the same moment. Only the winner sends.
+//!
+//! The winner may die between its claim and its send. Its message then comes back, but the
+//! claim is already taken, so nobody would send: the [`Trigger::reconcile_once`] pass re-sends
+//! the request for jobs claimed longer ago than a timeout that have not moved on to
+//! reassembly. (A re-sent request can duplicate one that is merely waiting in a long queue;
+//! media-worker treats repeated requests as the at-least-once deliveries they are.)
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use parallax_core::backends::Backends;
+use parallax_core::completions::SegmentCompletionStore;
+use parallax_core::jobs::JobStore;
+use parallax_core::keys::QueueName;
+use parallax_core::model::{JobStatus, ReassemblyRequest, SegmentCompletion, SegmentOutput};
+use parallax_core::queue::{QueueReceiver, QueueSender, ReceivedMessage};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::worker;
+
+/// How the trigger runs.
+#[derive(Debug, Clone)]
+pub struct TriggerConfig {
+    /// Messages asked for per receive (1..=10); each is handled in its own task.
+    pub batch: usize,
+    /// How often the reconciler looks for claimed-but-not-started reassemblies.
+    pub reconcile_interval: Duration,
+    /// How long after its claim a job that has not started reassembling gets its request
+    /// re-sent (and at most once per this period after that).
+    pub resend_after: Duration,
+    /// How many in-progress jobs one reconciler pass looks at (newest first).
+    pub reconcile_scan_limit: usize,
+}
+
+impl Default for TriggerConfig {
+    fn default() -> Self {
+        Self {
+            batch: 10,
+            reconcile_interval: Duration::from_secs(60),
+            resend_after: Duration::from_secs(300),
+            reconcile_scan_limit: 1000,
+        }
+    }
+}
+
+/// What handling one `SegmentOutput` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// The completion is recorded (now or before); `requested` is true when this call won
+    /// the claim and sent the job's `ReassemblyRequest`.
+    Recorded {
+        /// Whether this call sent the reassembly request.
+        requested: bool,
+    },
+    /// The job is gone, failed or completed: nothing to record.
+    Skipped,
+}
+
+/// Why a message could not be handled.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    /// The message is malformed or contradicts the job (a bug upstream, never fixed by a
+    /// retry): it is left to reach the dead-letter queue for a person to look at.
+    #[error("bad segment-output message: {0}")]
+    BadMessage(String),
+    /// Storage or queue trouble: the message comes back and is handled again.
+    #[error(transparent)]
+    Retry(#[from] anyhow::Error),
+}
+
+/// The completion trigger over one set of adapters.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    jobs: Arc<dyn JobStore>,
+    completions: Arc<dyn SegmentCompletionStore>,
+    outputs: Arc<dyn QueueReceiver>,
+    reassembly: Arc<dyn QueueSender>,
+    cfg: TriggerConfig,
+    resent: Arc<Mutex<HashMap<String, chrono::DateTime<Utc>>>>,
+}
+
+impl Trigger {
+    /// A trigger reading the segment-output queue and sending to the reassembly queue.
+    pub fn new(backends: &Backends, cfg: TriggerConfig) -> Self {
+        Self {
+            jobs: backends.jobs.clone(),
+            completions: backends.completions.clone(),
+            outputs: backends.queue(QueueName::SegmentOutput).receiver.clone(),
+            reassembly: backends.queue(QueueName::Reassembly).sender.clone(),
+            cfg,
+            resent: Arc::default(),
+        }
+    }
+
+    /// Records one converted segment and, if it completes the job, claims and sends the
+    /// reassembly request. Idempotent: handling the same output again records nothing new
+    /// and sends nothing.
+    pub async fn handle(&self, out: &SegmentOutput) -> Result<Handled, TriggerError> {
+        let job = self
+            .jobs
+            .get(&out.job_id)
+            .await
+            .context("reading the job")?;
+        let Some(job) = job else {
+            tracing::warn!("segment output for a job that does not exist (deleted?); dropping it");
+            return Ok(Handled::Skipped);
+        };
+        if job.status.is_terminal() {
+            tracing::info!(status = %job.status, "job already finished; dropping the segment output");
+            return Ok(Handled::Skipped);
+        }
+        let Some(total) = job.total_segments else {
+            // media-worker saves total_segments before it sends any task, so this is a
+            // storage that has not caught up yet: retry.
+            return Err(anyhow::anyhow!("the job has no total_segments yet").into());
+        };
+        if out.segment_index >= total {
+            return Err(TriggerError::BadMessage(format!(
+                "segment index {} but the job has {total} segments",
+                out.segment_index
+            )));
+        }
+        let completion = SegmentCompletion {
+            job_id: out.job_id.clone(),
+            segment_index: out.segment_index,
+            output_uri: out.output_key.clone(),
+            completed_at: Utc::now(),
+            frame_count: Some(out.frame_count),
+        };
+        let new = self
+            .completions
+            .put(&completion)
+            .await
+            .context("recording the segment completion")?;
+        // Claim even when the completion was already there: a previous delivery may have
+        // recorded it and died before claiming.
+        let won = self
+            .completions
+            .claim_reassembly(&out.job_id, total)
+            .await
+            .context("claiming the reassembly")?;
+        tracing::debug!(new, won, total, "segment completion recorded");
+        if won {
+            self.send_request(&out.job_id, total).await?;
+            tracing::info!(total, "last segment converted; reassembly requested");
+        }
+        Ok(Handled::Recorded { requested: won })
+    }
+
+    async fn send_request(&self, job_id: &str, total: u32) -> anyhow::Result<()> {
+        let body = serde_json::to_string(&ReassemblyRequest {
+            job_id: job_id.to_owned(),
+            total_segments: Some(total),
+        })?;
+        self.reassembly
+            .send(&body)
+            .await
+            .context("sending the reassembly request")?;
+        Ok(())
+    }
+
+    /// Handles one received message: parse, [`Trigger::handle`], delete. Failures leave the
+    /// message to come back (infrastructure) or to reach the dead-letter queue (malformed).
+    pub async fn handle_message(&self, msg: &ReceivedMessage) {
+        let out: SegmentOutput = match serde_json::from_str(&msg.body) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(message_id = %msg.message_id, error = %e, "segment-output message is not a SegmentOutput; leaving it for the dead-letter queue");
+                worker::release(&*self.outputs, msg, Duration::ZERO).await;
+                return;
+            }
+        };
+        let span = tracing::info_span!("segment_output", job_id = %out.job_id, segment = out.segment_index);
+        async {
+            match self.handle(&out).await {
+                Ok(_) => worker::acknowledge(&*self.outputs, msg).await,
+                Err(TriggerError::BadMessage(reason)) => {
+                    tracing::error!(%reason, "bad segment-output message; leaving it for the dead-letter queue");
+                    worker::release(&*self.outputs, msg, Duration::ZERO).await;
+                }
+                Err(TriggerError::Retry(e)) => {
+                    tracing::warn!(error = format!("{e:#}"), receives = msg.receive_count, "segment output not recorded; it will be retried");
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Receives and handles segment outputs until `shutdown`; each message in its own task.
+    /// On shutdown it stops receiving and lets the messages in hand finish (each is a few
+    /// small writes).
+    pub async fn run(&self, shutdown: CancellationToken) {
+        tracing::info!("completion trigger started");
+        loop {
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = self.outputs.receive(self.cfg.batch.clamp(1, 10)) => r,
+            };
+            let msgs = match received {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "receiving segment outputs failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            let tasks: Vec<_> = msgs
+                .into_iter()
+                .map(|m| {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.handle_message(&m).await })
+                })
+                .collect();
+            for t in tasks {
+                if let Err(e) = t.await {
+                    // A panic while handling one message: it comes back after its
+                    // visibility timeout; the loop goes on.
+                    tracing::error!(error = %e, "handling a segment output panicked");
+                }
+            }
+        }
+        tracing::info!("completion trigger stopped");
+    }
+
+    /// One reconciler pass: re-sends the reassembly request of every in-progress job whose
+    /// claim is older than `resend_after` and that has not started reassembling (its
+    /// claimer may have died before sending). Returns how many requests it re-sent.
+    pub async fn reconcile_once(&self) -> anyhow::Result<usize> {
+        let jobs = self
+            .jobs
+            .list_in_progress(self.cfg.reconcile_scan_limit)
+            .await
+            .context("listing jobs in progress")?;
+        let now = Utc::now();
+        let after = chrono::Duration::from_std(self.cfg.resend_after)?;
+        let mut sent = 0;
+        // Forget re-sends of jobs that are no longer waiting, so the map stays small.
+        self.resent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| jobs.iter().any(|j| &j.job_id == id));
+        for item in jobs {
+            if item.status != JobStatus::ChunkingComplete {
+                continue;
+            }
+            let Some(total) = item.total_segments else {
+                continue;
+            };
+            let Some(claimed) = self
+                .completions
+                .reassembly_claimed_at(&item.job_id)
+                .await
+                .context("reading a reassembly claim")?
+            else {
+                continue;
+            };
+            if now - claimed < after {
+                continue;
+            }
+            let last = self
+                .resent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&item.job_id)
+                .copied();
+            if last.is_some_and(|t| now - t < after) {
+                continue;
+            }
+            self.send_request(&item.job_id, total).await?;
+            self.resent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(item.job_id.clone(), now);
+            tracing::warn!(job_id = %item.job_id, claimed_at = %claimed, "reassembly claimed but not started; request re-sent");
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    /// Runs [`Trigger::reconcile_once`] every `reconcile_interval` until `shutdown`.
+    pub async fn run_reconciler(&self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(self.cfg.reconcile_interval) => {}
+            }
+            if let Err(e) = self.reconcile_once().await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "reconciler pass failed; trying again next interval"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The completion trigger: exactly one ReassemblyRequest per job, whatever the concurrency,
+//! duplication and timing of SegmentOutputs, plus the reconciler that re-sends requests whose
+//! sender died between claim and send.
+
+mod util;
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parallax_core::keys::{self, QueueName};
+use parallax_core::model::{
+    JobStatus, JobUpdate, ReassemblyRequest, SegmentCompletion, SegmentOutput,
+};
+use tokio_util::sync::CancellationToken;
+use util::*;
+use video_worker::trigger::{Handled, Trigger, TriggerConfig};
+
+fn output_body(job_id: &str, index: u32) -> String {
+    serde_json::to_string(&SegmentOutput {
+        job_id: job_id.to_owned(),
+        segment_index: index,
+        output_key: keys::output(job_id, index),
+        frame_count: 25,
+    })
+    .unwrap()
+}
+
+/// Receives every reassembly request and counts them per job.
+async fn reassembly_requests(b: &parallax_core::backends::Backends) -> HashMap<String, usize> {
+    let mut per_job = HashMap::new();
+    for m in drain(b, QueueName::Reassembly).await {
+        let r: ReassemblyRequest = serde_json::from_str(&m.body).unwrap();
+        *per_job.entry(r.job_id).or_default() += 1;
+    }
+    per_job
+}
+
+/// A `video-worker trigger` process on `data_dir`; returns it once it says it has started.
+/// Its log lines (JSON) are collected into the returned vector as they arrive.
+fn spawn_trigger_process(
+    data_dir: &std::path::Path,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_video-worker"))
+        .arg("trigger")
+        .env("DATA_DIR", data_dir)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env("QUEUE_WAIT_SECS", "1")
+        .env("QUEUE_VISIBILITY_TIMEOUT_SECS", "60")
+        .env("RECONCILE_INTERVAL_SECS", "3600")
+        .env("REASSEMBLY_RESEND_AFTER_SECS", "3600")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the video-worker binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut started = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("completion trigger started") {
+                if let Some(tx) = started.take() {
+                    let _ = tx.send(());
+                }
+            }
+            lines.lock().unwrap().push(line);
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the trigger process starts");
+    child
+}
+
+fn terminate(child: &mut Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "trigger process exited with {exit}");
+}
+
+/// 1,000 jobs of 2 segments; every SegmentOutput is sent twice and a job's two (= last two)
+/// segments sit next to each other in the queue, so they are taken at the same moment by
+/// different consumers: 8 trigger loops on threads of this process (on 4 separate adapter
+/// sets, as separate workers would have) and 2 `video-worker trigger` processes, all on one
+/// DATA_DIR. Exactly one reassembly request per job must come out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exactly_one_request_per_job_across_threads_and_processes() {
+    const JOBS: usize = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 60, 4);
+    let b = backends(&common).await;
+
+    let mut job_ids = Vec::with_capacity(JOBS);
+    for _ in 0..JOBS {
+        job_ids.push(chunked_job(&b, 2).await.job_id);
+    }
+
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut children: Vec<Child> = (0..2)
+        .map(|_| spawn_trigger_process(dir.path(), lines.clone()))
+        .collect();
+
+    let shutdown = CancellationToken::new();
+    let mut loops = Vec::new();
+    for _ in 0..4 {
+        let own = backends(&common).await;
+        for _ in 0..2 {
+            let t = Trigger::new(&own, TriggerConfig::default());
+            let s = shutdown.clone();
+            loops.push(tokio::spawn(async move { t.run(s).await }));
+        }
+    }
+
+    // First delivery: both segments of a job back to back; then every output again.
+    let mut bodies = Vec::with_capacity(JOBS * 4);
+    for id in &job_ids {
+        bodies.push(output_body(id, 0));
+        bodies.push(output_body(id, 1));
+    }
+    for id in &job_ids {
+        bodies.push(output_body(id, 1));
+        bodies.push(output_body(id, 0));
+    }
+    let sender = &b.queue(QueueName::SegmentOutput).sender;
+    for chunk in bodies.chunks(500) {
+        sender.send_batch(chunk).await.unwrap();
+    }
+
+    let outputs = b.queue(QueueName::SegmentOutput).receiver.clone();
+    wait_for(
+        "the segment-output queue to drain",
+        Duration::from_secs(600),
+        || {
+            let q = outputs.clone();
+            async move { q.approximate_len().await.unwrap() == 0 }
+        },
+    )
+    .await;
+
+    shutdown.cancel();
+    for l in loops {
+        l.await.unwrap();
+    }
+    for c in &mut children {
+        terminate(c);
+    }
+
+    let per_job = reassembly_requests(&b).await;
+    assert_eq!(per_job.len(), JOBS, "every job gets a reassembly request");
+    let repeated: Vec<_> = per_job.iter().filter(|(_, &n)| n != 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "jobs with more than one request: {repeated:?}"
+    );
+    for id in &job_ids {
+        let done = b.completions.query_by_job(id).await.unwrap();
+        assert_eq!(
+            done.iter().map(|c| c.segment_index).collect::<Vec<_>>(),
+            vec![0, 1]
+        );
+    }
+    let lines = lines.lock().unwrap();
+    let by_processes = lines
+        .iter()
+        .filter(|l| l.contains("reassembly requested"))
+        .count();
+    assert!(
+        by_processes > 0,
+        "the trigger processes took part (won at least one claim)"
+    );
+    assert!(by_processes < JOBS, "the in-process triggers took part too");
+}
+
+/// The last two segments of each job are handled at the same instant by two triggers on
+/// separate adapter sets (a barrier releases both), then both again as duplicates: exactly
+/// one of the four calls per job sends the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn last_two_segments_at_the_same_moment() {
+    const JOBS: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 60, 4);
+    let b = backends(&common).await;
+    let t1 = Trigger::new(&backends(&common).await, TriggerConfig::default());
+    let t2 = Trigger::new(&backends(&common).await, TriggerConfig::default());
+
+    let mut wins = HashMap::new();
+    for _ in 0..JOBS {
+        let job = chunked_job(&b, 3).await;
+        let out = |i: u32| SegmentOutput {
+            job_id: job.job_id.clone(),
+            segment_index: i,
+            output_key: keys::output(&job.job_id, i),
+            frame_count: 10,
+        };
+        assert_eq!(
+            t1.handle(&out(0)).await.unwrap(),
+            Handled::Recorded { requested: false }
+        );
+        let mut won = 0;
+        for _round in 0..2 {
+            let barrier = Arc::new(tokio::sync::Barrier::new(2));
+            let (a, b2) = (t1.clone(), t2.clone());
+            let (o1, o2) = (out(1), out(2));
+            let (bar1, bar2) = (barrier.clone(), barrier.clone());
+            let h1 = tokio::spawn(async move {
+                bar1.wait().await;
+                a.handle(&o1).await.unwrap()
+            });
+            let h2 = tokio::spawn(async move {
+                bar2.wait().await;
+                b2.handle(&o2).await.unwrap()
+            });
+            for h in [h1.await.unwrap(), h2.await.unwrap()] {
+                if h == (Handled::Recorded { requested: true }) {
+                    won += 1;
+                }
+            }
+        }
+        wins.insert(job.job_id.clone(), won);
+    }
+    assert!(wins.values().all(|&w| w == 1), "{wins:?}");
+    let per_job = reassembly_requests(&b).await;
+    assert_eq!(per_job.len(), JOBS);
+    assert!(per_job.values().all(|&n| n == 1));
+}
+
+/// Jobs that are gone or finished record nothing; a segment index beyond the job's segment
+/// count is a bad message: it is not recorded (it would block the count) and ends in the
+/// dead-letter queue instead of being deleted.
+#[tokio::test]
+async fn skips_finished_jobs_and_dead_letters_bad_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 60, 2);
+    let b = backends(&common).await;
+    let trigger = Trigger::new(&b, TriggerConfig::default());
+
+    let failed = chunked_job(&b, 1).await;
+    b.jobs
+        .update(
+            &failed.job_id,
+            &JobUpdate::failed("cancelled", "cancelled by the user"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        trigger
+            .handle(&serde_json::from_str(&output_body(&failed.job_id, 0)).unwrap())
+            .await
+            .unwrap(),
+        Handled::Skipped
+    );
+    assert!(b
+        .completions
+        .query_by_job(&failed.job_id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        trigger
+            .handle(&serde_json::from_str(&output_body("no-such-job", 0)).unwrap())
+            .await
+            .unwrap(),
+        Handled::Skipped
+    );
+
+    let job = chunked_job(&b, 2).await;
+    let sender = &b.queue(QueueName::SegmentOutput).sender;
+    sender.send(&output_body(&job.job_id, 7)).await.unwrap();
+    sender.send("{not json").await.unwrap();
+    let shutdown = CancellationToken::new();
+    let run = {
+        let (t, s) = (trigger.clone(), shutdown.clone());
+        tokio::spawn(async move { t.run(s).await })
+    };
+    let dlq = b.queue(QueueName::SegmentOutput).dead_letters.clone();
+    wait_for(
+        "both bad messages in the dead-letter queue",
+        Duration::from_secs(60),
+        || {
+            let q = dlq.clone();
+            async move { q.approximate_len().await.unwrap() == 2 }
+        },
+    )
+    .await;
+    shutdown.cancel();
+    run.await.unwrap();
+    assert!(b
+        .completions
+        .query_by_job(&job.job_id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(reassembly_requests(&b).await.is_empty());
+}
+
+/// A winner that claimed and died before sending: the reconciler re-sends after the timeout,
+/// once per timeout, and never for jobs that moved on to reassembly or finished.
+#[tokio::test]
+async fn reconciler_resends_claimed_but_unsent_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 60, 4);
+    let b = backends(&common).await;
+    let cfg = TriggerConfig {
+        resend_after: Duration::from_secs(1),
+        ..TriggerConfig::default()
+    };
+    let trigger = Trigger::new(&b, cfg);
+
+    // Three jobs whose claim was taken but whose request was never sent.
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        let job = chunked_job(&b, 1).await;
+        b.completions
+            .put(&SegmentCompletion {
+                job_id: job.job_id.clone(),
+                segment_index: 0,
+                output_uri: keys::output(&job.job_id, 0),
+                completed_at: chrono::Utc::now(),
+                frame_count: Some(10),
+            })
+            .await
+            .unwrap();
+        assert!(b
+            .completions
+            .claim_reassembly(&job.job_id, 1)
+            .await
+            .unwrap());
+        jobs.push(job);
+    }
+    // One of them has started reassembling meanwhile; one is not claimed at all.
+    b.jobs
+        .update(&jobs[2].job_id, &JobUpdate::status(JobStatus::Reassembling))
+        .await
+        .unwrap();
+    let unclaimed = chunked_job(&b, 1).await;
+
+    assert_eq!(
+        trigger.reconcile_once().await.unwrap(),
+        0,
+        "claims are too fresh"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(trigger.reconcile_once().await.unwrap(), 2);
+    assert_eq!(
+        trigger.reconcile_once().await.unwrap(),
+        0,
+        "not again within the timeout"
+    );
+    let per_job = reassembly_requests(&b).await;
+    assert_eq!(per_job.len(), 2);
+    assert_eq!(per_job.get(&jobs[0].job_id), Some(&1));
+    assert_eq!(per_job.get(&jobs[1].job_id), Some(&1));
+    assert!(!per_job.contains_key(&unclaimed.job_id));
+
+    // The redelivered SegmentOutput of a dead winner sends nothing itself (the claim is
+    // taken): the reconciler is what covers that gap.
+    let out = serde_json::from_str(&output_body(&jobs[0].job_id, 0)).unwrap();
+    assert_eq!(
+        trigger.handle(&out).await.unwrap(),
+        Handled::Recorded { requested: false }
+    );
+}
