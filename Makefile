@@ -10,7 +10,7 @@ export ORT_DYLIB_PATH ?= $(abspath $(VENV))/lib/python3.11/site-packages/onnxrun
 CARGO       ?= cargo
 APT_PACKAGES := ffmpeg
 
-.PHONY: help setup system-deps venv test lint fmt clean
+.PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -33,12 +33,22 @@ $(VENV)/.stamp: requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
-test: setup lint ## Run every test, lint included (installs what is missing first)
-	$(CARGO) nextest run --workspace --no-fail-fast
+test: setup lint infra-lint ## Run every test, lint included (installs what is missing first)
+	VENV=$(VENV) infra/local/with-moto.sh $(CARGO) nextest run --workspace --features parallax-core/aws --no-fail-fast
+
+test-aws: setup ## The AWS adapters' conformance suite against a fresh moto server
+	VENV=$(VENV) infra/local/with-moto.sh $(CARGO) nextest run -p parallax-core --features aws --no-fail-fast
+
+infra-lint: venv ## cfn-lint and checkov on the CloudFormation templates in infra/
+	$(VENV)/bin/cfn-lint infra/cloudformation/*.yaml
+	$(VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -d infra/cloudformation
+
+localstack: ## Start LocalStack with parallax's resources (needs Docker; see README)
+	docker compose -f infra/local/docker-compose.yml up -d --wait
 
 lint: ## Format check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features parallax-core/aws -- -D warnings
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

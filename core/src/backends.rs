@@ -61,12 +61,60 @@ impl Backends {
         ))
     }
 
+    /// S3, SQS and DynamoDB, named from NAME_PREFIX and S3_BUCKET; fails at once, naming the
+    /// resource, when one of them does not answer.
     #[cfg(feature = "aws")]
-    async fn aws(_args: &CommonArgs) -> Result<Self> {
-        Err(Error::invalid(
-            "STORAGE_ADAPTER",
-            "the AWS adapters are not implemented yet",
-        ))
+    async fn aws(args: &CommonArgs) -> Result<Self> {
+        use crate::aws::{AwsClients, ResourceNames};
+        let bucket = args.s3_bucket.as_deref().ok_or_else(|| {
+            Error::invalid(
+                "S3_BUCKET",
+                "STORAGE_ADAPTER=aws needs S3_BUCKET, the bucket that holds uploads and results",
+            )
+        })?;
+        let names = ResourceNames::new(&args.name_prefix, bucket)?;
+        let clients = AwsClients::new(args.aws_endpoint_url.as_deref()).await?;
+        let urls = clients.check(&names).await?;
+        let settings = args.queue_settings();
+        let sqs = |name: String| -> Arc<crate::queue::aws::SqsQueue> {
+            let url = urls[&name].clone();
+            Arc::new(crate::queue::aws::SqsQueue::new(
+                clients.sqs.clone(),
+                name,
+                url,
+                settings,
+            ))
+        };
+        let queues = QueueName::ALL
+            .into_iter()
+            .map(|q| {
+                let main = sqs(names.queue(q));
+                let handle = QueueHandle {
+                    sender: main.clone(),
+                    receiver: main,
+                    dead_letters: sqs(names.dead_letter_queue(q)),
+                };
+                (q, handle)
+            })
+            .collect();
+        tracing::info!(prefix = names.prefix(), bucket, region = %clients.region, "using the AWS adapters");
+        Ok(Self {
+            jobs: Arc::new(crate::jobs::aws::DynamoJobStore::new(
+                clients.dynamodb.clone(),
+                names.jobs_table(),
+            )),
+            completions: Arc::new(crate::completions::aws::DynamoCompletionStore::new(
+                clients.dynamodb.clone(),
+                names.completions_table(),
+            )),
+            storage: Arc::new(crate::storage::aws::S3ObjectStorage::new(
+                clients.s3.clone(),
+                bucket,
+            )),
+            links: Arc::new(crate::links::aws::AwsLinks::new(&clients.region, &names)),
+            presigner: None,
+            queues,
+        })
     }
 
     fn local(args: &CommonArgs) -> Result<Self> {

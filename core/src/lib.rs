@@ -18,6 +18,8 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod backends;
 pub mod completions;
 pub mod config;

@@ -4,7 +4,7 @@
 #
 #   infra/local/with-moto.sh cargo nextest run -p parallax-core --features aws
 #
-# It starts moto_server from the project's venv on a free loopback port, creates the resources
+# It starts moto's server (moto_server.py) from the project's venv on a free loopback port, creates the resources
 # the way a deployment names them (create_resources.py), exports the settings below, runs the
 # command and returns its exit status.
 #
@@ -23,9 +23,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${VENV:-$root/.venv}"
 case "$venv" in /*) ;; *) venv="$root/$venv" ;; esac
 python="$venv/bin/python"
-moto="$venv/bin/moto_server"
-if [ ! -x "$moto" ]; then
-  echo "with-moto.sh: $moto not found; run 'make venv' (requirements.txt has moto[server])" >&2
+if ! "$python" -c "import moto.server" 2>/dev/null; then
+  echo "with-moto.sh: moto is not installed in $venv; run 'make venv' (requirements.txt has moto[server])" >&2
   exit 1
 fi
 
@@ -48,7 +47,8 @@ free_port() {
 # The port is free when picked; if another process takes it first, moto exits and we retry.
 for attempt in 1 2 3; do
   port="$(free_port)"
-  "$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  # moto's server with DynamoDB requests serialised (see moto_server.py for why).
+  "$python" "$root/infra/local/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
   pid=$!
   endpoint="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use crate::error::Result;
 use crate::model::SegmentCompletion;
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod local;
 
 /// Records converted segments as set membership and decides, exactly once per job, that a

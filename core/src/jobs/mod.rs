@@ -5,6 +5,8 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::model::{Job, JobListItem, JobUpdate, Page};
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod local;
 
 /// Stores jobs.

@@ -1,6 +1,9 @@
 //! Links for operators: a job's logs and the cost dashboard. Locally there are none; on AWS
 //! they point at CloudWatch Logs Insights and Cost Explorer.
 
+#[cfg(feature = "aws")]
+pub mod aws;
+
 /// Gives operator links, or `None` where the deployment has nothing to link to.
 ///
 /// # Contract

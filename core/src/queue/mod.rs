@@ -7,6 +7,8 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod local;
 
 /// A message handed out by [`QueueReceiver::receive`].

@@ -11,6 +11,8 @@ use tokio::io::AsyncRead;
 
 use crate::error::{Error, Result};
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod local;
 pub mod presign;
 
