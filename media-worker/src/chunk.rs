@@ -130,7 +130,9 @@ pub async fn split(
         cmd = cmd
             .args(["-f", "segment", "-segment_format", "matroska"])
             .args(["-segment_frames", &cuts.join(",")])
-            .args(["-reset_timestamps", "0", "-segment_start_number", "0"])
+            // Every segment starts at time zero: its place on the timeline is in the manifest,
+            // and a file's own start time is not always known to readers (short MKV tails).
+            .args(["-reset_timestamps", "1", "-segment_start_number", "0"])
             .arg(&pattern);
     }
     cmd.run().await.retry("splitting the source with ffmpeg")?;

@@ -716,6 +716,12 @@ pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Fai
     let end_secs = scan.end_pts.map_or(start_secs, |e| e as f64 * tb);
     let duration_secs = declared_duration.unwrap_or(end_secs - start_secs);
     check_limits(duration_secs, width, height, settings)?;
+    let frame_rate = video.r_frame_rate.as_deref().and_then(Rational::parse);
+    // Packet durations are not always stored (MKV), so also compare the frame count with
+    // what the nominal rate gives over the stream's span.
+    let span_frames = frame_rate.map(|r| (end_secs - start_secs) * r.as_f64());
+    let variable_frame_rate =
+        scan.variable_durations || span_frames.is_some_and(|f| (f - scan.count as f64).abs() > 1.5);
     let info = SourceInfo {
         format_name,
         duration_secs,
@@ -728,11 +734,11 @@ pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Fai
             height,
             pix_fmt: video.pix_fmt.clone(),
             rotation: video.rotation(),
-            frame_rate: video.r_frame_rate.as_deref().and_then(Rational::parse),
+            frame_rate,
             avg_frame_rate: video.avg_frame_rate.as_deref().and_then(Rational::parse),
             time_base,
             frame_count: scan.count,
-            variable_frame_rate: scan.variable_durations,
+            variable_frame_rate,
             start_secs,
             end_secs,
         },
