@@ -335,6 +335,64 @@ mod tests {
         assert_eq!(n.log_group("web-ui"), "/px/web-ui");
     }
 
+    /// The deployment (CloudFormation) and the emulator set-up create what these names say.
+    #[test]
+    fn infra_creates_the_resources_under_these_names() {
+        let template = include_str!("../../infra/cloudformation/parallax.yaml");
+        let emulator = include_str!("../../infra/local/create_resources.py");
+        let n = ResourceNames::new("PREFIX", "bucket").unwrap();
+        let cfn = |name: String| name.replace("PREFIX", "${NamePrefix}");
+        let mut expected = vec![
+            n.jobs_table(),
+            n.completions_table(),
+            JOBS_BY_CREATED_INDEX.to_owned(),
+            JOBS_BY_COMPLETED_INDEX.to_owned(),
+        ];
+        for q in QueueName::ALL {
+            expected.push(n.queue(q));
+            expected.push(n.dead_letter_queue(q));
+        }
+        for name in &expected {
+            assert!(
+                template.contains(&format!("\"{}\"", cfn(name.clone())))
+                    || template.contains(&format!("IndexName: {name}")),
+                "{name} is not in infra/cloudformation/parallax.yaml"
+            );
+        }
+        for s in SERVICES {
+            let group = cfn(n.log_group(s));
+            assert!(
+                template.contains(&format!("LogGroupName: !Sub \"{group}\"")),
+                "{group}"
+            );
+        }
+        assert!(template.contains(&format!("Key: {COST_TAG_KEY}, Value: !Ref NamePrefix")));
+        assert!(
+            template.contains("Value: uploads/"),
+            "upload notification filter"
+        );
+        for name in [
+            "{prefix}-jobs",
+            "{prefix}-segment-completions",
+            "{prefix}-{name}-dlq",
+            "{prefix}-{name}",
+            JOBS_BY_CREATED_INDEX,
+            JOBS_BY_COMPLETED_INDEX,
+        ] {
+            assert!(
+                emulator.contains(name),
+                "{name} is not in create_resources.py"
+            );
+        }
+        for q in QueueName::ALL {
+            assert!(emulator.contains(&format!("\"{}\"", q.as_str())), "{q}");
+        }
+        assert!(emulator.contains(&format!(
+            "UPLOADS_PREFIX = \"{}\"",
+            crate::keys::UPLOADS_PREFIX
+        )));
+    }
+
     #[test]
     fn bad_names_are_refused_with_the_setting_named() {
         for (prefix, bucket, what) in [
