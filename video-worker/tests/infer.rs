@@ -1,0 +1,590 @@
+//! The segment worker against the local adapters, with a stand-in converter (ffmpeg hstack) so
+//! every queue path runs in seconds: a task converted end to end and reported; a duplicate
+//! task harmless; bad input failing the job at once; a segment that always fails ending in the
+//! dead-letter queue with its job failed and readable, while another job completes; a worker
+//! SIGKILLed mid-segment and the segment redone by another process; SIGTERM releasing the
+//! message.
+
+mod util;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parallax_core::backends::Backends;
+use parallax_core::keys::{self, QueueName};
+use parallax_core::model::{JobStatus, JobUpdate, SegmentOutput};
+use parallax_core::storage::ObjectStorageExt as _;
+use tokio_util::sync::CancellationToken;
+use util::*;
+use video_worker::infer::{count_frames, InferConfig, InferWorker};
+use video_worker::trigger::{Trigger, TriggerConfig};
+
+/// Starts an in-process worker with the stand-in converter; returns its shutdown token and
+/// task.
+fn start_worker(
+    b: &Backends,
+    common: &parallax_core::config::CommonArgs,
+    conv: Arc<HstackConverter>,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let worker = InferWorker::new(b, conv, InferConfig::from_common(common));
+    let token = CancellationToken::new();
+    let t = token.clone();
+    (token, tokio::spawn(async move { worker.run(t).await }))
+}
+
+async fn outputs_sent(b: &Backends, n: u64) {
+    let q = b.queue(QueueName::SegmentOutput).receiver.clone();
+    wait_for("segment outputs", Duration::from_secs(120), || {
+        let q = q.clone();
+        async move { q.approximate_len().await.unwrap() >= n }
+    })
+    .await;
+}
+
+async fn stored_frames(b: &Backends, key: &str, dir: &std::path::Path) -> (u64, (u32, u32)) {
+    let local = dir.join(key.replace('/', "_"));
+    b.storage.download(key, &local).await.unwrap();
+    (
+        count_frames(&local).await.unwrap(),
+        video_size(&local).await,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converts_tasks_end_to_end_and_the_trigger_requests_reassembly() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 30, 4);
+    let b = backends(&common).await;
+    let job = chunked_job(&b, 2).await;
+    let clips = tempfile::tempdir().unwrap();
+    for (i, frames) in [(0u32, 12u32), (1, 9)] {
+        let clip = clips.path().join(format!("{i}.mkv"));
+        make_clip(&clip, frames, "64x48").await;
+        b.storage
+            .upload(&keys::segment(&job.job_id, i), &clip)
+            .await
+            .unwrap();
+    }
+    send_task(&b, &task(&job, 0, 12, 5)).await;
+    send_task(&b, &task(&job, 1, 9, 5)).await;
+
+    let conv = Arc::new(HstackConverter::new(false));
+    let (stop, run) = start_worker(&b, &common, conv.clone());
+    outputs_sent(&b, 2).await;
+    stop.cancel();
+    run.await.unwrap();
+
+    // Converted segments at their keys, with the source's frame count.
+    for (i, frames) in [(0u32, 12u64), (1, 9)] {
+        let got = stored_frames(&b, &keys::output(&job.job_id, i), clips.path()).await;
+        assert_eq!(got, (frames, (128, 48)), "segment {i}");
+    }
+    // The job page's previews, from segment 0 only.
+    assert!(
+        b.storage
+            .head(&keys::preview_frame(&job.job_id))
+            .await
+            .unwrap()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        b.storage
+            .head(&keys::preview_depth(&job.job_id))
+            .await
+            .unwrap()
+            .unwrap()
+            > 0
+    );
+    let seen = conv.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    let first = seen.iter().find(|w| w.warmup.is_none()).unwrap();
+    assert!(first.preview_dir.is_some());
+    assert_eq!(first.expected_frames, Some(12));
+    // Segment 1 was warmed up on segment 0's source, with the task's frame count.
+    let second = seen.iter().find(|w| w.warmup.is_some()).unwrap();
+    assert!(second.preview_dir.is_none());
+    assert_eq!(second.warmup.as_ref().unwrap().1, 5);
+
+    // Every task is deleted; the reports say what was converted.
+    assert_eq!(
+        b.queue(QueueName::Segments)
+            .receiver
+            .approximate_len()
+            .await
+            .unwrap(),
+        0
+    );
+    let outputs = b.queue(QueueName::SegmentOutput).receiver.clone();
+    let mut reported: Vec<SegmentOutput> = Vec::new();
+    for m in outputs.receive(10).await.unwrap() {
+        reported.push(serde_json::from_str(&m.body).unwrap());
+        outputs
+            .change_visibility(&m.receipt_handle, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    reported.sort_by_key(|o| o.segment_index);
+    assert_eq!(
+        reported
+            .iter()
+            .map(|o| (o.segment_index, o.frame_count, o.output_key.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            (0, 12, keys::output(&job.job_id, 0)),
+            (1, 9, keys::output(&job.job_id, 1))
+        ]
+    );
+
+    // Then the trigger takes it from there: one reassembly request.
+    let trigger = Trigger::new(&b, TriggerConfig::default());
+    let t = CancellationToken::new();
+    let trun = {
+        let (tr, t) = (trigger.clone(), t.clone());
+        tokio::spawn(async move { tr.run(t).await })
+    };
+    let reassembly = b.queue(QueueName::Reassembly).receiver.clone();
+    wait_for("a reassembly request", Duration::from_secs(60), || {
+        let q = reassembly.clone();
+        async move { q.approximate_len().await.unwrap() == 1 }
+    })
+    .await;
+    t.cancel();
+    trun.await.unwrap();
+    assert_eq!(
+        b.completions.query_by_job(&job.job_id).await.unwrap().len(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_task_is_harmless() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 30, 4);
+    let b = backends(&common).await;
+    let job = chunked_job(&b, 1).await;
+    let clips = tempfile::tempdir().unwrap();
+    let clip = clips.path().join("0.mkv");
+    make_clip(&clip, 10, "64x48").await;
+    b.storage
+        .upload(&keys::segment(&job.job_id, 0), &clip)
+        .await
+        .unwrap();
+    // The same task twice (a redelivery, or media-worker re-sending after a crash).
+    send_task(&b, &task(&job, 0, 10, 0)).await;
+    send_task(&b, &task(&job, 0, 10, 0)).await;
+
+    let (stop, run) = start_worker(&b, &common, Arc::new(HstackConverter::new(false)));
+    outputs_sent(&b, 2).await;
+    stop.cancel();
+    run.await.unwrap();
+
+    // The same key was rewritten with a whole, correct segment: no second set of objects.
+    assert_eq!(
+        stored_frames(&b, &keys::output(&job.job_id, 0), clips.path()).await,
+        (10, (128, 48))
+    );
+    assert!(b
+        .storage
+        .head(&keys::output(&job.job_id, 1))
+        .await
+        .unwrap()
+        .is_none());
+    // The trigger counts the segment once and requests reassembly once.
+    let trigger = Trigger::new(&b, TriggerConfig::default());
+    let mut requested = 0;
+    for m in drain(&b, QueueName::SegmentOutput).await {
+        let out: SegmentOutput = serde_json::from_str(&m.body).unwrap();
+        if trigger.handle(&out).await.unwrap()
+            == (video_worker::trigger::Handled::Recorded { requested: true })
+        {
+            requested += 1;
+        }
+    }
+    assert_eq!(requested, 1);
+    assert_eq!(drain(&b, QueueName::Reassembly).await.len(), 1);
+    assert_eq!(
+        b.completions.query_by_job(&job.job_id).await.unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_fails_the_job_at_once_and_failed_jobs_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 30, 4);
+    let b = backends(&common).await;
+    let clips = tempfile::tempdir().unwrap();
+
+    // A "segment" that is not a video.
+    let garbage_job = chunked_job(&b, 1).await;
+    let garbage = clips.path().join("garbage.mkv");
+    std::fs::write(&garbage, b"this is not a video at all").unwrap();
+    b.storage
+        .upload(&keys::segment(&garbage_job.job_id, 0), &garbage)
+        .await
+        .unwrap();
+    send_task(&b, &task(&garbage_job, 0, 10, 0)).await;
+    // A segment whose object is missing.
+    let missing_job = chunked_job(&b, 1).await;
+    send_task(&b, &task(&missing_job, 0, 10, 0)).await;
+    // A job the user cancelled: its task is dropped without converting.
+    let cancelled = chunked_job(&b, 1).await;
+    let clip = clips.path().join("0.mkv");
+    make_clip(&clip, 10, "64x48").await;
+    b.storage
+        .upload(&keys::segment(&cancelled.job_id, 0), &clip)
+        .await
+        .unwrap();
+    b.jobs
+        .update(
+            &cancelled.job_id,
+            &JobUpdate::failed("cancelled", "cancelled by the user"),
+        )
+        .await
+        .unwrap();
+    send_task(&b, &task(&cancelled, 0, 10, 0)).await;
+
+    let conv = Arc::new(HstackConverter::new(false));
+    let (stop, run) = start_worker(&b, &common, conv.clone());
+    let tasks = b.queue(QueueName::Segments).receiver.clone();
+    wait_for("every task deleted", Duration::from_secs(60), || {
+        let q = tasks.clone();
+        async move { q.approximate_len().await.unwrap() == 0 }
+    })
+    .await;
+    stop.cancel();
+    run.await.unwrap();
+
+    let job = b.jobs.get(&garbage_job.job_id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    let err = job.error.unwrap();
+    assert_eq!(err.code, "bad-segment");
+    assert!(err.message.contains("segment 1 of 1"), "{}", err.message);
+    assert!(
+        err.message.contains("not a readable video"),
+        "{}",
+        err.message
+    );
+
+    let job = b.jobs.get(&missing_job.job_id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    let err = job.error.unwrap();
+    assert_eq!(err.code, "segment-missing");
+    assert!(
+        err.message.contains(&keys::segment(&missing_job.job_id, 0)),
+        "{}",
+        err.message
+    );
+
+    // Failed at the first attempt: nothing went to the dead-letter queue or was retried.
+    assert_eq!(
+        b.queue(QueueName::Segments)
+            .dead_letters
+            .approximate_len()
+            .await
+            .unwrap(),
+        0
+    );
+    let converted: Vec<_> = conv
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|w| w.input.clone())
+        .collect();
+    assert_eq!(
+        converted.len(),
+        1,
+        "only the garbage segment reached the converter, once"
+    );
+    assert!(b
+        .storage
+        .head(&keys::output(&cancelled.job_id, 0))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        b.queue(QueueName::SegmentOutput)
+            .receiver
+            .approximate_len()
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_that_always_fails_ends_in_the_dlq_and_fails_its_job() {
+    let dir = tempfile::tempdir().unwrap();
+    // Short leases and three receives, so the retries run in seconds.
+    let common = common(dir.path(), 2, 3);
+    let b = backends(&common).await;
+    let clips = tempfile::tempdir().unwrap();
+    let clip = clips.path().join("0.mkv");
+    make_clip(&clip, 10, "64x48").await;
+
+    // The manifest says 99 frames but the segment converts to 10: the frame-count check fails
+    // every attempt.
+    let doomed = chunked_job(&b, 3).await;
+    b.storage
+        .upload(&keys::segment(&doomed.job_id, 1), &clip)
+        .await
+        .unwrap();
+    b.storage
+        .upload(&keys::segment(&doomed.job_id, 0), &clip)
+        .await
+        .unwrap();
+    send_task(&b, &task(&doomed, 1, 99, 0)).await;
+    let healthy = chunked_job(&b, 1).await;
+    b.storage
+        .upload(&keys::segment(&healthy.job_id, 0), &clip)
+        .await
+        .unwrap();
+    send_task(&b, &task(&healthy, 0, 10, 0)).await;
+
+    let conv = Arc::new(HstackConverter::new(false));
+    let (stop, run) = start_worker(&b, &common, conv.clone());
+    let dlq = b.queue(QueueName::Segments).dead_letters.clone();
+    wait_for(
+        "the doomed task in the dead-letter queue",
+        Duration::from_secs(120),
+        || {
+            let q = dlq.clone();
+            async move { q.approximate_len().await.unwrap() == 1 }
+        },
+    )
+    .await;
+    stop.cancel();
+    run.await.unwrap();
+
+    let job = b.jobs.get(&doomed.job_id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    let err = job.error.unwrap();
+    assert_eq!(err.code, "segment-failed");
+    for part in ["segment 2 of 3", "after 3 attempts", "10 frames", "99"] {
+        assert!(
+            err.message.contains(part),
+            "{part:?} not in {:?}",
+            err.message
+        );
+    }
+    let dead = dlq.receive(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body.contains(&doomed.job_id));
+    let attempts = conv
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| w.expected_frames == Some(99))
+        .count();
+    assert_eq!(attempts, 3, "tried exactly max-receives times");
+
+    // The other job went through meanwhile.
+    let outs = drain(&b, QueueName::SegmentOutput).await;
+    assert_eq!(outs.len(), 1);
+    assert!(outs[0].body.contains(&healthy.job_id));
+    assert_eq!(
+        b.jobs.get(&healthy.job_id).await.unwrap().unwrap().status,
+        JobStatus::ChunkingComplete
+    );
+    assert_eq!(
+        stored_frames(&b, &keys::output(&healthy.job_id, 0), clips.path())
+            .await
+            .0,
+        10
+    );
+}
+
+// ---- worker processes ---------------------------------------------------------------------
+
+const CHILD_DIR: &str = "PARALLAX_TEST_CHILD_DATA_DIR";
+const CHILD_VISIBILITY: &str = "PARALLAX_TEST_CHILD_VISIBILITY_SECS";
+
+/// Not a test: the entry point of the worker processes that the SIGKILL and SIGTERM tests
+/// start (this test binary, run with `--ignored --exact child_infer_worker`). It runs the
+/// segment worker with the realtime stand-in converter until SIGTERM, logging JSON lines to
+/// stderr.
+#[test]
+#[ignore = "entry point of the worker processes started by the kill tests"]
+fn child_infer_worker() {
+    let Ok(data_dir) = std::env::var(CHILD_DIR) else {
+        eprintln!("child_infer_worker runs only as a child process of the SIGKILL/SIGTERM tests");
+        return;
+    };
+    let visibility: u64 = std::env::var(CHILD_VISIBILITY).unwrap().parse().unwrap();
+    parallax_core::telemetry::init_tracing(parallax_core::config::LogFormat::Json);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let common = common(std::path::Path::new(&data_dir), visibility, 4);
+        let b = backends(&common).await;
+        let worker = InferWorker::new(
+            &b,
+            Arc::new(HstackConverter::new(true)),
+            InferConfig::from_common(&common),
+        );
+        let token = CancellationToken::new();
+        let t = token.clone();
+        tokio::spawn(async move {
+            parallax_core::telemetry::shutdown_signal().await;
+            t.cancel();
+        });
+        worker.run(token).await;
+    });
+}
+
+/// A worker process on `data_dir`; returns once it logs that it started converting a
+/// segment (or, with `wait_for_convert` false, at once).
+fn spawn_worker(data_dir: &std::path::Path, visibility: u64, wait_for_convert: bool) -> Child {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["child_infer_worker", "--exact", "--ignored", "--nocapture"])
+        .env(CHILD_DIR, data_dir)
+        .env(CHILD_VISIBILITY, visibility.to_string())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("converting segment") {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    if wait_for_convert {
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("the worker process starts converting");
+    }
+    child
+}
+
+/// A slow segment (read at its native 10 fps: 4 s) for the process tests.
+async fn slow_segment(b: &Backends, dir: &std::path::Path) -> parallax_core::model::Job {
+    let job = chunked_job(b, 1).await;
+    let clip = dir.join("slow.mkv");
+    make_clip(&clip, 40, "64x48").await;
+    b.storage
+        .upload(&keys::segment(&job.job_id, 0), &clip)
+        .await
+        .unwrap();
+    send_task(b, &task(&job, 0, 40, 0)).await;
+    job
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_segment_is_replaced_and_the_segment_redone() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 2, 4);
+    let b = backends(&common).await;
+    let clips = tempfile::tempdir().unwrap();
+    let job = slow_segment(&b, clips.path()).await;
+
+    let mut first = spawn_worker(dir.path(), 2, true);
+    // Past the 2 s visibility timeout: the heartbeat keeps the task away from others.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        b.queue(QueueName::Segments)
+            .receiver
+            .receive(1)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the task stays invisible while its worker is alive"
+    );
+    first.kill().unwrap(); // SIGKILL: no chance to release anything
+    first.wait().unwrap();
+    assert_eq!(
+        b.queue(QueueName::SegmentOutput)
+            .receiver
+            .approximate_len()
+            .await
+            .unwrap(),
+        0
+    );
+
+    let mut second = spawn_worker(dir.path(), 2, false);
+    outputs_sent(&b, 1).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    second.wait().unwrap();
+
+    let outs = drain(&b, QueueName::SegmentOutput).await;
+    assert_eq!(
+        outs.len(),
+        1,
+        "the segment is reported once, by the second worker"
+    );
+    assert_eq!(
+        stored_frames(&b, &keys::output(&job.job_id, 0), clips.path()).await,
+        (40, (128, 48))
+    );
+    assert_eq!(
+        b.queue(QueueName::Segments)
+            .receiver
+            .approximate_len()
+            .await
+            .unwrap(),
+        0
+    );
+    assert_ne!(
+        b.jobs.get(&job.job_id).await.unwrap().unwrap().status,
+        JobStatus::Failed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_releases_the_message_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A long lease: the task can only be back soon if the worker released it.
+    let common = common(dir.path(), 120, 4);
+    let b = backends(&common).await;
+    let clips = tempfile::tempdir().unwrap();
+    let job = slow_segment(&b, clips.path()).await;
+
+    let mut worker = spawn_worker(dir.path(), 120, true);
+    let status = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = worker.wait().unwrap();
+    assert!(
+        exit.success(),
+        "the worker exits cleanly on SIGTERM: {exit}"
+    );
+
+    let back = b
+        .queue(QueueName::Segments)
+        .receiver
+        .receive(1)
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1, "the task is visible again at once");
+    assert_eq!(back[0].receive_count, 2);
+    assert!(back[0].body.contains(&job.job_id));
+    assert_eq!(
+        b.queue(QueueName::SegmentOutput)
+            .receiver
+            .approximate_len()
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(b
+        .storage
+        .head(&keys::output(&job.job_id, 0))
+        .await
+        .unwrap()
+        .is_none());
+}
