@@ -196,12 +196,12 @@ impl DepthModel {
     }
 
     /// The input size (width, height) for frames of `frame_w` x `frame_h`: what a fixed-size
-    /// model declares, else `short_side` on the short side (rounded to a multiple of 14) with
-    /// the aspect ratio kept.
+    /// model declares, else `short_side` (never more than the frame's own short side) on the
+    /// short side, rounded to a multiple of 14, with the aspect ratio kept.
     pub fn input_size(&self, frame_w: usize, frame_h: usize, short_side: u32) -> (usize, usize) {
         const MULTIPLE: usize = 14;
         let round = |v: f64| ((v / MULTIPLE as f64).round() as usize).max(1) * MULTIPLE;
-        let s = short_side as f64;
+        let s = f64::from(short_side).min(frame_w.min(frame_h) as f64);
         let (aw, ah) = if frame_w >= frame_h {
             (round(s * frame_w as f64 / frame_h as f64), round(s))
         } else {
