@@ -1,0 +1,176 @@
+//! The `video-worker` binary as deployed: its start-up checks, and the default mode (segment
+//! worker + completion trigger in one process) converting a job with the real depth engine and
+//! the committed default model.
+
+mod util;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use parallax_core::keys::{self, QueueName};
+use parallax_core::model::{JobStatus, ReassemblyRequest};
+use parallax_core::storage::ObjectStorageExt as _;
+use util::*;
+use video_worker::infer::count_frames;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_video-worker"));
+    c.env("RUST_BACKTRACE", "0").stdin(Stdio::null());
+    c
+}
+
+fn default_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/default-depth.onnx")
+}
+
+/// Runs the binary expecting a start-up refusal; returns its stderr.
+fn refused(args: &[&str], data_dir: &std::path::Path) -> String {
+    let out = bin().args(args).env("DATA_DIR", data_dir).output().unwrap();
+    assert!(!out.status.success(), "{args:?} was accepted");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn conflicting_settings_are_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = default_model();
+    let model = model.to_str().unwrap();
+    let err = refused(
+        &[
+            "infer",
+            "--model",
+            model,
+            "--infer-concurrency",
+            "2",
+            "--ffmpeg-concurrency",
+            "3",
+        ],
+        dir.path(),
+    );
+    assert!(
+        err.contains("--ffmpeg-concurrency") && err.contains("at least 8"),
+        "{err}"
+    );
+    let err = refused(
+        &[
+            "trigger",
+            "--reconcile-interval-secs",
+            "60",
+            "--reassembly-resend-after-secs",
+            "5",
+        ],
+        dir.path(),
+    );
+    assert!(err.contains("--reassembly-resend-after-secs"), "{err}");
+    let err = refused(&["--model", "no/such/model.onnx"], dir.path());
+    assert!(
+        err.contains("no/such/model.onnx") && err.contains("does not exist"),
+        "{err}"
+    );
+    let err = refused(
+        &["infer", "--model", model, "--depth-resolution", "5000"],
+        dir.path(),
+    );
+    assert!(err.contains("--depth-resolution"), "{err}");
+    // Nothing was started: no task was taken, no database written for the refused runs.
+    assert!(!dir.path().join("parallax.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_mode_converts_a_job_with_the_depth_engine_and_requests_reassembly() {
+    let ort = std::env::var_os("ORT_DYLIB_PATH").expect(
+        "ORT_DYLIB_PATH is not set: run the tests through `make test` (it runs `make venv` and \
+         points ORT_DYLIB_PATH at the venv's ONNX Runtime)",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 30, 4);
+    let b = backends(&common).await;
+    let mut job = chunked_job(&b, 2).await;
+    job.settings.depth_resolution = Some(42); // small and quick
+    let clips = tempfile::tempdir().unwrap();
+    for i in 0..2 {
+        let clip = clips.path().join(format!("{i}.mkv"));
+        make_clip(&clip, 8, "96x64").await;
+        b.storage
+            .upload(&keys::segment(&job.job_id, i), &clip)
+            .await
+            .unwrap();
+    }
+
+    let mut child = bin()
+        .args(["--model"])
+        .arg(default_model())
+        .env("ORT_DYLIB_PATH", ort)
+        .env("DATA_DIR", dir.path())
+        .env("QUEUE_WAIT_SECS", "1")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    send_task(&b, &task(&job, 0, 8, 4)).await;
+    send_task(&b, &task(&job, 1, 8, 4)).await;
+
+    let reassembly = b.queue(QueueName::Reassembly).receiver.clone();
+    wait_for("the reassembly request", Duration::from_secs(300), || {
+        let q = reassembly.clone();
+        async move { q.approximate_len().await.unwrap() >= 1 }
+    })
+    .await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(
+        exit.success(),
+        "video-worker exits cleanly on SIGTERM: {exit}"
+    );
+
+    let requests = drain(&b, QueueName::Reassembly).await;
+    assert_eq!(requests.len(), 1);
+    let r: ReassemblyRequest = serde_json::from_str(&requests[0].body).unwrap();
+    assert_eq!(
+        (r.job_id.as_str(), r.total_segments),
+        (job.job_id.as_str(), Some(2))
+    );
+    for i in 0..2 {
+        let local = clips.path().join(format!("out{i}.mkv"));
+        b.storage
+            .download(&keys::output(&job.job_id, i), &local)
+            .await
+            .unwrap();
+        assert_eq!(count_frames(&local).await.unwrap(), 8);
+        assert_eq!(video_size(&local).await, (192, 64), "full side-by-side");
+    }
+    assert!(b
+        .storage
+        .head(&keys::preview_frame(&job.job_id))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(b
+        .storage
+        .head(&keys::preview_depth(&job.job_id))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        b.completions.query_by_job(&job.job_id).await.unwrap().len(),
+        2
+    );
+    assert_eq!(
+        b.jobs.get(&job.job_id).await.unwrap().unwrap().status,
+        JobStatus::ChunkingComplete
+    );
+    assert_eq!(
+        b.queue(QueueName::Segments)
+            .receiver
+            .approximate_len()
+            .await
+            .unwrap(),
+        0
+    );
+}
