@@ -185,12 +185,13 @@ impl TriggerFlags {
         Ok(())
     }
 
-    fn config(&self) -> TriggerConfig {
+    fn config(&self, common: &CommonArgs) -> TriggerConfig {
         TriggerConfig {
             batch: self.trigger_batch,
             reconcile_interval: Duration::from_secs(self.reconcile_interval_secs),
             resend_after: Duration::from_secs(self.reassembly_resend_after_secs),
             reconcile_scan_limit: self.reconcile_scan_limit,
+            max_receives: common.queue_settings().max_receives,
         }
     }
 }
@@ -236,7 +237,7 @@ async fn run_infer(
 async fn run_trigger(common: &CommonArgs, flags: &TriggerFlags) -> anyhow::Result<()> {
     flags.validate()?;
     let backends = backends(common).await?;
-    let trigger = Trigger::new(&backends, flags.config());
+    let trigger = Trigger::new(&backends, flags.config(common));
     let shutdown = shutdown_token();
     tokio::join!(
         trigger.run(shutdown.clone()),
@@ -252,7 +253,7 @@ async fn run_both(args: &RunArgs) -> anyhow::Result<()> {
     let engine = load_engine(&args.engine)?;
     let backends = backends(&args.common).await?;
     let worker = InferWorker::new(&backends, engine, args.infer.config(&args.common));
-    let trigger = Trigger::new(&backends, args.trigger.config());
+    let trigger = Trigger::new(&backends, args.trigger.config(&args.common));
     let shutdown = shutdown_token();
     tracing::info!(adapter = ?args.common.storage_adapter, "video-worker started (infer + trigger)");
     tokio::join!(

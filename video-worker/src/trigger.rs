@@ -24,8 +24,11 @@ use parallax_core::backends::Backends;
 use parallax_core::completions::SegmentCompletionStore;
 use parallax_core::jobs::JobStore;
 use parallax_core::keys::QueueName;
-use parallax_core::model::{JobStatus, ReassemblyRequest, SegmentCompletion, SegmentOutput};
+use parallax_core::model::{
+    JobStatus, JobUpdate, ReassemblyRequest, SegmentCompletion, SegmentOutput,
+};
 use parallax_core::queue::{QueueReceiver, QueueSender, ReceivedMessage};
+use parallax_core::Error;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -43,6 +46,9 @@ pub struct TriggerConfig {
     pub resend_after: Duration,
     /// How many in-progress jobs one reconciler pass looks at (newest first).
     pub reconcile_scan_limit: usize,
+    /// Receives after which the queue moves a message to its dead-letter queue: a failure on
+    /// that last receive also fails the job, so it does not wait forever.
+    pub max_receives: u32,
 }
 
 impl Default for TriggerConfig {
@@ -52,6 +58,7 @@ impl Default for TriggerConfig {
             reconcile_interval: Duration::from_secs(60),
             resend_after: Duration::from_secs(300),
             reconcile_scan_limit: 1000,
+            max_receives: 4,
         }
     }
 }
@@ -90,6 +97,16 @@ pub struct Trigger {
     reassembly: Arc<dyn QueueSender>,
     cfg: TriggerConfig,
     resent: Arc<Mutex<HashMap<String, chrono::DateTime<Utc>>>>,
+}
+
+impl TriggerConfig {
+    /// Defaults, with the queue behaviour of `common`.
+    pub fn from_common(common: &parallax_core::config::CommonArgs) -> Self {
+        Self {
+            max_receives: common.queue_settings().max_receives,
+            ..Self::default()
+        }
+    }
 }
 
 impl Trigger {
@@ -189,6 +206,19 @@ impl Trigger {
                 Ok(_) => worker::acknowledge(&*self.outputs, msg).await,
                 Err(TriggerError::BadMessage(reason)) => {
                     tracing::error!(%reason, "bad segment-output message; leaving it for the dead-letter queue");
+                    worker::release(&*self.outputs, msg, Duration::ZERO).await;
+                }
+                Err(TriggerError::Retry(e)) if msg.receive_count >= self.cfg.max_receives => {
+                    let message = format!(
+                        "the completion of segment {} could not be recorded after {} attempts: {e:#}",
+                        out.segment_index + 1,
+                        msg.receive_count
+                    );
+                    tracing::error!(%message, "giving up on the segment output: failing the job; the message goes to the dead-letter queue");
+                    match self.jobs.update(&out.job_id, &JobUpdate::failed("trigger-failed", message)).await {
+                        Ok(_) | Err(Error::InvalidTransition { .. } | Error::NotFound { .. }) => {}
+                        Err(e) => tracing::error!(error = %e, "could not mark the job failed"),
+                    }
                     worker::release(&*self.outputs, msg, Duration::ZERO).await;
                 }
                 Err(TriggerError::Retry(e)) => {
