@@ -35,6 +35,37 @@ struct AwsHarness {
     clients: AwsClients,
     prefix: String,
     http: reqwest::Client,
+    /// Held for the test's lifetime (see [`emulator_turn`]).
+    _turn: std::fs::File,
+}
+
+/// The 200 MiB streaming test keeps moto (one Python process) busy enough to delay other
+/// requests by a second, which the queue tests' one-second visibility timeouts cannot absorb.
+/// So that test runs alone: it takes an exclusive lock on a file named after the emulator's
+/// endpoint, every other test a shared one. (nextest runs each test in its own process; the
+/// test's name is its thread's name.)
+fn emulator_turn(endpoint: &str) -> std::fs::File {
+    let tag: String = endpoint
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let path = std::env::temp_dir().join(format!("parallax-aws-tests-{tag}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("lock file {}: {e}", path.display()));
+    let alone = std::thread::current()
+        .name()
+        .is_some_and(|n| n.ends_with("large_object_streams_in_bounded_memory"));
+    let locked = if alone {
+        file.lock()
+    } else {
+        file.lock_shared()
+    };
+    locked.unwrap_or_else(|e| panic!("locking {}: {e}", path.display()));
+    file
 }
 
 fn env(name: &str) -> Option<String> {
@@ -52,6 +83,7 @@ async fn harness() -> AwsHarness {
             if ci { " in CI" } else { "" }
         );
     };
+    let turn = tokio::task::block_in_place(|| emulator_turn(&endpoint));
     let prefix = env("PARALLAX_AWS_TEST_NAME_PREFIX").expect("PARALLAX_AWS_TEST_NAME_PREFIX");
     let bucket = env("PARALLAX_AWS_TEST_BUCKET").expect("PARALLAX_AWS_TEST_BUCKET");
     let mut args = CommonArgs::local("unused-by-the-aws-adapters");
@@ -68,6 +100,7 @@ async fn harness() -> AwsHarness {
         clients,
         prefix,
         http: reqwest::Client::new(),
+        _turn: turn,
     }
 }
 
@@ -187,7 +220,7 @@ impl Harness for AwsHarness {
 parallax_core::conformance_tests!(harness);
 
 /// The factory refuses a missing bucket with the setting named, before any network call.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn aws_adapter_without_bucket_names_the_setting() {
     let mut args = CommonArgs::local("unused");
     args.storage_adapter = AdapterKind::Aws;
@@ -205,7 +238,7 @@ async fn aws_adapter_without_bucket_names_the_setting() {
 }
 
 /// A deployment whose resources do not exist fails at start-up with the resource named.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn health_check_names_the_missing_resource() {
     let h = harness().await;
     let mut args = CommonArgs::local("unused");
@@ -223,7 +256,7 @@ async fn health_check_names_the_missing_resource() {
 
 /// Every queue and dead-letter queue of the flow exists with the redrive policy a deployment
 /// gives it, so poison messages of the real queues end in their dead-letter queues.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn flow_queues_have_their_dead_letter_queues() {
     let h = harness().await;
     for q in QueueName::ALL {

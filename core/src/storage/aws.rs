@@ -302,3 +302,71 @@ impl ObjectStorage for S3ObjectStorage {
         Ok(req.uri().to_owned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage() -> S3ObjectStorage {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .build();
+        S3ObjectStorage::new(aws_sdk_s3::Client::from_conf(conf), "px-bucket")
+    }
+
+    /// A browser cannot compute a checksum for a URL signed before it picked the file: the
+    /// upload URL must not sign one (emulators do not check, real S3 would refuse the PUT).
+    #[tokio::test]
+    async fn presigned_upload_signs_no_checksum_and_expires() {
+        let req = storage()
+            .presign_upload("uploads/j/source", Duration::from_secs(300))
+            .await
+            .unwrap();
+        assert_eq!(req.method, "PUT");
+        let url = req.url.to_ascii_lowercase();
+        assert!(
+            url.starts_with("https://px-bucket.s3.eu-west-1.amazonaws.com/uploads/j/source?"),
+            "{url}"
+        );
+        assert!(url.contains("x-amz-expires=300"), "{url}");
+        assert!(!url.contains("checksum"), "{url}");
+        assert!(req
+            .headers
+            .iter()
+            .all(|(k, _)| !k.to_ascii_lowercase().contains("checksum")));
+    }
+
+    #[tokio::test]
+    async fn presigned_download_carries_the_disposition_and_bad_expiry_is_refused() {
+        let s = storage();
+        let url = s
+            .presign_download(
+                "final/j/my movie3d.mp4",
+                Duration::from_secs(60),
+                Some("attachment; filename=\"my movie3d.mp4\""),
+            )
+            .await
+            .unwrap();
+        assert!(
+            url.contains("response-content-disposition=attachment%3B"),
+            "{url}"
+        );
+        assert!(matches!(
+            s.presign_download("final/j/x", Duration::from_secs(8 * 24 * 3600), None)
+                .await,
+            Err(Error::InvalidInput { .. })
+        ));
+        assert!(matches!(
+            s.presign_upload("../x", Duration::from_secs(60)).await,
+            Err(Error::InvalidInput { .. })
+        ));
+    }
+}
