@@ -35,7 +35,7 @@ COPY --from=build /usr/local/bin/video-worker /usr/local/bin/video-worker
 COPY models/ /app/models/
 WORKDIR /app
 USER 10001
-ENV STORAGE_ADAPTER=aws LOG_FORMAT=json TMPDIR=/tmp \
+ENV STORAGE_ADAPTER=aws LOG_FORMAT=json TMPDIR=/tmp EXECUTION_PROVIDER=cuda \
     ORT_DYLIB_PATH=/opt/ort/capi/libonnxruntime.so.${ORT_VERSION} \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility,video
 ENTRYPOINT ["/usr/local/bin/video-worker"]

@@ -19,6 +19,6 @@ RUN apt-get update \
 COPY --from=build /usr/local/bin/web-ui /usr/local/bin/web-ui
 WORKDIR /app
 USER 10001
-ENV STORAGE_ADAPTER=aws LOG_FORMAT=json WEB_UI_PORT=8080
+ENV STORAGE_ADAPTER=aws LOG_FORMAT=json WEB_UI_BIND=0.0.0.0 WEB_UI_PORT=8080
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/web-ui"]
