@@ -10,7 +10,7 @@ export ORT_DYLIB_PATH ?= $(abspath $(VENV))/lib/python3.11/site-packages/onnxrun
 CARGO       ?= cargo
 APT_PACKAGES := ffmpeg
 
-.PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack
+.PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -45,6 +45,11 @@ infra-lint: venv ## cfn-lint and checkov on the CloudFormation templates in infr
 
 localstack: ## Start LocalStack with parallax's resources (needs Docker; see README)
 	docker compose -f infra/local/docker-compose.yml up -d --wait
+
+bench: bench-video ## Run every benchmark; figures in target/bench/results.json
+
+bench-video: venv ## video-worker figures (release): frame_path_vs_ffmpeg, inference_vs_onnxruntime, warp_mpix_per_s
+	$(CARGO) bench -p video-worker --bench video
 
 lint: ## Format check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check

@@ -153,8 +153,8 @@ impl StereoRenderer {
             height,
             z_luma: vec![0.0; width * height],
             z_chroma: vec![0.0; cw * ch],
-            scratch_luma: vec![0.0; width * height],
-            scratch_chroma: vec![0.0; cw * ch],
+            scratch_luma: vec![0.0; 2 * width * height],
+            scratch_chroma: vec![0.0; 2 * cw * ch],
             views: None,
             luma_map: ResampleMap::new(depth_width, depth_height, width, height),
             chroma_map: ResampleMap::new(depth_width, depth_height, cw, ch),
@@ -281,26 +281,31 @@ fn warp_plane(
     dst: &mut [u8],
     arrangement: Arrangement,
 ) {
+    // Per row: the disparity (shared by both eyes), then the eye's target disparity.
+    let row = |s: &[u8], z: &[f32], scratch: &mut [f32], l: &mut [u8], r: &mut [u8]| {
+        let (disp, tdisp) = scratch.split_at_mut(w);
+        for (d, &z) in disp.iter_mut().zip(z) {
+            *d = k * (z - c);
+        }
+        warp_row(s, disp, 0.5, tdisp, l);
+        warp_row(s, disp, -0.5, tdisp, r);
+    };
     let rows = src
         .par_chunks(w)
         .zip(z.par_chunks(w))
-        .zip(scratch.par_chunks_mut(w));
+        .zip(scratch.par_chunks_mut(2 * w));
     match arrangement {
         Arrangement::SideBySide => {
             rows.zip(dst.par_chunks_mut(2 * w))
                 .for_each(|(((s, z), scratch), d)| {
                     let (l, r) = d.split_at_mut(w);
-                    warp_row(s, z, k, c, 0.5, scratch, l);
-                    warp_row(s, z, k, c, -0.5, scratch, r);
+                    row(s, z, scratch, l, r);
                 })
         }
         Arrangement::TopBottom => {
             let (l, r) = dst.split_at_mut(w * h);
             rows.zip(l.par_chunks_mut(w).zip(r.par_chunks_mut(w)))
-                .for_each(|(((s, z), scratch), (l, r))| {
-                    warp_row(s, z, k, c, 0.5, scratch, l);
-                    warp_row(s, z, k, c, -0.5, scratch, r);
-                });
+                .for_each(|(((s, z), scratch), (l, r))| row(s, z, scratch, l, r));
         }
     }
 }
@@ -311,31 +316,44 @@ const HOLE: f32 = f32::NEG_INFINITY;
 /// them (a disocclusion) instead of being stretched over it.
 const MAX_STRETCH: f32 = 2.0;
 
-/// Warps one row for one eye. `z` is normalised depth, disparity is `k * (z - c)`, and the
-/// eye shifts each pixel by `sign * disparity` (+0.5 left eye, -0.5 right eye).
-/// `tdisp` is scratch of the row's length.
-pub fn warp_row(
-    src: &[u8],
-    z: &[f32],
-    k: f32,
-    c: f32,
-    sign: f32,
-    tdisp: &mut [f32],
-    dst: &mut [u8],
-) {
+// floor/ceil without libm calls (baseline x86-64 has no SSE4.1 rounding instruction).
+#[inline]
+fn floor_i32(v: f32) -> i32 {
+    let i = v as i32;
+    if (i as f32) > v {
+        i - 1
+    } else {
+        i
+    }
+}
+
+#[inline]
+fn ceil_i32(v: f32) -> i32 {
+    let i = v as i32;
+    if (i as f32) < v {
+        i + 1
+    } else {
+        i
+    }
+}
+
+/// Warps one row for one eye: `disp` is the disparity of each source pixel in pixels
+/// (positive = in front of the screen), and the eye shifts each pixel by `sign * disp`
+/// (+0.5 left eye, -0.5 right eye). `tdisp` is scratch of the row's length.
+pub fn warp_row(src: &[u8], disp: &[f32], sign: f32, tdisp: &mut [f32], dst: &mut [u8]) {
     let w = src.len();
-    debug_assert!(z.len() == w && tdisp.len() == w && dst.len() == w);
+    assert!(disp.len() == w && tdisp.len() == w && dst.len() == w);
     if w == 0 {
         return;
     }
     tdisp.fill(HOLE);
-    let wf = w as f32;
+    let wi = w as i32;
     // 1. Forward-splat disparity with a z-buffer (larger disparity = nearer wins).
-    let mut d0 = k * (z[0] - c);
+    let mut d0 = disp[0];
     let mut p0 = sign * d0;
     for x in 0..w {
         let (d1, p1) = if x + 1 < w {
-            let d1 = k * (z[x + 1] - c);
+            let d1 = disp[x + 1];
             (d1, (x + 1) as f32 + sign * d1)
         } else {
             (d0, p0 + 1.0)
@@ -343,22 +361,20 @@ pub fn warp_row(
         let span = p1 - p0;
         if span > 0.0 && span <= MAX_STRETCH {
             // A continuous surface: interpolate onto the integer positions in [p0, p1).
-            let t_start = p0.ceil().max(0.0);
-            let t_end = p1.min(wf);
-            let mut t = t_start;
-            let inv = 1.0 / span;
-            while t < t_end {
-                let d = d0 + (t - p0) * inv * (d1 - d0);
+            let slope = (d1 - d0) / span;
+            let mut t = ceil_i32(p0).max(0);
+            while t < wi && (t as f32) < p1 {
+                let d = d0 + (t as f32 - p0) * slope;
                 let slot = &mut tdisp[t as usize];
                 if d > *slot {
                     *slot = d;
                 }
-                t += 1.0;
+                t += 1;
             }
         } else {
             // A fold (occlusion) or a tear (disocclusion): the pixel covers its nearest slot.
-            let t = p0.round();
-            if t >= 0.0 && t < wf {
+            let t = floor_i32(p0 + 0.5);
+            if (0..wi).contains(&t) {
                 let slot = &mut tdisp[t as usize];
                 if d0 > *slot {
                     *slot = d0;
@@ -614,21 +630,21 @@ mod tests {
     #[test]
     fn flat_depth_at_convergence_is_identity() {
         let src: Vec<u8> = (0..64).map(|i| (i * 3) as u8).collect();
-        let z = vec![0.5; 64];
+        let disp = vec![0.0; 64];
         let mut scratch = vec![0.0; 64];
         let mut out = vec![0; 64];
-        warp_row(&src, &z, 20.0, 0.5, 0.5, &mut scratch, &mut out);
+        warp_row(&src, &disp, 0.5, &mut scratch, &mut out);
         assert_eq!(out, src);
     }
 
     #[test]
     fn constant_shift_moves_content_by_half_the_disparity() {
         let src: Vec<u8> = (0..64).map(|i| (i * 3) as u8).collect();
-        let z = vec![1.0; 64];
+        let disp = vec![4.0; 64];
         let mut scratch = vec![0.0; 64];
         let mut out = vec![0; 64];
         // disparity 4 px: the left eye sees the content 2 px to the right.
-        warp_row(&src, &z, 8.0, 0.5, 0.5, &mut scratch, &mut out);
+        warp_row(&src, &disp, 0.5, &mut scratch, &mut out);
         for x in 4..60 {
             assert_eq!(out[x], src[x - 2], "x={x}");
         }
@@ -641,13 +657,13 @@ mod tests {
         let src: Vec<u8> = (0..w)
             .map(|x| if (40..60).contains(&x) { 200 } else { 50 })
             .collect();
-        let z: Vec<f32> = (0..w)
-            .map(|x| if (40..60).contains(&x) { 1.0 } else { 0.0 })
+        let disp: Vec<f32> = (0..w)
+            .map(|x| if (40..60).contains(&x) { 10.0 } else { 0.0 })
             .collect();
         let mut scratch = vec![0.0; w];
         let mut out = vec![0; w];
-        // k=10, c=0: object disparity 10 px (shift 5 in the left eye), background 0.
-        warp_row(&src, &z, 10.0, 0.0, 0.5, &mut scratch, &mut out);
+        // Object disparity 10 px (shift 5 in the left eye), background 0.
+        warp_row(&src, &disp, 0.5, &mut scratch, &mut out);
         // The object moved right by 5 px; the 5 px it uncovered show background.
         let object: Vec<usize> = (0..w).filter(|&x| out[x] == 200).collect();
         assert_eq!(object.first(), Some(&45));

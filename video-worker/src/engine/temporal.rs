@@ -14,6 +14,9 @@ pub const THUMB_H: usize = 9;
 /// Mean absolute luma change (0..1) between consecutive thumbnails that counts as a cut.
 pub const SCENE_CUT_THRESHOLD: f32 = 0.15;
 
+/// At most about this many depth values per frame go into the percentiles.
+const PERCENTILE_SAMPLES: usize = 32_768;
+
 /// A frame's tiny luma summary (block means on a 16x9 grid, 0..1), used to detect cuts.
 pub type Thumbnail = [f32; THUMB_W * THUMB_H];
 
@@ -116,9 +119,11 @@ impl Normalizer {
     }
 
     fn percentiles(&mut self, raw: &[f32]) -> (f32, f32) {
+        // A robust range needs no more than a few tens of thousands of samples.
+        let step = (raw.len() / PERCENTILE_SAMPLES).max(1);
         self.scratch.clear();
         self.scratch
-            .extend(raw.iter().copied().filter(|v| v.is_finite()));
+            .extend(raw.iter().step_by(step).copied().filter(|v| v.is_finite()));
         let n = self.scratch.len();
         if n == 0 {
             return (0.0, 0.0);
