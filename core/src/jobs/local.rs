@@ -138,13 +138,15 @@ impl JobStore for SqliteJobStore {
                 let jobs = match &start {
                     None => list_query(
                         c,
-                        "SELECT body FROM jobs WHERE status = 'completed'
+                        // INDEXED BY: without statistics the planner prefers the status
+                        // index and sorts every completed job (10 ms at 10,000 jobs).
+                        "SELECT body FROM jobs INDEXED BY jobs_completed WHERE status = 'completed'
                          ORDER BY completed_at DESC, job_id DESC LIMIT ?1",
                         params![fetch],
                     )?,
                     Some((at, id)) => list_query(
                         c,
-                        "SELECT body FROM jobs WHERE status = 'completed'
+                        "SELECT body FROM jobs INDEXED BY jobs_completed WHERE status = 'completed'
                            AND (completed_at < ?1 OR (completed_at = ?1 AND job_id < ?2))
                          ORDER BY completed_at DESC, job_id DESC LIMIT ?3",
                         params![at, id, fetch],
