@@ -1,0 +1,343 @@
+//! Starting, killing and stopping the fleet's processes.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+
+/// One of the fleet's binaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The web front.
+    WebUi,
+    /// Chunking and reassembly.
+    MediaWorker,
+    /// Depth inference, stereo rendering, completion trigger.
+    VideoWorker,
+}
+
+impl Role {
+    /// The binary's name.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Role::WebUi => "web-ui",
+            Role::MediaWorker => "media-worker",
+            Role::VideoWorker => "video-worker",
+        }
+    }
+}
+
+/// How to start a fleet.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    /// Where the binaries are (target/debug or target/release).
+    pub bin_dir: PathBuf,
+    /// DATA_DIR shared by every process (local adapters), and where logs go.
+    pub data_dir: PathBuf,
+    /// web-ui's port; 0 picks a free one.
+    pub port: u16,
+    /// How many video-worker processes.
+    pub video_workers: usize,
+    /// Environment given to every process (adapter choice, queue timeouts, model, ...).
+    pub env: Vec<(String, String)>,
+}
+
+impl FleetConfig {
+    /// A local-adapter fleet over `data_dir` with the binaries found next to this program
+    /// (or in `PARALLAX_BIN_DIR`), the repository's default model and one video-worker.
+    pub fn local(data_dir: impl Into<PathBuf>) -> Self {
+        let root = repo_root();
+        let mut cfg = Self {
+            bin_dir: default_bin_dir(),
+            data_dir: data_dir.into(),
+            port: 0,
+            video_workers: 1,
+            env: vec![
+                ("STORAGE_ADAPTER".into(), "local".into()),
+                (
+                    "DEPTH_MODEL".into(),
+                    root.join("models/default-depth.onnx").display().to_string(),
+                ),
+                ("LOG_FORMAT".into(), "json".into()),
+            ],
+        };
+        if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+            if let Some(lib) = venv_onnxruntime(&root) {
+                cfg = cfg.with_env("ORT_DYLIB_PATH", lib.display().to_string());
+            }
+        }
+        cfg
+    }
+
+    /// Sets (or replaces) one environment variable for every process.
+    pub fn with_env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.into()));
+        self
+    }
+}
+
+/// The ONNX Runtime library in the repository's venv (`make venv`), if there is one.
+pub fn venv_onnxruntime(root: &Path) -> Option<PathBuf> {
+    let lib = root.join(".venv/lib");
+    for py in std::fs::read_dir(lib).ok()?.flatten() {
+        let capi = py.path().join("site-packages/onnxruntime/capi");
+        let Ok(entries) = std::fs::read_dir(&capi) else {
+            continue;
+        };
+        let mut libs: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("libonnxruntime.so."))
+            })
+            .collect();
+        libs.sort();
+        if let Some(l) = libs.pop() {
+            return Some(l);
+        }
+    }
+    None
+}
+
+/// The repository root (this crate's parent folder).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("e2e/ sits in the repository")
+        .to_owned()
+}
+
+/// `PARALLAX_BIN_DIR`, or the target folder this program was built into.
+pub fn default_bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("PARALLAX_BIN_DIR") {
+        return d.into();
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().expect("exe dir");
+    // Test binaries live in target/<profile>/deps, programs in target/<profile>.
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("profile dir").to_owned()
+    } else {
+        dir.to_owned()
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A running process of the fleet.
+#[derive(Debug)]
+pub struct Proc {
+    /// Which binary.
+    pub role: Role,
+    /// Its index among processes of the same role.
+    pub index: usize,
+    child: Child,
+}
+
+impl Proc {
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// A running fleet. Dropping it kills every process it started.
+#[derive(Debug)]
+pub struct Fleet {
+    cfg: FleetConfig,
+    port: u16,
+    procs: Vec<Proc>,
+    spawned: usize,
+}
+
+impl Fleet {
+    /// Starts web-ui (and waits for `/healthz`), the media-worker and the video-workers.
+    pub async fn start(mut cfg: FleetConfig) -> Result<Self> {
+        for role in [Role::WebUi, Role::MediaWorker, Role::VideoWorker] {
+            let bin = cfg.bin_dir.join(role.binary());
+            if !bin.exists() {
+                bail!(
+                    "{} not found; build the fleet first (cargo build --workspace --bins)",
+                    bin.display()
+                );
+            }
+        }
+        std::fs::create_dir_all(cfg.data_dir.join("logs"))?;
+        let port = if cfg.port == 0 { free_port() } else { cfg.port };
+        cfg.port = port;
+        let mut fleet = Self {
+            cfg,
+            port,
+            procs: Vec::new(),
+            spawned: 0,
+        };
+        fleet.spawn(Role::WebUi)?;
+        fleet.wait_healthy(Duration::from_secs(30)).await?;
+        fleet.spawn(Role::MediaWorker)?;
+        for _ in 0..fleet.cfg.video_workers {
+            fleet.spawn(Role::VideoWorker)?;
+        }
+        // A worker that cannot start (bad model, missing library) says so at once.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        if let Err(e) = fleet.check_alive() {
+            bail!("{e}\n{}", fleet.logs());
+        }
+        Ok(fleet)
+    }
+
+    /// web-ui's base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The DATA_DIR.
+    pub fn data_dir(&self) -> &Path {
+        &self.cfg.data_dir
+    }
+
+    /// The processes now running.
+    pub fn procs(&self) -> &[Proc] {
+        &self.procs
+    }
+
+    /// Starts one more process of `role`.
+    pub fn spawn(&mut self, role: Role) -> Result<u32> {
+        let index = self.procs.iter().filter(|p| p.role == role).count();
+        self.spawned += 1;
+        let log_path =
+            self.cfg
+                .data_dir
+                .join("logs")
+                .join(format!("{}-{}.log", role.binary(), self.spawned));
+        let log = File::create(&log_path)?;
+        let mut cmd = Command::new(self.cfg.bin_dir.join(role.binary()));
+        cmd.current_dir(repo_root())
+            .env("DATA_DIR", &self.cfg.data_dir)
+            .env("WEB_UI_PORT", self.port.to_string())
+            .env("PUBLIC_URL", self.url())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        for (k, v) in &self.cfg.env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", role.binary()))?;
+        let pid = child.id();
+        self.procs.push(Proc { role, index, child });
+        Ok(pid)
+    }
+
+    /// Waits until web-ui answers `/healthz`.
+    pub async fn wait_healthy(&mut self, within: Duration) -> Result<()> {
+        let url = format!("{}/healthz", self.url());
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(r) = http.get(&url).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            self.check_alive()?;
+            if Instant::now() > deadline {
+                bail!("web-ui did not become healthy at {url} within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Fails if a process of the fleet has exited (a worker must never die on its own).
+    pub fn check_alive(&mut self) -> Result<()> {
+        for p in &mut self.procs {
+            if let Some(status) = p.child.try_wait()? {
+                bail!(
+                    "{} #{} exited on its own ({status}); logs in {}",
+                    p.role.binary(),
+                    p.index,
+                    self.cfg.data_dir.join("logs").display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills the first process of `role` with SIGKILL (no chance to clean up), returning it.
+    pub fn kill(&mut self, role: Role) -> Result<()> {
+        let i = self
+            .procs
+            .iter()
+            .position(|p| p.role == role)
+            .context("no such process")?;
+        let mut p = self.procs.remove(i);
+        p.child.kill()?;
+        p.child.wait()?;
+        Ok(())
+    }
+
+    /// Asks every process to stop (SIGTERM), waits up to `grace`, then kills what is left.
+    pub fn stop(&mut self, grace: Duration) {
+        for p in &self.procs {
+            let _ = Command::new("kill")
+                .args(["-TERM", &p.pid().to_string()])
+                .status();
+        }
+        let deadline = Instant::now() + grace;
+        for p in &mut self.procs {
+            loop {
+                match p.child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50))
+                    }
+                    _ => {
+                        let _ = p.child.kill();
+                        let _ = p.child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+        self.procs.clear();
+    }
+
+    /// The concatenated logs of every process so far (for failure messages).
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.cfg.data_dir.join("logs")) {
+            let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+            paths.sort();
+            for p in paths {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                out.push_str(&format!("==> {} <==\n", p.display()));
+                for l in tail.into_iter().rev() {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+}

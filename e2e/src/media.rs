@@ -1,0 +1,143 @@
+//! Making sample clips and measuring results with ffmpeg/ffprobe (through core's wrapper).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use parallax_core::process::ToolCommand;
+use serde_json::Value;
+
+/// A sample clip's shape.
+#[derive(Debug, Clone)]
+pub struct ClipSpec {
+    /// Seconds.
+    pub seconds: f64,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// Frame rate as ffmpeg understands it (`24`, `30000/1001`).
+    pub fps: String,
+    /// Audio tracks, each with a language tag.
+    pub audio_languages: Vec<String>,
+    /// x264 preset.
+    pub preset: String,
+}
+
+impl ClipSpec {
+    /// A small clip for tests: 320x180, 24 fps, one English audio track.
+    pub fn small(seconds: f64) -> Self {
+        Self {
+            seconds,
+            width: 320,
+            height: 180,
+            fps: "24".into(),
+            audio_languages: vec!["eng".into()],
+            preset: "veryfast".into(),
+        }
+    }
+}
+
+/// Writes a clip (moving test pattern with depth-ish structure + sine tones) as MP4.
+pub async fn make_clip(path: &Path, spec: &ClipSpec) -> Result<()> {
+    let mut cmd = ToolCommand::ffmpeg(Duration::from_secs(600)).args([
+        "-f".to_owned(),
+        "lavfi".to_owned(),
+        "-i".to_owned(),
+        format!(
+            "testsrc2=size={}x{}:rate={}:duration={}",
+            spec.width, spec.height, spec.fps, spec.seconds
+        ),
+    ]);
+    for (i, _) in spec.audio_languages.iter().enumerate() {
+        cmd = cmd.args([
+            "-f".to_owned(),
+            "lavfi".to_owned(),
+            "-i".to_owned(),
+            format!(
+                "sine=frequency={}:sample_rate=48000:duration={}",
+                440 + 220 * i,
+                spec.seconds
+            ),
+        ]);
+    }
+    cmd = cmd.args(["-map", "0:v"]);
+    for (i, lang) in spec.audio_languages.iter().enumerate() {
+        cmd = cmd.args([
+            "-map".to_owned(),
+            format!("{}:a", i + 1),
+            format!("-metadata:s:a:{i}"),
+            format!("language={lang}"),
+        ]);
+    }
+    cmd = cmd
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            &spec.preset,
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-g", "48", "-c:a", "aac", "-b:a", "96k", "-shortest"])
+        .arg(path.as_os_str());
+    cmd.run().await.context("making the sample clip")?;
+    Ok(())
+}
+
+/// What the tests check of a video file.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Video frames (counted).
+    pub frames: u64,
+    /// Container duration in seconds.
+    pub duration: f64,
+    /// Video width.
+    pub width: u32,
+    /// Video height.
+    pub height: u32,
+    /// Language tags of the audio tracks, in order.
+    pub audio_languages: Vec<String>,
+}
+
+/// Probes `path`, counting video frames exactly.
+pub async fn probe(path: &Path) -> Result<Probe> {
+    let out = ToolCommand::ffprobe(Duration::from_secs(300))
+        .args([
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
+        .arg(path.as_os_str())
+        .output()
+        .await
+        .with_context(|| format!("probing {}", path.display()))?;
+    let v: Value = serde_json::from_slice(&out.stdout)?;
+    let streams = v["streams"].as_array().cloned().unwrap_or_default();
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .context("no video stream")?;
+    let num = |v: &Value| -> u64 {
+        v.as_str()
+            .and_then(|s| s.parse().ok())
+            .or_else(|| v.as_u64())
+            .unwrap_or(0)
+    };
+    Ok(Probe {
+        frames: num(&video["nb_read_frames"]),
+        duration: v["format"]["duration"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0.0),
+        width: video["width"].as_u64().unwrap_or(0) as u32,
+        height: video["height"].as_u64().unwrap_or(0) as u32,
+        audio_languages: streams
+            .iter()
+            .filter(|s| s["codec_type"] == "audio")
+            .map(|s| s["tags"]["language"].as_str().unwrap_or("").to_owned())
+            .collect(),
+    })
+}
