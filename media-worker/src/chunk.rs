@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::failure::{Failure, RetryContext};
 use crate::manifest::{Manifest, ManifestSegment, MANIFEST_VERSION};
-use crate::probe::{self, Inspection, PacketScan, SourceInfo};
+use crate::probe::{self, Inspection, Keyframe, PacketScan, SourceInfo};
 use crate::settings::Settings;
 
 /// A segment as planned from the packet scan.
@@ -74,6 +74,7 @@ pub fn plan_segments(scan: &PacketScan, time_base: f64, segment_secs: f64) -> Ve
 pub async fn split(
     source: &Path,
     info: &SourceInfo,
+    keyframes: &[Keyframe],
     plan: &[PlannedSegment],
     out_dir: &Path,
     settings: &Settings,
@@ -124,6 +125,7 @@ pub async fn split(
     }
     let pattern = out_dir.join("%05d.mkv");
     let single = out_dir.join("00000.mkv");
+    let list = out_dir.join("segments.csv");
     if cuts.is_empty() {
         cmd = cmd.args(["-f", "matroska"]).arg(&single);
     } else {
@@ -133,6 +135,9 @@ pub async fn split(
             // Every segment starts at time zero: its place on the timeline is in the manifest,
             // and a file's own start time is not always known to readers (short MKV tails).
             .args(["-reset_timestamps", "1", "-segment_start_number", "0"])
+            .arg("-segment_list")
+            .arg(&list)
+            .args(["-segment_list_type", "csv"])
             .arg(&pattern);
     }
     cmd.run().await.retry("splitting the source with ffmpeg")?;
@@ -141,39 +146,85 @@ pub async fn split(
         .iter()
         .map(|s| out_dir.join(format!("{:05}.mkv", s.index)))
         .collect();
-    let extra = out_dir.join(format!("{:05}.mkv", plan.len()));
-    if tokio::fs::try_exists(&extra).await.unwrap_or(false) {
+    if cuts.is_empty() {
+        let n = count_frames(&single, settings)
+            .await
+            .retry("counting the segment's frames")?;
+        if n != plan[0].frame_count {
+            return Err(split_mismatch(0, Some(n), plan[0].frame_count));
+        }
+        return Ok(files);
+    }
+    // The muxer's own list says where each segment really starts; each start must be the
+    // planned keyframe (then every segment holds exactly the planned packets).
+    let text = tokio::fs::read_to_string(&list)
+        .await
+        .retry("reading the segment list")?;
+    let starts: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.split(',').nth(1)?.trim().parse().ok())
+        .collect();
+    if starts.len() != plan.len() {
         return Err(Failure::reject(
             "split-failed",
             format!(
-                "ffmpeg cut the video into more than the {} planned segments; the keyframe flags of the file are inconsistent",
+                "ffmpeg cut the video into {} segments where {} were planned; the keyframe flags of the file are inconsistent (re-encode it and upload again)",
+                starts.len(),
                 plan.len()
             ),
         ));
     }
-    let counts: Vec<Option<u64>> = crate::try_batched(files.clone(), 2, |f| async move {
-        if tokio::fs::try_exists(&f).await.unwrap_or(false) {
-            count_frames(&f, settings).await.map(Some)
-        } else {
-            Ok(None)
+    let tb = info.video.time_base.as_f64();
+    let frame = info
+        .video
+        .frame_rate
+        .map_or(0.002, |r| 1.0 / r.as_f64())
+        .max(0.002);
+    // The muxer may shift every timestamp by a constant (it keeps decoding times
+    // non-negative for B-frames), so the starts are compared up to one small common offset,
+    // taken from the first cut and bounded well below a keyframe interval.
+    let kf_time = |index: u64| {
+        keyframes
+            .iter()
+            .find(|k| k.packet_index == index)
+            .map(|k| k.pts as f64 * tb)
+    };
+    let first_kf = kf_time(0).unwrap_or(0.0);
+    let min_gap = keyframes
+        .windows(2)
+        .map(|w| (w[1].pts - w[0].pts) as f64 * tb)
+        .fold(f64::INFINITY, f64::min);
+    let max_offset = (min_gap / 2.0).min(0.5);
+    let offset =
+        kf_time(plan[1].first_frame).map_or(f64::NAN, |k| (starts[1] - starts[0]) - (k - first_kf));
+    if !offset.is_finite() || offset.abs() >= max_offset {
+        return Err(split_mismatch(plan[1].index, None, plan[1].frame_count));
+    }
+    for (seg, t) in plan.iter().zip(&starts).skip(1) {
+        let expected = kf_time(seg.first_frame).map(|k| k - first_kf + offset);
+        if expected.is_none_or(|e| ((t - starts[0]) - e).abs() >= frame / 2.0) {
+            return Err(split_mismatch(seg.index, None, seg.frame_count));
         }
-    })
-    .await
-    .retry("counting the frames of the segments")?;
-    for (seg, count) in plan.iter().zip(&counts) {
-        if *count != Some(seg.frame_count) {
-            return Err(Failure::reject(
-                "split-failed",
-                format!(
-                    "segment {} has {} frames where {} were planned; the file cannot be cut without losing frames (re-encode it and upload again)",
-                    seg.index,
-                    count.map_or("no".to_owned(), |c| c.to_string()),
-                    seg.frame_count
-                ),
-            ));
+    }
+    for f in &files {
+        if !tokio::fs::try_exists(f).await.unwrap_or(false) {
+            return Err(Failure::Retry(anyhow::anyhow!(
+                "segment {} was not written",
+                f.display()
+            )));
         }
     }
     Ok(files)
+}
+
+fn split_mismatch(index: u32, got: Option<u64>, planned: u64) -> Failure {
+    Failure::reject(
+        "split-failed",
+        format!(
+            "segment {index} does not hold the {planned} planned frames{}; the file cannot be cut without losing frames (re-encode it and upload again)",
+            got.map_or(String::new(), |g| format!(" (it has {g})"))
+        ),
+    )
 }
 
 /// Counts the packets of the first video stream (one demuxing pass, no decoding).
@@ -215,7 +266,15 @@ pub async fn chunk_file(
             info.video.frame_count
         )));
     }
-    let files = split(source, info, &plan, out_dir, settings).await?;
+    let files = split(
+        source,
+        info,
+        &inspection.scan.keyframes,
+        &plan,
+        out_dir,
+        settings,
+    )
+    .await?;
     Ok((inspection, plan, files))
 }
 

@@ -658,7 +658,12 @@ pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Fai
     let (width, height) = (video.width.unwrap_or(0), video.height.unwrap_or(0));
     check_limits(declared_duration.unwrap_or(0.0), width, height, settings)?;
 
-    let (scan, stderr) = scan_packets(path, video.index, settings).await?;
+    // The packet pass and a decode of the first pictures are independent: run them together.
+    let (scanned, decodes) = tokio::join!(
+        scan_packets(path, video.index, settings),
+        check_decodes(path, video.index, settings)
+    );
+    let (scan, stderr) = scanned?;
     let time_base = video
         .time_base
         .as_deref()
@@ -708,7 +713,7 @@ pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Fai
             "the file's edit list hides part of the video; re-mux it (e.g. ffmpeg -i in.mp4 -c copy out.mkv) and upload again",
         ));
     }
-    check_decodes(path, video.index, settings).await?;
+    decodes?;
 
     let tb = time_base.as_f64();
     let first = scan.first_pts.unwrap_or(0);

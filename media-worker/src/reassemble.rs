@@ -10,13 +10,13 @@ use chrono::Utc;
 use parallax_core::backends::Backends;
 use parallax_core::keys;
 use parallax_core::model::{Job, JobStatus, JobUpdate, ReassemblyRequest};
-use parallax_core::process::ToolCommand;
+use parallax_core::process::{ProcessError, ToolCommand};
 use parallax_core::storage::ObjectStorageExt as _;
 
 use crate::chunk::count_frames;
 use crate::failure::{Failure, RetryContext};
 use crate::manifest::Manifest;
-use crate::probe::{self, TrackInfo};
+use crate::probe::TrackInfo;
 use crate::settings::Settings;
 
 /// The result's container.
@@ -44,8 +44,13 @@ const MP4_AUDIO: &[&str] = &["aac", "mp3", "ac3", "eac3", "alac"];
 const MP4_TEXT_SUBS: &[&str] = &["mov_text", "subrip", "text", "webvtt"];
 
 /// MP4 when the converted video and every audio and subtitle track fit it, MKV otherwise.
-pub fn choose_container(video_codec: &str, audio: &[TrackInfo], subs: &[TrackInfo]) -> Container {
-    let fits = MP4_VIDEO.contains(&video_codec)
+/// An unknown video codec is taken to fit (reassembly falls back to MKV if MP4 refuses it).
+pub fn choose_container(
+    video_codec: Option<&str>,
+    audio: &[TrackInfo],
+    subs: &[TrackInfo],
+) -> Container {
+    let fits = video_codec.is_none_or(|c| MP4_VIDEO.contains(&c))
         && audio.iter().all(|a| MP4_AUDIO.contains(&a.codec.as_str()))
         && subs
             .iter()
@@ -107,22 +112,10 @@ pub async fn assemble(
             manifest.segments.len()
         )));
     }
-    let first = probe::probe_json(&outputs[0], settings)
-        .await
-        .retry("probing a converted segment")?;
-    let video_codec = first
-        .streams
-        .iter()
-        .find(|s| s.codec_type.as_deref() == Some("video"))
-        .and_then(|s| s.codec_name.clone())
-        .ok_or_else(|| {
-            Failure::reject(
-                "bad-converted-segment",
-                "converted segment 0 has no video stream",
-            )
-        })?;
+    // The codec from the Matroska header (no extra process); unknown is tried as MP4.
+    let video_codec = mkv_video_codec(&outputs[0]).await;
     let src = &manifest.source;
-    let container = choose_container(&video_codec, &src.audio, &src.subtitles);
+    let container = choose_container(video_codec, &src.audio, &src.subtitles);
 
     // Each segment placed at its start on the source timeline, whatever timestamps the
     // converted file carries (the concat demuxer subtracts each file's own start).
@@ -139,13 +132,86 @@ pub async fn assemble(
         .await
         .retry("writing the concat list")?;
 
+    let progress = work_dir.join("progress.txt");
+    let mux = |container: Container| {
+        mux_command(
+            source,
+            &list_path,
+            &progress,
+            manifest,
+            video_codec,
+            container,
+            work_dir,
+            settings,
+        )
+    };
+    let (out, container) = match mux(container).run().await {
+        Ok(_) => (
+            work_dir.join(format!("result.{}", container.extension())),
+            container,
+        ),
+        Err(ProcessError::Failed { stderr_tail, .. })
+            if container == Container::Mp4
+                && (stderr_tail.contains("not currently supported in container")
+                    || stderr_tail.contains("Could not find tag for codec")) =>
+        {
+            tracing::info!("the converted video does not fit MP4; writing MKV");
+            mux(Container::Mkv)
+                .run()
+                .await
+                .retry("concatenating and muxing with ffmpeg")?;
+            (work_dir.join("result.mkv"), Container::Mkv)
+        }
+        Err(e) => {
+            return Err(Failure::Retry(
+                anyhow::Error::new(e).context("concatenating and muxing with ffmpeg"),
+            ))
+        }
+    };
+
+    // ffmpeg's progress report counts the video packets it wrote.
+    let frames = match read_progress_frames(&progress).await {
+        Some(n) => n,
+        None => count_frames(&out, settings)
+            .await
+            .retry("counting the result's frames")?,
+    };
+    let expected = manifest.total_frames();
+    if frames != expected {
+        return Err(Failure::reject(
+            "reassembly-mismatch",
+            format!("the result has {frames} video frames where the source has {expected}"),
+        ));
+    }
+    Ok(Assembled {
+        path: out,
+        container,
+        frame_count: frames,
+    })
+}
+
+/// The ffmpeg command that concatenates the segments and muxes the original's tracks.
+#[allow(clippy::too_many_arguments)]
+fn mux_command(
+    source: &Path,
+    list_path: &Path,
+    progress: &Path,
+    manifest: &Manifest,
+    video_codec: Option<&str>,
+    container: Container,
+    work_dir: &Path,
+    settings: &Settings,
+) -> ToolCommand {
+    let src = &manifest.source;
     // The video starts where it started in the source relative to the other streams.
     let offset = (src.video.start_secs - src.start_secs).max(0.0);
     let out = work_dir.join(format!("result.{}", container.extension()));
     let mut cmd = ToolCommand::ffmpeg(settings.ffmpeg_timeout)
-        .args(["-v", "error", "-itsoffset", &format!("{offset:.6}")])
+        .args(["-v", "error", "-progress"])
+        .arg(progress)
+        .args(["-itsoffset", &format!("{offset:.6}")])
         .args(["-f", "concat", "-safe", "0", "-i"])
-        .arg(&list_path)
+        .arg(list_path)
         .arg("-i")
         .arg(source)
         .args(["-map", "0:v:0"]);
@@ -168,33 +234,50 @@ pub async fn assemble(
             if !src.subtitles.is_empty() {
                 cmd = cmd.args(["-c:s", "mov_text"]);
             }
-            if video_codec == "hevc" {
+            if video_codec == Some("hevc") {
                 cmd = cmd.args(["-tag:v", "hvc1"]);
             }
             cmd = cmd.args(["-movflags", "+faststart", "-f", "mp4"]);
         }
         Container::Mkv => cmd = cmd.args(["-f", "matroska"]),
     }
-    cmd.arg(&out)
-        .run()
-        .await
-        .retry("concatenating and muxing with ffmpeg")?;
+    cmd.arg(out)
+}
 
-    let frames = count_frames(&out, settings)
-        .await
-        .retry("counting the result's frames")?;
-    let expected = manifest.total_frames();
-    if frames != expected {
-        return Err(Failure::reject(
-            "reassembly-mismatch",
-            format!("the result has {frames} video frames where the source has {expected}"),
-        ));
+/// The last `frame=` of an ffmpeg `-progress` file.
+async fn read_progress_frames(path: &Path) -> Option<u64> {
+    let text = tokio::fs::read_to_string(path).await.ok()?;
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("frame=")?.trim().parse().ok())
+}
+
+/// The video codec named by a Matroska file's CodecID (in the header, within the first
+/// kilobytes), for the codecs that matter to the container choice.
+async fn mkv_video_codec(path: &Path) -> Option<&'static str> {
+    use tokio::io::AsyncReadExt as _;
+    let mut f = tokio::fs::File::open(path).await.ok()?;
+    let mut head = vec![0u8; 64 * 1024];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]).await {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
     }
-    Ok(Assembled {
-        path: out,
-        container,
-        frame_count: frames,
-    })
+    let head = &head[..n];
+    let has = |id: &[u8]| head.windows(id.len()).any(|w| w == id);
+    [
+        (&b"V_MPEG4/ISO/AVC"[..], "h264"),
+        (b"V_MPEGH/ISO/HEVC", "hevc"),
+        (b"V_AV1", "av1"),
+        (b"V_VP9", "vp9"),
+        (b"V_FFV1", "ffv1"),
+        (b"V_MS/VFW/FOURCC", "vfw"),
+    ]
+    .into_iter()
+    .find(|(id, _)| has(id))
+    .map(|(_, c)| c)
 }
 
 /// What a reassembly run did.
@@ -373,22 +456,22 @@ mod tests {
     #[test]
     fn containers_follow_the_streams() {
         assert_eq!(
-            choose_container("h264", &[track("aac")], &[]),
+            choose_container(Some("h264"), &[track("aac")], &[]),
             Container::Mp4
         );
         assert_eq!(
-            choose_container("h264", &[track("aac")], &[track("subrip")]),
+            choose_container(Some("h264"), &[track("aac")], &[track("subrip")]),
             Container::Mp4
         );
         assert_eq!(
-            choose_container("h264", &[track("opus")], &[]),
+            choose_container(Some("h264"), &[track("opus")], &[]),
             Container::Mkv
         );
         assert_eq!(
-            choose_container("h264", &[], &[track("ass")]),
+            choose_container(Some("h264"), &[], &[track("ass")]),
             Container::Mkv
         );
-        assert_eq!(choose_container("ffv1", &[], &[]), Container::Mkv);
+        assert_eq!(choose_container(Some("ffv1"), &[], &[]), Container::Mkv);
     }
 
     #[test]

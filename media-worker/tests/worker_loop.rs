@@ -361,3 +361,61 @@ async fn a_redelivered_chunking_message_resends_the_saved_set() {
     assert!(matches!(again, ChunkOutcome::Dropped(_)), "{again:?}");
     assert_eq!(q.approximate_len().await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_the_message_in_progress() {
+    let d = scratch();
+    let b = local_backends(d.path()).await;
+    let work = d.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let w = Arc::new(Worker {
+        backends: b.clone(),
+        settings: Arc::new(Settings {
+            segment_secs: 1.0,
+            work_dir: work,
+            shutdown_grace: Duration::ZERO,
+            ..Settings::default()
+        }),
+        visibility_timeout: Duration::from_secs(30),
+        max_receives: 50,
+    });
+    let src = clip(
+        d.path(),
+        "src.mkv",
+        &[
+            video_input("640x360", "30", 20.0),
+            args("-c:v libx264 -preset ultrafast -g 15"),
+        ],
+    );
+    let job = new_job(&b, "interrupted").await;
+    b.storage
+        .upload(&keys::source(&job.job_id), &src)
+        .await
+        .unwrap();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn(w.clone().run(Step::Chunking, shutdown));
+    wait_for(&b, &job.job_id, "chunking to start", |j| {
+        j.status == JobStatus::Chunking
+    })
+    .await;
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the loop stops")
+        .unwrap();
+    // Released at once (visibility 0), not after the 30 s timeout: another worker can take it.
+    let again = b
+        .queue(QueueName::Chunking)
+        .receiver
+        .receive(1)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "the message is visible again");
+    assert_eq!(again[0].receive_count, 2);
+    let job = b.jobs.get(&job.job_id).await.unwrap().unwrap();
+    assert_eq!(
+        job.status,
+        JobStatus::Chunking,
+        "the interrupted step did not finish"
+    );
+}
