@@ -10,7 +10,7 @@ export ORT_DYLIB_PATH ?= $(abspath $(VENV))/lib/python3.11/site-packages/onnxrun
 CARGO       ?= cargo
 APT_PACKAGES := ffmpeg
 
-.PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video
+.PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video bench-media
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -46,7 +46,10 @@ infra-lint: venv ## cfn-lint and checkov on the CloudFormation templates in infr
 localstack: ## Start LocalStack with parallax's resources (needs Docker; see README)
 	docker compose -f infra/local/docker-compose.yml up -d --wait
 
-bench: bench-video ## Run every benchmark; figures in target/bench/results.json
+bench: bench-video bench-media ## Run every benchmark; figures in target/bench/results.json
+
+bench-media: ## media-worker figures (release): chunk_vs_remux, concat_vs_remux on a 60 s 1080p source
+	$(CARGO) run --release -p media-worker --example bench_media
 
 bench-video: venv ## video-worker figures (release): frame_path_vs_ffmpeg, inference_vs_onnxruntime, warp_mpix_per_s
 	$(CARGO) bench -p video-worker --bench video
