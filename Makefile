@@ -8,9 +8,10 @@ ORT_VERSION := 1.31.1
 # The ONNX Runtime library the workers load at run time (ort's load-dynamic).
 export ORT_DYLIB_PATH ?= $(abspath $(VENV))/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)
 CARGO       ?= cargo
-APT_PACKAGES := ffmpeg
+APT_PACKAGES := ffmpeg chromium chromium-driver
 
-.PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video bench-media
+.PHONY: demo up fleet-release bench-fleet
+.PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video bench-media bench-web
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -18,7 +19,7 @@ help: ## List the targets
 setup: system-deps venv ## Install what a fresh machine lacks (system packages, Python venv, nextest)
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
 
-system-deps: ## Install missing system packages (ffmpeg) with apt-get when running as root
+system-deps: ## Install missing system packages (ffmpeg, chromium + chromium-driver for browser tests) with apt-get when running as root
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -46,13 +47,29 @@ infra-lint: venv ## cfn-lint and checkov on the CloudFormation templates in infr
 localstack: ## Start LocalStack with parallax's resources (needs Docker; see README)
 	docker compose -f infra/local/docker-compose.yml up -d --wait
 
-bench: bench-video bench-media ## Run every benchmark; figures in target/bench/results.json
+demo: setup fleet-release ## Convert a generated sample clip end to end through the local fleet; the 3D result lands in out/
+	target/release/parallax-fleet demo --out-dir out
+
+up: setup fleet-release ## Run web-ui, media-worker and video-worker until Ctrl-C (WEB_UI_PORT, default 8080; DATA_DIR, default ./data)
+	target/release/parallax-fleet up
+
+fleet-release: ## Build the fleet's binaries (release)
+	$(CARGO) build --release -p web-ui -p media-worker -p video-worker -p parallax-e2e --bins
+
+bench: bench-video bench-media bench-web bench-fleet ## Run every benchmark; figures in target/bench/results.json
+
+bench-fleet: setup fleet-release ## Fleet figures (release): fleet_vs_single_process (1 and 2 video-workers), 60 s 720p clip
+	target/release/parallax-fleet bench --results target/bench/results.json
 
 bench-media: ## media-worker figures (release): chunk_vs_remux, concat_vs_remux on a 60 s 1080p source
 	$(CARGO) run --release -p media-worker --example bench_media
 
 bench-video: venv ## video-worker figures (release): frame_path_vs_ffmpeg, inference_vs_onnxruntime, warp_mpix_per_s
 	$(CARGO) bench -p video-worker --bench video
+
+bench-web: ## web-ui figures (release): dashboard_rps, dashboard_p99_ms with 10,000 jobs
+	$(CARGO) build --release -p web-ui --bin web-ui --example bench_web
+	target/release/examples/bench_web --server target/release/web-ui --results target/bench/results.json
 
 lint: ## Format check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
