@@ -135,12 +135,10 @@ impl InferWorker {
     }
 
     async fn run_slot(&self, shutdown: CancellationToken) {
-        loop {
-            let received = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = self.tasks.receive(1) => r,
-            };
-            let msgs = match received {
+        while !shutdown.is_cancelled() {
+            // Not raced against shutdown: a receive cut off midway could hide a message
+            // without handing it over. It is a short poll (QUEUE_WAIT_SECS).
+            let msgs = match self.tasks.receive(1).await {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(error = %e, "receiving segment tasks failed; retrying");
@@ -151,6 +149,10 @@ impl InferWorker {
                 }
             };
             for msg in msgs {
+                if shutdown.is_cancelled() {
+                    worker::release(&*self.tasks, &msg, Duration::ZERO).await;
+                    continue;
+                }
                 let this = self.clone();
                 let token = shutdown.clone();
                 let m = msg.clone();

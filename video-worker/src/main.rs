@@ -9,11 +9,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use parallax_core::{backends::Backends, config::CommonArgs, telemetry};
-use tokio_util::sync::CancellationToken;
 use video_worker::convert::{self, EngineArgs};
 use video_worker::engine::Engine;
 use video_worker::infer::{InferConfig, InferWorker};
 use video_worker::trigger::{Trigger, TriggerConfig};
+use video_worker::worker::shutdown_token;
 
 /// parallax video-worker: depth inference and stereo rendering per segment, and the
 /// completion trigger. With no subcommand, runs `infer` and `trigger` together.
@@ -194,17 +194,6 @@ impl TriggerFlags {
             max_receives: common.queue_settings().max_receives,
         }
     }
-}
-
-/// A token cancelled on Ctrl-C or SIGTERM.
-fn shutdown_token() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        telemetry::shutdown_signal().await;
-        t.cancel();
-    });
-    token
 }
 
 fn load_engine(args: &EngineArgs) -> anyhow::Result<Arc<Engine>> {

@@ -12,7 +12,9 @@
 //! claim is already taken, so nobody would send: the [`Trigger::reconcile_once`] pass re-sends
 //! the request for jobs claimed longer ago than a timeout that have not moved on to
 //! reassembly. (A re-sent request can duplicate one that is merely waiting in a long queue;
-//! media-worker treats repeated requests as the at-least-once deliveries they are.)
+//! media-worker treats repeated requests as the at-least-once deliveries they are.) The same
+//! pass fails the jobs of dead letters whose worker never got to say why
+//! ([`Trigger::sweep_dead_letters`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,7 +27,7 @@ use parallax_core::completions::SegmentCompletionStore;
 use parallax_core::jobs::JobStore;
 use parallax_core::keys::QueueName;
 use parallax_core::model::{
-    JobStatus, JobUpdate, ReassemblyRequest, SegmentCompletion, SegmentOutput,
+    JobStatus, JobUpdate, ReassemblyRequest, SegmentCompletion, SegmentOutput, SegmentTask,
 };
 use parallax_core::queue::{QueueReceiver, QueueSender, ReceivedMessage};
 use parallax_core::Error;
@@ -95,6 +97,8 @@ pub struct Trigger {
     completions: Arc<dyn SegmentCompletionStore>,
     outputs: Arc<dyn QueueReceiver>,
     reassembly: Arc<dyn QueueSender>,
+    dead_tasks: Arc<dyn QueueReceiver>,
+    dead_outputs: Arc<dyn QueueReceiver>,
     cfg: TriggerConfig,
     resent: Arc<Mutex<HashMap<String, chrono::DateTime<Utc>>>>,
 }
@@ -117,6 +121,11 @@ impl Trigger {
             completions: backends.completions.clone(),
             outputs: backends.queue(QueueName::SegmentOutput).receiver.clone(),
             reassembly: backends.queue(QueueName::Reassembly).sender.clone(),
+            dead_tasks: backends.queue(QueueName::Segments).dead_letters.clone(),
+            dead_outputs: backends
+                .queue(QueueName::SegmentOutput)
+                .dead_letters
+                .clone(),
             cfg,
             resent: Arc::default(),
         }
@@ -235,12 +244,11 @@ impl Trigger {
     /// small writes).
     pub async fn run(&self, shutdown: CancellationToken) {
         tracing::info!("completion trigger started");
-        loop {
-            let received = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = self.outputs.receive(self.cfg.batch.clamp(1, 10)) => r,
-            };
-            let msgs = match received {
+        while !shutdown.is_cancelled() {
+            // Not raced against shutdown: a receive cut off midway could hide messages
+            // without handing them over. It is a short poll (QUEUE_WAIT_SECS), and what it
+            // returns is handled (a few small writes each) before the loop ends.
+            let msgs = match self.outputs.receive(self.cfg.batch.clamp(1, 10)).await {
                 Ok(m) => m,
                 Err(e) => {
                     tracing::warn!(error = %e, "receiving segment outputs failed; retrying");
@@ -321,6 +329,80 @@ impl Trigger {
             sent += 1;
         }
         Ok(sent)
+    }
+
+    /// Fails the jobs of messages that reached the segments or segment-output dead-letter
+    /// queue while their job is still live. A segment worker fails the job itself when a
+    /// segment fails on its last allowed receive; this covers the case where it never got the
+    /// chance (the segment crashed or stalled its worker every time, e.g. out of memory), so a
+    /// dead letter is never silent. The messages stay in the dead-letter queues for a person
+    /// to inspect (hidden for an hour after each sweep). Returns how many jobs it failed.
+    pub async fn sweep_dead_letters(&self) -> anyhow::Result<usize> {
+        let tasks = self
+            .sweep(&*self.dead_tasks, |body| {
+                let t: SegmentTask = serde_json::from_str(body).ok()?;
+                let message = format!(
+                    "segment {} of {} was given up after repeated attempts: the worker stopped while converting it each time (for example it ran out of memory)",
+                    t.segment_index + 1,
+                    t.total_segments
+                );
+                Some((t.job_id, "segment-failed", message))
+            })
+            .await
+            .context("sweeping the segments dead-letter queue")?;
+        let outputs = self
+            .sweep(&*self.dead_outputs, |body| {
+                let o: SegmentOutput = serde_json::from_str(body).ok()?;
+                let message = format!(
+                    "the completion of segment {} could not be recorded after repeated attempts",
+                    o.segment_index + 1
+                );
+                Some((o.job_id, "trigger-failed", message))
+            })
+            .await
+            .context("sweeping the segment-output dead-letter queue")?;
+        Ok(tasks + outputs)
+    }
+
+    async fn sweep(
+        &self,
+        dlq: &dyn QueueReceiver,
+        describe: impl Fn(&str) -> Option<(String, &'static str, String)>,
+    ) -> anyhow::Result<usize> {
+        const HOLD: Duration = Duration::from_secs(3600);
+        let mut failed = 0;
+        // Bounded: each sweep looks at up to 1,000 dead letters.
+        for _ in 0..100 {
+            let msgs = dlq.receive(10).await?;
+            if msgs.is_empty() {
+                break;
+            }
+            for m in msgs {
+                if let Some((job_id, code, message)) = describe(&m.body) {
+                    let live = self
+                        .jobs
+                        .get(&job_id)
+                        .await?
+                        .is_some_and(|j| !j.status.is_terminal());
+                    if live {
+                        match self
+                            .jobs
+                            .update(&job_id, &JobUpdate::failed(code, &message))
+                            .await
+                        {
+                            Ok(_) => {
+                                tracing::error!(%job_id, code, %message, "dead letter of a live job: job failed");
+                                failed += 1;
+                            }
+                            Err(Error::InvalidTransition { .. } | Error::NotFound { .. }) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                worker::release(dlq, &m, HOLD).await;
+            }
+        }
+        Ok(failed)
     }
 
     /// Runs [`Trigger::reconcile_once`] every `reconcile_interval` until `shutdown`.

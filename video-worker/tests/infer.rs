@@ -426,13 +426,7 @@ fn child_infer_worker() {
             Arc::new(HstackConverter::new(true)),
             InferConfig::from_common(&common),
         );
-        let token = CancellationToken::new();
-        let t = token.clone();
-        tokio::spawn(async move {
-            parallax_core::telemetry::shutdown_signal().await;
-            t.cancel();
-        });
-        worker.run(token).await;
+        worker.run(video_worker::worker::shutdown_token()).await;
     });
 }
 

@@ -425,3 +425,69 @@ async fn an_output_that_keeps_failing_fails_its_job_on_the_last_receive() {
     }
     assert!(reassembly_requests(&b).await.is_empty());
 }
+
+/// A segment that crashed its worker on every attempt reaches the dead-letter queue without
+/// any worker having failed its job: the reconciler's dead-letter sweep does, with a readable
+/// reason, keeps the dead letter for inspection, and leaves jobs that already failed (with
+/// their own reason) alone.
+#[tokio::test]
+async fn dead_letters_of_crashed_workers_fail_their_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 60, 2);
+    let b = backends(&common).await;
+    let trigger = Trigger::new(&b, TriggerConfig::from_common(&common));
+    let crashed = chunked_job(&b, 2).await;
+    let already = chunked_job(&b, 1).await;
+    b.jobs
+        .update(
+            &already.job_id,
+            &JobUpdate::failed("bad-segment", "segment 1 of 1 cannot be converted"),
+        )
+        .await
+        .unwrap();
+    send_task(&b, &task(&crashed, 1, 10, 0)).await;
+    send_task(&b, &task(&already, 0, 10, 0)).await;
+    // Workers that die mid-segment: received, never deleted, back in the queue each time.
+    let tasks = b.queue(QueueName::Segments).receiver.clone();
+    for _ in 0..2 {
+        let got = tasks.receive(10).await.unwrap();
+        assert_eq!(got.len(), 2);
+        for m in got {
+            tasks
+                .change_visibility(&m.receipt_handle, Duration::ZERO)
+                .await
+                .unwrap();
+        }
+    }
+    assert!(
+        tasks.receive(10).await.unwrap().is_empty(),
+        "both moved to the DLQ"
+    );
+    let dlq = b.queue(QueueName::Segments).dead_letters.clone();
+    assert_eq!(dlq.approximate_len().await.unwrap(), 2);
+
+    assert_eq!(trigger.sweep_dead_letters().await.unwrap(), 1);
+    let job = b.jobs.get(&crashed.job_id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    let err = job.error.unwrap();
+    assert_eq!(err.code, "segment-failed");
+    assert!(err.message.contains("segment 2 of 2"), "{}", err.message);
+    let kept = b
+        .jobs
+        .get(&already.job_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .error
+        .unwrap();
+    assert_eq!(
+        kept.code, "bad-segment",
+        "an earlier reason is not overwritten"
+    );
+    assert_eq!(trigger.sweep_dead_letters().await.unwrap(), 0);
+    assert_eq!(
+        dlq.approximate_len().await.unwrap(),
+        2,
+        "dead letters are kept"
+    );
+}
