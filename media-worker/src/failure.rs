@@ -80,6 +80,8 @@ impl std::fmt::Display for Failure {
     }
 }
 
+impl std::error::Error for Failure {}
+
 /// Adds context to the `Retry` side of a result.
 pub trait RetryContext<T> {
     /// Like anyhow's `context`, for results that become [`Failure::Retry`].

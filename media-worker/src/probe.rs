@@ -427,16 +427,16 @@ pub async fn probe_json(path: &Path, settings: &Settings) -> Result<ProbeJson, P
     Ok(ProbeJson::parse(&out.stdout).unwrap_or_default())
 }
 
-/// Lists the packets of stream `index` (one demuxing pass, no decoding), streaming ffprobe's
+/// Lists the packets of `stream` (an ffprobe stream specifier; one demuxing pass, no decoding), streaming ffprobe's
 /// output so that even a long source costs little memory. Returns the scan and ffprobe's
 /// stderr tail (demuxer complaints such as a truncated file).
 pub async fn scan_packets(
     path: &Path,
-    index: u32,
+    stream: &str,
     settings: &Settings,
 ) -> Result<(PacketScan, String), ProcessError> {
     let cmd = ToolCommand::ffprobe(settings.probe_timeout)
-        .args(["-select_streams", &index.to_string()])
+        .args(["-select_streams", stream])
         .args(["-show_entries", "packet=pts,dts,duration,flags"])
         .args(["-of", "compact=p=0"])
         .arg(path);
@@ -642,9 +642,15 @@ pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Fai
         .retry("reading the source's size")?
         .len();
     check_size(size, settings)?;
-    let json = probe_json(path, settings)
-        .await
-        .map_err(|e| probe_failure(path, e))?;
+    // The container/stream probe, the packet pass and a decode of the first pictures are
+    // independent: run them together. `V:0` is the first video stream that is not cover art,
+    // the one `classify` picks.
+    let (json, scanned, decodes) = tokio::join!(
+        probe_json(path, settings),
+        scan_packets(path, "V:0", settings),
+        check_decodes(path, "0:V:0", settings)
+    );
+    let json = json.map_err(|e| probe_failure(path, e))?;
     if json.format.is_none() && json.streams.is_empty() {
         return Err(Failure::reject(
             "not-a-video",
@@ -658,11 +664,6 @@ pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Fai
     let (width, height) = (video.width.unwrap_or(0), video.height.unwrap_or(0));
     check_limits(declared_duration.unwrap_or(0.0), width, height, settings)?;
 
-    // The packet pass and a decode of the first pictures are independent: run them together.
-    let (scanned, decodes) = tokio::join!(
-        scan_packets(path, video.index, settings),
-        check_decodes(path, video.index, settings)
-    );
     let (scan, stderr) = scanned?;
     let time_base = video
         .time_base
@@ -755,19 +756,11 @@ pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Fai
 
 /// Decodes the first frames of the video: a file whose headers parse but whose pictures do
 /// not is refused before it is split.
-async fn check_decodes(path: &Path, index: u32, settings: &Settings) -> Result<(), Failure> {
+async fn check_decodes(path: &Path, map: &str, settings: &Settings) -> Result<(), Failure> {
     let res = ToolCommand::ffmpeg(settings.probe_timeout)
         .args(["-v", "error", "-xerror", "-i"])
         .arg(path)
-        .args([
-            "-map",
-            &format!("0:{index}"),
-            "-frames:v",
-            "3",
-            "-f",
-            "null",
-            "-",
-        ])
+        .args(["-map", map, "-frames:v", "3", "-f", "null", "-"])
         .run()
         .await;
     match res {
