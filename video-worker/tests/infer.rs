@@ -582,3 +582,33 @@ async fn sigterm_releases_the_message_at_once() {
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn the_heartbeat_keeps_a_task_hidden_and_reports_a_lost_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 1, 4);
+    let b = backends(&common).await;
+    let q = b.queue(QueueName::Segments);
+    q.sender.send("{}").await.unwrap();
+    let msg = q.receiver.receive(1).await.unwrap().remove(0);
+    let beat = tokio::spawn(video_worker::worker::heartbeat(
+        q.receiver.clone(),
+        msg.clone(),
+        Duration::from_secs(1),
+        video_worker::worker::heartbeat_interval(Duration::from_secs(1)),
+    ));
+    // Three visibility timeouts later the message is still hidden.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(q.receiver.receive(1).await.unwrap().is_empty());
+    assert!(!beat.is_finished());
+    // The lease goes away (here: deleted by its handle): the heartbeat says so and stops.
+    q.receiver.delete(&msg.receipt_handle).await.unwrap();
+    let lost = tokio::time::timeout(Duration::from_secs(30), beat)
+        .await
+        .expect("the heartbeat notices")
+        .unwrap();
+    assert!(
+        matches!(lost, parallax_core::Error::StaleReceipt { .. }),
+        "{lost}"
+    );
+}
