@@ -124,6 +124,11 @@ impl DepthModel {
         let env = environment()?;
         let build = |with_ep: bool| -> anyhow::Result<Session> {
             let mut b = Session::builder(env).map_err(|e| anyhow!("session builder: {e}"))?;
+            // Idle ONNX Runtime threads must sleep, not spin: the cores are shared with the
+            // decoder, the encoder and the warp running at the same time.
+            b = b
+                .with_config_entry("session.intra_op.allow_spinning", "0")
+                .map_err(|e| anyhow!("configuring the session: {e}"))?;
             if let Some(n) = intra_threads {
                 b = b
                     .with_intra_threads(n)

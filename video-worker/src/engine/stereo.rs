@@ -250,17 +250,15 @@ impl StereoRenderer {
             oy,
             arrangement,
         );
-        for (s, o) in [(su, ou), (sv, ov)] {
-            warp_plane(
-                s,
-                &self.z_chroma,
-                &mut self.scratch_chroma,
-                (w / 2, h / 2),
-                (k_chroma, c),
-                o,
-                arrangement,
-            );
-        }
+        warp_chroma(
+            (su, sv),
+            &self.z_chroma,
+            &mut self.scratch_chroma,
+            (w / 2, h / 2),
+            (k_chroma, c),
+            (ou, ov),
+            arrangement,
+        );
     }
 }
 
@@ -310,6 +308,58 @@ fn warp_plane(
     }
 }
 
+/// Warps both chroma planes, which share one disparity map: each row is splatted once per
+/// eye and sampled from U and from V.
+fn warp_chroma(
+    (su, sv): (&[u8], &[u8]),
+    z: &[f32],
+    scratch: &mut [f32],
+    (w, h): (usize, usize),
+    (k, c): (f32, f32),
+    (du, dv): (&mut [u8], &mut [u8]),
+    arrangement: Arrangement,
+) {
+    type Eyes<'a> = (&'a mut [u8], &'a mut [u8], &'a mut [u8], &'a mut [u8]);
+    let row = |su: &[u8], sv: &[u8], z: &[f32], scratch: &mut [f32], (ul, ur, vl, vr): Eyes<'_>| {
+        let (disp, tdisp) = scratch.split_at_mut(w);
+        for (d, &z) in disp.iter_mut().zip(z) {
+            *d = k * (z - c);
+        }
+        splat(disp, 0.5, tdisp);
+        sample(su, tdisp, 0.5, ul);
+        sample(sv, tdisp, 0.5, vl);
+        splat(disp, -0.5, tdisp);
+        sample(su, tdisp, -0.5, ur);
+        sample(sv, tdisp, -0.5, vr);
+    };
+    let rows = su
+        .par_chunks(w)
+        .zip(sv.par_chunks(w))
+        .zip(z.par_chunks(w))
+        .zip(scratch.par_chunks_mut(2 * w));
+    match arrangement {
+        Arrangement::SideBySide => rows
+            .zip(du.par_chunks_mut(2 * w).zip(dv.par_chunks_mut(2 * w)))
+            .for_each(|((((su, sv), z), scratch), (u, v))| {
+                let (ul, ur) = u.split_at_mut(w);
+                let (vl, vr) = v.split_at_mut(w);
+                row(su, sv, z, scratch, (ul, ur, vl, vr));
+            }),
+        Arrangement::TopBottom => {
+            let (ul, ur) = du.split_at_mut(w * h);
+            let (vl, vr) = dv.split_at_mut(w * h);
+            rows.zip(
+                ul.par_chunks_mut(w)
+                    .zip(ur.par_chunks_mut(w))
+                    .zip(vl.par_chunks_mut(w).zip(vr.par_chunks_mut(w))),
+            )
+            .for_each(|((((su, sv), z), scratch), ((ul, ur), (vl, vr)))| {
+                row(su, sv, z, scratch, (ul, ur, vl, vr));
+            });
+        }
+    }
+}
+
 /// Marks a target pixel no source pixel landed on.
 const HOLE: f32 = f32::NEG_INFINITY;
 /// Neighbouring source pixels further apart than this after the shift leave a hole between
@@ -330,11 +380,7 @@ fn floor_i32(v: f32) -> i32 {
 #[inline]
 fn ceil_i32(v: f32) -> i32 {
     let i = v as i32;
-    if (i as f32) < v {
-        i + 1
-    } else {
-        i
-    }
+    i + i32::from((i as f32) < v)
 }
 
 /// Warps one row for one eye: `disp` is the disparity of each source pixel in pixels
@@ -346,9 +392,16 @@ pub fn warp_row(src: &[u8], disp: &[f32], sign: f32, tdisp: &mut [f32], dst: &mu
     if w == 0 {
         return;
     }
+    splat(disp, sign, tdisp);
+    sample(src, tdisp, sign, dst);
+}
+
+/// Step 1: forward-splat the disparity onto the eye's pixels with a z-buffer (larger
+/// disparity = nearer wins); pixels nothing lands on stay [`HOLE`].
+fn splat(disp: &[f32], sign: f32, tdisp: &mut [f32]) {
+    let w = disp.len();
     tdisp.fill(HOLE);
     let wi = w as i32;
-    // 1. Forward-splat disparity with a z-buffer (larger disparity = nearer wins).
     let mut d0 = disp[0];
     let mut p0 = sign * d0;
     for x in 0..w {
@@ -360,42 +413,47 @@ pub fn warp_row(src: &[u8], disp: &[f32], sign: f32, tdisp: &mut [f32], dst: &mu
         };
         let span = p1 - p0;
         if span > 0.0 && span <= MAX_STRETCH {
-            // A continuous surface: interpolate onto the integer positions in [p0, p1).
+            // A continuous surface: interpolate onto the integer positions in [p0, p1),
+            // at most two of them.
             let slope = (d1 - d0) / span;
-            let mut t = ceil_i32(p0).max(0);
-            while t < wi && (t as f32) < p1 {
-                let d = d0 + (t as f32 - p0) * slope;
-                let slot = &mut tdisp[t as usize];
-                if d > *slot {
-                    *slot = d;
+            let t0 = ceil_i32(p0);
+            let dt0 = d0 + (t0 as f32 - p0) * slope;
+            for (t, d) in [(t0, dt0), (t0 + 1, dt0 + slope)] {
+                if t >= 0 && t < wi && (t as f32) < p1 {
+                    let slot = &mut tdisp[t as usize];
+                    *slot = slot.max(d);
                 }
-                t += 1;
             }
         } else {
             // A fold (occlusion) or a tear (disocclusion): the pixel covers its nearest slot.
             let t = floor_i32(p0 + 0.5);
             if (0..wi).contains(&t) {
                 let slot = &mut tdisp[t as usize];
-                if d0 > *slot {
-                    *slot = d0;
-                }
+                *slot = slot.max(d0);
             }
         }
         d0 = d1;
         p0 = p1;
     }
+}
+
+/// Steps 2 and 3: sample the source where something landed, then fill the holes.
+fn sample(src: &[u8], tdisp: &[f32], sign: f32, dst: &mut [u8]) {
+    let w = src.len();
     // 2. Sample the source at t - s(t), linearly interpolated, where something landed.
-    let max_x = (w - 1) as f32;
+    //    In 8-bit fixed point: float-to-int conversions with saturation are the slow part.
+    let max_fx = ((w - 1) as i32) << 8;
+    let shift = -sign * 256.0;
     for (t, (out, &d)) in dst.iter_mut().zip(tdisp.iter()).enumerate() {
         if d == HOLE {
             continue;
         }
-        let sx = (t as f32 - sign * d).clamp(0.0, max_x);
-        let i = sx as usize;
-        let f = sx - i as f32;
-        let a = src[i] as f32;
-        let b = src[(i + 1).min(w - 1)] as f32;
-        *out = (a + (b - a) * f + 0.5) as u8;
+        let sx = (((t as i32) << 8) + (d * shift) as i32).clamp(0, max_fx);
+        let i = (sx >> 8) as usize;
+        let f = sx & 255;
+        let a = i32::from(src[i]);
+        let b = i32::from(src[(i + 1).min(w - 1)]);
+        *out = ((a * 256 + (b - a) * f + 128) >> 8) as u8;
     }
     // 3. Fill each hole (a disocclusion, only ever next to a depth edge, as wide as the
     //    disparity step) from its farther side: the background continues into it.
