@@ -10,6 +10,7 @@ export ORT_DYLIB_PATH ?= $(abspath $(VENV))/lib/python3.11/site-packages/onnxrun
 CARGO       ?= cargo
 APT_PACKAGES := ffmpeg chromium chromium-driver
 
+.PHONY: demo up fleet-release bench-fleet
 .PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video bench-media bench-web
 
 help: ## List the targets
@@ -46,7 +47,19 @@ infra-lint: venv ## cfn-lint and checkov on the CloudFormation templates in infr
 localstack: ## Start LocalStack with parallax's resources (needs Docker; see README)
 	docker compose -f infra/local/docker-compose.yml up -d --wait
 
-bench: bench-video bench-media bench-web ## Run every benchmark; figures in target/bench/results.json
+demo: setup fleet-release ## Convert a generated sample clip end to end through the local fleet; the 3D result lands in out/
+	target/release/parallax-fleet demo --out-dir out
+
+up: setup fleet-release ## Run web-ui, media-worker and video-worker until Ctrl-C (WEB_UI_PORT, default 8080; DATA_DIR, default ./data)
+	target/release/parallax-fleet up
+
+fleet-release: ## Build the fleet's binaries (release)
+	$(CARGO) build --release -p web-ui -p media-worker -p video-worker -p parallax-e2e --bins
+
+bench: bench-video bench-media bench-web bench-fleet ## Run every benchmark; figures in target/bench/results.json
+
+bench-fleet: setup fleet-release ## Fleet figures (release): fleet_vs_single_process (1 and 2 video-workers), 60 s 720p clip
+	target/release/parallax-fleet bench --results target/bench/results.json
 
 bench-media: ## media-worker figures (release): chunk_vs_remux, concat_vs_remux on a 60 s 1080p source
 	$(CARGO) run --release -p media-worker --example bench_media
