@@ -285,7 +285,7 @@ pub async fn upload(
 <p class="hint">At most {max_h}.</p>
 <label>Title <input type="text" id="title" name="title" maxlength="200" placeholder="from the file name"></label>
 <label>3D format <select id="mode" name="mode">{modes}</select></label>
-<label>3D strength <input type="range" id="divergence" name="divergence" min="0.5" max="10" step="0.5" value="2"> <output id="divergence-value">2</output> % of the width</label>
+<label>3D strength <span class="range"><input type="range" id="divergence" name="divergence" min="0.5" max="10" step="0.5" value="2"> <output id="divergence-value">2</output>&nbsp;% of the width</span></label>
 <button type="submit" id="start">Upload and convert</button>
 </form>
 <div id="upload-progress" hidden><progress id="progress" max="100" value="0"></progress> <span id="progress-text">0 %</span></div>
