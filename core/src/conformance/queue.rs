@@ -102,12 +102,15 @@ pub async fn change_visibility_extends_and_releases(h: &dyn Harness) {
     q.sender.send("long work").await.unwrap();
     let m = receive_n(q.receiver.as_ref(), 1, Duration::from_secs(5)).await;
     let handle = &m[0].receipt_handle;
+    // Each beat extends the lease well past the next check, and each check comes after the
+    // queue's own 1 s timeout would have run out: only the heartbeat keeps the message hidden.
+    // (Generous margins: emulators under load answer slowly.)
     for _ in 0..3 {
         q.receiver
-            .change_visibility(handle, Duration::from_secs(2))
+            .change_visibility(handle, Duration::from_secs(5))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
         assert!(
             q.receiver.receive(1).await.unwrap().is_empty(),
             "heartbeat did not keep the message hidden"
