@@ -127,10 +127,14 @@ pub async fn split(
     let single = out_dir.join("00000.mkv");
     let list = out_dir.join("segments.csv");
     if cuts.is_empty() {
-        cmd = cmd.args(["-f", "matroska"]).arg(&single);
+        cmd = cmd
+            .args(["-write_crc32", "0", "-f", "matroska"])
+            .arg(&single);
     } else {
         cmd = cmd
             .args(["-f", "segment", "-segment_format", "matroska"])
+            // Matroska's optional CRC-32 elements cost a pass over every byte written.
+            .args(["-segment_format_options", "write_crc32=0"])
             .args(["-segment_frames", &cuts.join(",")])
             // Every segment starts at time zero: its place on the timeline is in the manifest,
             // and a file's own start time is not always known to readers (short MKV tails).
@@ -252,7 +256,7 @@ pub async fn chunk_file(
     out_dir: &Path,
     settings: &Settings,
 ) -> Result<(Inspection, Vec<PlannedSegment>, Vec<PathBuf>), Failure> {
-    let inspection = probe::inspect(source, settings).await?;
+    let inspection = probe::inspect_headers(source, settings).await?;
     let info = &inspection.info;
     let plan = plan_segments(
         &inspection.scan,
@@ -266,15 +270,24 @@ pub async fn chunk_file(
             info.video.frame_count
         )));
     }
-    let files = split(
+    let splitting = split(
         source,
         info,
         &inspection.scan.keyframes,
         &plan,
         out_dir,
         settings,
-    )
-    .await?;
+    );
+    let files = if inspection.pictures_checked {
+        splitting.await?
+    } else {
+        // The index path has not decoded any picture yet: decode the first ones while the
+        // split runs (two processes side by side), and refuse the file if they do not decode,
+        // before anything is uploaded or sent.
+        let (files, pictures) = tokio::join!(splitting, probe::check_pictures(source, settings));
+        pictures?;
+        files?
+    };
     Ok((inspection, plan, files))
 }
 

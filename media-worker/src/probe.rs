@@ -412,6 +412,11 @@ impl PacketScan {
         self.count += 1;
     }
 
+    /// Ends the scan (after the last packet).
+    pub fn finish(&mut self) {
+        self.finish_pending();
+    }
+
     fn finish_pending(&mut self) {
         self.pending = None;
     }
@@ -610,10 +615,7 @@ fn probe_failure(path: &Path, e: ProcessError) -> Failure {
     match &e {
         ProcessError::Failed { stderr_tail, .. } => {
             if stderr_tail.contains("moov atom not found") && looks_like_mp4(path) {
-                Failure::reject(
-                    "undecodable",
-                    "the MP4/MOV file is incomplete (its index is missing, the upload was probably cut off); upload it again",
-                )
+                missing_index()
             } else {
                 Failure::reject(
                     "not-a-video",
@@ -633,10 +635,69 @@ pub struct Inspection {
     pub info: SourceInfo,
     /// Keyframes and frame count.
     pub scan: PacketScan,
+    /// Whether the first pictures were decoded already. The index path leaves that to the
+    /// caller, which runs [`check_pictures`] next to the split (see [`inspect_headers`]).
+    pub pictures_checked: bool,
+    /// Which path read the source: `index` (in-process MP4/MOV index) or `ffprobe`.
+    pub via: &'static str,
 }
 
-/// Probes `path` and applies every check; the one function chunking calls first.
+/// Probes `path` and applies every check, the decoding of the first pictures included.
 pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Failure> {
+    let inspection = inspect_headers(path, settings).await?;
+    if !inspection.pictures_checked {
+        check_pictures(path, settings).await?;
+    }
+    Ok(inspection)
+}
+
+/// Probes `path` and applies every check that the headers and the packet index allow. MP4
+/// and MOV files are read in-process ([`crate::mp4`]), with no process at all, and then
+/// `pictures_checked` is false: the caller must still run [`check_pictures`] before using
+/// the file (chunking runs it next to the split, in parallel). Everything else, and any
+/// MP4 the reader does not fully understand, goes through [`inspect_with_ffprobe`].
+pub async fn inspect_headers(path: &Path, settings: &Settings) -> Result<Inspection, Failure> {
+    let size = tokio::fs::metadata(path)
+        .await
+        .retry("reading the source's size")?
+        .len();
+    check_size(size, settings)?;
+    let owned = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || crate::mp4::read(&owned))
+        .await
+        .retry("reading the source's index")?;
+    match read {
+        Ok(crate::mp4::Read::Index(p)) => {
+            let crate::mp4::Mp4Probe {
+                json,
+                scan,
+                truncated,
+            } = *p;
+            let declared = scan.count;
+            let truncated = truncated.map(|present| (present, Some(declared)));
+            evaluate(&json, scan, truncated, size, settings, false, "index")
+        }
+        Ok(crate::mp4::Read::MissingIndex) => Err(missing_index()),
+        Ok(crate::mp4::Read::Unsupported(why)) => {
+            tracing::debug!(reason = %why, "index not read in-process; asking ffprobe");
+            inspect_with_ffprobe(path, settings).await
+        }
+        Err(e) => Err(Failure::Retry(
+            anyhow::Error::new(e).context("reading the source's index"),
+        )),
+    }
+}
+
+fn missing_index() -> Failure {
+    Failure::reject(
+        "undecodable",
+        "the MP4/MOV file is incomplete (its index is missing, the upload was probably cut off); upload it again",
+    )
+}
+
+/// The ffprobe path: container/stream probe, packet pass and a decode of the first pictures,
+/// run together (three processes). Works for every container ffmpeg reads.
+pub async fn inspect_with_ffprobe(path: &Path, settings: &Settings) -> Result<Inspection, Failure> {
     let size = tokio::fs::metadata(path)
         .await
         .retry("reading the source's size")?
@@ -657,14 +718,56 @@ pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Fai
             "the file is not a video format that can be read",
         ));
     }
-    let (video, audio, subtitles) = classify(&json)?;
+    // Header-level rejections come first, whatever the packet pass said.
+    let (video, _, _) = classify(&json)?;
+    let format = json.format.clone().unwrap_or_default();
+    let declared_duration = secs(&format.duration).or_else(|| secs(&video.duration));
+    check_limits(
+        declared_duration.unwrap_or(0.0),
+        video.width.unwrap_or(0),
+        video.height.unwrap_or(0),
+        settings,
+    )?;
+    let (scan, stderr) = scanned?;
+    let cut = ["partial file", "ended prematurely", "truncat"]
+        .iter()
+        .any(|m| stderr.contains(m));
+    let declared_frames = video
+        .nb_frames
+        .as_deref()
+        .and_then(|n| n.parse::<u64>().ok());
+    let truncated = (cut || declared_frames.is_some_and(|d| d > scan.count))
+        .then_some((scan.count, declared_frames));
+    let mut inspection = evaluate(&json, scan, truncated, size, settings, true, "ffprobe")?;
+    decodes?;
+    inspection.pictures_checked = true;
+    Ok(inspection)
+}
+
+/// The checks and facts common to both paths. `truncated` is (video frames present, frames
+/// the index declares) for a cut-off file.
+fn evaluate(
+    json: &ProbeJson,
+    scan: PacketScan,
+    truncated: Option<(u64, Option<u64>)>,
+    size: u64,
+    settings: &Settings,
+    pictures_checked: bool,
+    via: &'static str,
+) -> Result<Inspection, Failure> {
+    if json.format.is_none() && json.streams.is_empty() {
+        return Err(Failure::reject(
+            "not-a-video",
+            "the file is not a video format that can be read",
+        ));
+    }
+    let (video, audio, subtitles) = classify(json)?;
     let format = json.format.clone().unwrap_or_default();
     let format_name = format.format_name.clone().unwrap_or_default();
     let declared_duration = secs(&format.duration).or_else(|| secs(&video.duration));
     let (width, height) = (video.width.unwrap_or(0), video.height.unwrap_or(0));
     check_limits(declared_duration.unwrap_or(0.0), width, height, settings)?;
 
-    let (scan, stderr) = scanned?;
     let time_base = video
         .time_base
         .as_deref()
@@ -685,20 +788,12 @@ pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Fai
             ),
         ));
     }
-    let truncated = ["partial file", "ended prematurely", "truncat"]
-        .iter()
-        .any(|m| stderr.contains(m));
-    let declared_frames = video
-        .nb_frames
-        .as_deref()
-        .and_then(|n| n.parse::<u64>().ok());
-    if truncated || declared_frames.is_some_and(|d| d > scan.count) {
+    if let Some((present, declared)) = truncated {
         return Err(Failure::reject(
             "undecodable",
             format!(
-                "the file is truncated: {} of {} video frames are present (the upload was probably cut off); upload it again",
-                scan.count,
-                declared_frames.map_or("the expected".to_owned(), |d| d.to_string())
+                "the file is truncated: {present} of {} video frames are present (the upload was probably cut off); upload it again",
+                declared.map_or("the expected".to_owned(), |d| d.to_string())
             ),
         ));
     }
@@ -714,7 +809,6 @@ pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Fai
             "the file's edit list hides part of the video; re-mux it (e.g. ffmpeg -i in.mp4 -c copy out.mkv) and upload again",
         ));
     }
-    decodes?;
 
     let tb = time_base.as_f64();
     let first = scan.first_pts.unwrap_or(0);
@@ -751,7 +845,18 @@ pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Fai
         audio,
         subtitles,
     };
-    Ok(Inspection { info, scan })
+    Ok(Inspection {
+        info,
+        scan,
+        pictures_checked,
+        via,
+    })
+}
+
+/// Decodes the first pictures of the first video stream: a file whose headers parse but whose
+/// pictures do not is refused with `undecodable`.
+pub async fn check_pictures(path: &Path, settings: &Settings) -> Result<(), Failure> {
+    check_decodes(path, "0:V:0", settings).await
 }
 
 /// Decodes the first frames of the video: a file whose headers parse but whose pictures do
