@@ -75,12 +75,11 @@ pub(super) async fn convert(
             "variable frame rate: the output keeps every frame at the average rate");
     }
 
-    // Warm-up decoder over the previous segment's tail, if any.
+    // Warm-up decoder over the previous segment's tail, if any: it seeks there (decoding from
+    // the keyframe before it) rather than decoding the whole previous segment.
     let warmup = match &req.warmup {
         Some((prev, n)) if *n > 0 => {
-            let total = probe::count_frames(prev).await?;
-            let skip = total.saturating_sub(u64::from(*n));
-            Some((prev.clone(), skip))
+            Some((prev.clone(), probe::tail_start(prev, (*n).into()).await?))
         }
         _ => None,
     };
@@ -161,8 +160,8 @@ pub(super) async fn convert(
     let read = async {
         let mut decoded = 0u64;
         let mut spare = None;
-        if let Some((prev, skip)) = &warmup {
-            let running = decoder_command(prev, Some(*skip), (w, h), timeout)
+        if let Some((prev, seek)) = &warmup {
+            let running = decoder_command(prev, *seek, (w, h), timeout)
                 .spawn(Stdio::null(), Stdio::piped())
                 .await
                 .context("starting the warm-up decoder")?;
@@ -305,23 +304,22 @@ fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(format!(".partial-{name}"))
 }
 
+/// Decodes `input` from `seek` seconds after its first frame (accurate seek: the frames before
+/// it are decoded from the previous keyframe and dropped) to the end.
 fn decoder_command(
     input: &Path,
-    skip: Option<u64>,
+    seek: Option<f64>,
     (w, h): (usize, usize),
     timeout: std::time::Duration,
 ) -> ToolCommand {
     // Autorotation is ffmpeg's default; crop to even sizes (yuv420p), scale only warm-up
     // frames of a differently sized previous segment.
-    let mut vf = String::new();
-    if let Some(skip) = skip {
-        vf.push_str(&format!("select=gte(n\\,{skip}),"));
+    let vf = format!("crop=trunc(iw/2)*2:trunc(ih/2)*2,scale={w}:{h}:flags=bilinear");
+    let mut cmd = ToolCommand::ffmpeg(timeout).args(["-loglevel", "error"]);
+    if let Some(secs) = seek {
+        cmd = cmd.args(["-ss", &format!("{secs:.6}")]);
     }
-    vf.push_str(&format!(
-        "crop=trunc(iw/2)*2:trunc(ih/2)*2,scale={w}:{h}:flags=bilinear"
-    ));
-    ToolCommand::ffmpeg(timeout)
-        .args(["-loglevel", "error", "-i"])
+    cmd.arg("-i")
         .arg(input)
         .args(["-map", "0:v:0", "-vf", &vf])
         .args([
@@ -587,4 +585,63 @@ async fn write_image(
         .await
         .with_context(|| format!("writing the preview {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod warmup_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_warmup_decoder_yields_exactly_the_last_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let prev = dir.path().join("previous.mkv");
+        // 3 s at 24 fps, a keyframe every 2 s and B-frames, in MKV as segments are, starting
+        // 5 s into its timeline (`-ss` counts from the first frame, not from zero).
+        ToolCommand::ffmpeg(Duration::from_secs(60))
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=64x48:rate=24:duration=3",
+            ])
+            .args([
+                "-c:v",
+                "libx264",
+                "-g",
+                "48",
+                "-bf",
+                "2",
+                "-output_ts_offset",
+                "5",
+            ])
+            .arg(&prev)
+            .output()
+            .await
+            .unwrap();
+        let timeout = Duration::from_secs(60);
+        let all = decoder_command(&prev, None, (64, 48), timeout)
+            .output()
+            .await
+            .unwrap()
+            .stdout;
+        let frame = 64 * 48 * 3 / 2;
+        assert_eq!(all.len(), 72 * frame);
+        for n in [1usize, 10, 30, 71] {
+            let seek = probe::tail_start(&prev, n as u64).await.unwrap();
+            assert!(seek.is_some(), "{n} of 72 frames");
+            let tail = decoder_command(&prev, seek, (64, 48), timeout)
+                .output()
+                .await
+                .unwrap()
+                .stdout;
+            assert_eq!(tail.len(), n * frame, "the last {n} frames");
+            assert!(
+                tail == all[all.len() - n * frame..],
+                "the last {n} frames' pixels"
+            );
+        }
+        assert_eq!(probe::tail_start(&prev, 72).await.unwrap(), None);
+    }
 }

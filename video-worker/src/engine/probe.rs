@@ -177,6 +177,44 @@ pub async fn count_frames(path: &Path) -> anyhow::Result<u64> {
         .with_context(|| format!("ffprobe's frame count {text:?}"))
 }
 
+/// Where the last `n` frames of `path`'s first video stream start, in seconds from the
+/// stream's first frame (what `-ss` before `-i` means), read from the packets' timestamps
+/// without decoding. `None` when the stream has no more than `n` frames (decode it all).
+pub async fn tail_start(path: &Path, n: u64) -> anyhow::Result<Option<f64>> {
+    let out = ToolCommand::ffprobe(Duration::from_secs(300))
+        .args([
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .await
+        .with_context(|| format!("reading the frame times of {}", path.display()))?;
+    Ok(tail_start_of(&String::from_utf8_lossy(&out.stdout), n))
+}
+
+/// [`tail_start`] on ffprobe's output: one presentation time per packet, in decoding order.
+fn tail_start_of(pts_lines: &str, n: u64) -> Option<f64> {
+    let mut pts: Vec<f64> = pts_lines
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    let n = usize::try_from(n).ok()?;
+    if pts.len() <= n {
+        return None;
+    }
+    pts.sort_by(f64::total_cmp);
+    let first = pts[0];
+    let k = pts.len() - n;
+    // Half a frame early, so that rounded container timestamps cannot drop the first one.
+    let half_frame = (pts[k] - pts[k - 1]) / 2.0;
+    Some((pts[k] - first - half_frame).max(0.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +244,17 @@ mod tests {
         assert_eq!((v.width, v.height), (640, 480));
         assert_eq!(v.rate, (25, 1));
         assert!(v.variable_rate);
+    }
+
+    #[test]
+    fn tail_start_is_the_nth_last_frame_in_presentation_order() {
+        // B-frames: decoding order differs from presentation order; the stream starts at 1.0.
+        let lines = "1.000000\n1.120000\n1.040000\n1.080000\n1.200000\n1.160000\n";
+        let t = tail_start_of(lines, 2).unwrap();
+        // The last two frames start at 1.16; half a frame (0.02) early, from the start.
+        assert!((t - 0.14).abs() < 1e-9, "{t}");
+        assert_eq!(tail_start_of(lines, 6), None);
+        assert_eq!(tail_start_of(lines, 9), None);
+        assert_eq!(tail_start_of("", 1), None);
     }
 }
