@@ -211,7 +211,7 @@ fn inference(dir: &Path) -> Option<(f64, f64, f64)> {
     Some((py / rust, n as f64 / rust, n as f64 / py))
 }
 
-fn warp() -> f64 {
+fn warp() -> (f64, Option<f64>) {
     let (w, h) = (1280usize, 720usize);
     let (dw, dh) = (924usize, 518usize);
     let mut src = Yuv420::new(w, h);
@@ -238,7 +238,31 @@ fn warp() -> f64 {
     for _ in 0..n {
         r.render(&src, &depth, params, StereoMode::FullSbs, &mut out);
     }
-    (w * h * n) as f64 / t.elapsed().as_secs_f64() / 1e6
+    let mpix = (w * h * n) as f64 / t.elapsed().as_secs_f64() / 1e6;
+    // The CPU a frame costs, on one thread (idle rayon workers spin, which would count).
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool");
+    let cpu_ms = one.install(|| {
+        let c0 = process_cpu_seconds()?;
+        for _ in 0..n {
+            r.render(&src, &depth, params, StereoMode::FullSbs, &mut out);
+        }
+        Some((process_cpu_seconds()? - c0) * 1e3 / n as f64)
+    });
+    (mpix, cpu_ms)
+}
+
+/// This process's CPU time (user + system, all threads) from `/proc/self/stat`, on Linux.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux target Rust supports.
+    Some(ticks / 100.0)
 }
 
 fn merge_results(dir: &Path, values: &[(&str, f64)]) {
@@ -274,17 +298,22 @@ fn main() {
     let only = std::env::var("BENCH_ONLY").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
 
-    let mpix = if wanted("warp") { warp() } else { 0.0 };
     if wanted("warp") {
+        let (mpix, cpu_ms) = warp();
         rows.push(format!(
             "{:<26} {:>8.1}   (1280x720 full SBS, {} threads)",
             "warp_mpix_per_s",
             mpix,
             rayon::current_num_threads()
         ));
-    }
-    if wanted("warp") {
         results.push(("warp_mpix_per_s", mpix));
+        if let Some(ms) = cpu_ms {
+            rows.push(format!(
+                "{:<26} {:>8.1}   (CPU per 1280x720 frame on one thread, depth 924x518)",
+                "warp_cpu_ms_per_frame", ms
+            ));
+            results.push(("warp_cpu_ms_per_frame", ms));
+        }
     }
 
     if let Some((ratio, rust_fps, py_fps)) = wanted("inference").then(|| inference(&dir)).flatten()

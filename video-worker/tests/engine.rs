@@ -388,13 +388,12 @@ fn a_hole_is_filled_from_the_background_and_no_wider_than_the_disparity_step() {
             }
         })
         .collect();
-    let mut scratch = vec![0.0; w];
     for (sign, k) in [(0.5f32, 16.0f32), (-0.5, 16.0), (0.5, 6.0), (-0.5, 10.0)] {
         let disp: Vec<f32> = (0..w)
             .map(|x| if (80..120).contains(&x) { k } else { 0.0 })
             .collect();
         let mut out = vec![0u8; w];
-        warp_row(&src, &disp, sign, &mut scratch, &mut out);
+        warp_row(&src, &disp, sign, &mut out);
         let object: Vec<usize> = (0..w).filter(|&x| out[x] == 250).collect();
         let shift = (sign * k).round() as i32;
         assert_eq!(object.len(), 40, "the object keeps its width");

@@ -20,6 +20,8 @@ use super::ExecutionProvider;
 /// ImageNet normalisation the contract prescribes.
 const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const STD: [f32; 3] = [0.229, 0.224, 0.225];
+/// `1 / STD`: the per-pixel normalisation multiplies.
+const INV_STD: [f32; 3] = [1.0 / STD[0], 1.0 / STD[1], 1.0 / STD[2]];
 
 /// The environment variable naming the ONNX Runtime library.
 pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
@@ -401,22 +403,28 @@ impl Preprocessor {
                 let row0 = &py[y0 as usize * fw..][..fw];
                 let row1 = &py[y1 as usize * fw..][..fw];
                 let crow = self.chroma_y[y] as usize * cw;
+                // Gather first (bilinear luma, nearest chroma), into the output rows...
                 for x in 0..w {
                     let (x0, x1, fx) = self.luma_x[x];
                     let (x0, x1) = (x0 as usize, x1 as usize);
                     let top = row0[x0] as f32 + (row0[x1] as f32 - row0[x0] as f32) * fx;
                     let bot = row1[x0] as f32 + (row1[x1] as f32 - row1[x0] as f32) * fx;
-                    let yy = top + (bot - top) * fy;
                     let ci = crow + self.chroma_x[x] as usize;
-                    let c = (yy - 16.0) * (1.164 / 255.0);
-                    let d = (pu[ci] as f32 - 128.0) / 255.0;
-                    let e = (pv[ci] as f32 - 128.0) / 255.0;
+                    r[x] = top + (bot - top) * fy;
+                    g[x] = pu[ci] as f32;
+                    b[x] = pv[ci] as f32;
+                }
+                // ...then convert in place: straight-line arithmetic the compiler vectorises.
+                for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
+                    let c = (*r - 16.0) * (1.164 / 255.0);
+                    let d = (*g - 128.0) * (1.0 / 255.0);
+                    let e = (*b - 128.0) * (1.0 / 255.0);
                     let rr = (c + 1.596 * e).clamp(0.0, 1.0);
                     let gg = (c - 0.392 * d - 0.813 * e).clamp(0.0, 1.0);
                     let bb = (c + 2.017 * d).clamp(0.0, 1.0);
-                    r[x] = (rr - MEAN[0]) / STD[0];
-                    g[x] = (gg - MEAN[1]) / STD[1];
-                    b[x] = (bb - MEAN[2]) / STD[2];
+                    *r = (rr - MEAN[0]) * INV_STD[0];
+                    *g = (gg - MEAN[1]) * INV_STD[1];
+                    *b = (bb - MEAN[2]) * INV_STD[2];
                 }
             });
     }

@@ -538,7 +538,7 @@ fn render_stage(
         renderer.render(&m.frame, &dm, params, mode, &mut out);
         if want_preview && m.index == 0 && preview.is_none() {
             let depth: Vec<u8> = renderer
-                .depth_full()
+                .depth_full(&dm)
                 .iter()
                 .map(|z| (z.clamp(0.0, 1.0) * 255.0 + 0.5) as u8)
                 .collect();

@@ -128,18 +128,44 @@ impl DepthMap {
 pub struct StereoRenderer {
     width: usize,
     height: usize,
-    /// Depth upsampled to the luma and the chroma grids.
+    /// Depth upsampled to the luma grid: only for the depth-map layout and previews.
     z_luma: Vec<f32>,
-    z_chroma: Vec<f32>,
-    /// Per-row target-disparity scratch, one row per source row.
-    scratch_luma: Vec<f32>,
-    scratch_chroma: Vec<f32>,
+    /// Per-band scratch: rows are warped in bands of row pairs, one band per rayon task.
+    bands: Vec<BandScratch>,
+    /// Row pairs (two luma rows and their chroma row) per band.
+    pairs_per_band: usize,
     /// Full-size left view stacked over the right view, for the layouts that post-process
     /// the views (half SBS/TB, anaglyph).
     views: Option<Yuv420>,
-    /// Horizontal/vertical interpolation tables for the upsampling, per grid.
+    /// Bilinear interpolation tables from the depth grid to the luma grid.
     luma_map: ResampleMap,
-    chroma_map: ResampleMap,
+}
+
+/// Bands of row pairs per frame: enough for rayon to balance two to a few dozen cores.
+const BANDS: usize = 48;
+
+/// One band's row buffers.
+#[derive(Debug, Clone)]
+struct BandScratch {
+    /// The depth row interpolated vertically, as eye shifts (depth-grid width).
+    coarse: Vec<i32>,
+    /// The eye shift of every luma pixel of the row.
+    shift: Vec<i32>,
+    /// The splatted keys of one luma row for one eye.
+    keys: Vec<u64>,
+    /// The keys of the chroma row derived from them.
+    chroma_keys: Vec<u64>,
+}
+
+impl BandScratch {
+    fn new(width: usize, depth_width: usize) -> Self {
+        Self {
+            coarse: vec![0; depth_width.max(1)],
+            shift: vec![0; width],
+            keys: vec![HOLE; width],
+            chroma_keys: vec![HOLE; width / 2],
+        }
+    }
 }
 
 impl StereoRenderer {
@@ -147,17 +173,18 @@ impl StereoRenderer {
     /// `depth_width` x `depth_height`.
     pub fn new(width: usize, height: usize, depth_width: usize, depth_height: usize) -> Self {
         assert!(width.is_multiple_of(2) && height.is_multiple_of(2) && width > 0 && height > 0);
-        let (cw, ch) = (width / 2, height / 2);
+        let pairs = height / 2;
+        let pairs_per_band = pairs.div_ceil(BANDS.min(pairs));
+        let bands = pairs.div_ceil(pairs_per_band);
+        let luma_map = ResampleMap::new(depth_width, depth_height, width, height);
         Self {
             width,
             height,
-            z_luma: vec![0.0; width * height],
-            z_chroma: vec![0.0; cw * ch],
-            scratch_luma: vec![0.0; 2 * width * height],
-            scratch_chroma: vec![0.0; 2 * cw * ch],
+            z_luma: Vec::new(),
+            bands: vec![BandScratch::new(width, luma_map.src_w); bands],
+            pairs_per_band,
             views: None,
-            luma_map: ResampleMap::new(depth_width, depth_height, width, height),
-            chroma_map: ResampleMap::new(depth_width, depth_height, cw, ch),
+            luma_map,
         }
     }
 
@@ -171,9 +198,28 @@ impl StereoRenderer {
         self.height
     }
 
-    /// The depth of the last rendered frame at full resolution (0 = far, 1 = near).
-    pub fn depth_full(&self) -> &[f32] {
+    /// `depth` upsampled to the source's full resolution (0 = far, 1 = near), as the warp
+    /// sees it (for previews).
+    pub fn depth_full(&mut self, depth: &DepthMap) -> &[f32] {
+        self.fit_depth(depth);
+        self.z_luma.resize(self.width * self.height, 0.0);
+        upsample(depth, &self.luma_map, &mut self.z_luma);
         &self.z_luma
+    }
+
+    /// Rebuilds the interpolation tables when the depth map's size changes.
+    fn fit_depth(&mut self, depth: &DepthMap) {
+        assert_eq!(
+            depth.data.len(),
+            depth.width * depth.height,
+            "depth map size"
+        );
+        if (depth.width.max(1), depth.height.max(1)) != (self.luma_map.src_w, self.luma_map.src_h) {
+            self.luma_map = ResampleMap::new(depth.width, depth.height, self.width, self.height);
+            for b in &mut self.bands {
+                b.coarse = vec![0; self.luma_map.src_w];
+            }
+        }
     }
 
     /// Renders `src` with `depth` in `mode` into `out` (sized by [`output_size`]).
@@ -188,35 +234,30 @@ impl StereoRenderer {
         assert_eq!((src.width, src.height), (self.width, self.height));
         let (ow, oh) = output_size(mode, self.width, self.height);
         assert_eq!((out.width, out.height), (ow, oh), "output buffer size");
-        if (depth.width, depth.height) != (self.luma_map.src_w, self.luma_map.src_h) {
-            self.luma_map = ResampleMap::new(depth.width, depth.height, self.width, self.height);
-            self.chroma_map =
-                ResampleMap::new(depth.width, depth.height, self.width / 2, self.height / 2);
-        }
-        upsample(depth, &self.luma_map, &mut self.z_luma);
-        if mode == StereoMode::DepthMap {
-            let (y, u, v) = out.planes_mut();
-            y.par_chunks_mut(self.width)
-                .zip(self.z_luma.par_chunks(self.width))
-                .for_each(|(row, z)| {
-                    for (p, &z) in row.iter_mut().zip(z) {
-                        *p = (16.0 + 219.0 * z.clamp(0.0, 1.0) + 0.5) as u8;
-                    }
-                });
-            u.fill(128);
-            v.fill(128);
-            return;
-        }
-        upsample(depth, &self.chroma_map, &mut self.z_chroma);
+        self.fit_depth(depth);
         match mode {
-            StereoMode::FullSbs => self.warp_into(src, params, out, Arrangement::SideBySide),
-            StereoMode::FullTb => self.warp_into(src, params, out, Arrangement::TopBottom),
+            StereoMode::DepthMap => {
+                let w = self.width;
+                let z = self.depth_full(depth);
+                let (y, u, v) = out.planes_mut();
+                y.par_chunks_mut(w)
+                    .zip(z.par_chunks(w))
+                    .for_each(|(row, z)| {
+                        for (p, &z) in row.iter_mut().zip(z) {
+                            *p = (16.0 + 219.0 * z.clamp(0.0, 1.0) + 0.5) as u8;
+                        }
+                    });
+                u.fill(128);
+                v.fill(128);
+            }
+            StereoMode::FullSbs => self.warp_into(src, depth, params, out, Arrangement::SideBySide),
+            StereoMode::FullTb => self.warp_into(src, depth, params, out, Arrangement::TopBottom),
             StereoMode::HalfSbs | StereoMode::HalfTb | StereoMode::Anaglyph => {
                 let mut views = self
                     .views
                     .take()
                     .unwrap_or_else(|| Yuv420::new(self.width, self.height * 2));
-                self.warp_into(src, params, &mut views, Arrangement::TopBottom);
+                self.warp_into(src, depth, params, &mut views, Arrangement::TopBottom);
                 match mode {
                     StereoMode::HalfSbs => squeeze_sbs(&views, out),
                     StereoMode::HalfTb => squeeze_tb(&views, out),
@@ -224,42 +265,83 @@ impl StereoRenderer {
                 }
                 self.views = Some(views);
             }
-            StereoMode::DepthMap => unreachable!("handled above"),
         }
     }
 
     fn warp_into(
         &mut self,
         src: &Yuv420,
+        depth: &DepthMap,
         params: StereoParams,
         out: &mut Yuv420,
         arrangement: Arrangement,
     ) {
         let (w, h) = (self.width, self.height);
+        let cw = w / 2;
+        let ctx = BandContext {
+            w,
+            depth,
+            map: &self.luma_map,
+            // Half the disparity (each eye moves by half), in 1/256 px per unit of depth.
+            scale: params.divergence / 100.0 * w as f32 * 0.5 * ONE as f32,
+            convergence: params.convergence,
+        };
+        let per = self.pairs_per_band;
         let (sy, su, sv) = src.planes();
         let (oy, ou, ov) = out.planes_mut();
-        let k_luma = params.divergence / 100.0 * w as f32;
-        let k_chroma = params.divergence / 100.0 * (w / 2) as f32;
-        let c = params.convergence;
-        warp_plane(
-            sy,
-            &self.z_luma,
-            &mut self.scratch_luma,
-            (w, h),
-            (k_luma, c),
-            oy,
-            arrangement,
-        );
-        warp_chroma(
-            (su, sv),
-            &self.z_chroma,
-            &mut self.scratch_chroma,
-            (w / 2, h / 2),
-            (k_chroma, c),
-            (ou, ov),
-            arrangement,
-        );
+        let sources = sy
+            .par_chunks(2 * w * per)
+            .zip(su.par_chunks(cw * per))
+            .zip(sv.par_chunks(cw * per));
+        let bands = self.bands.par_iter_mut().enumerate().zip(sources);
+        match arrangement {
+            Arrangement::SideBySide => bands
+                .zip(oy.par_chunks_mut(4 * w * per))
+                .zip(
+                    ou.par_chunks_mut(2 * cw * per)
+                        .zip(ov.par_chunks_mut(2 * cw * per)),
+                )
+                .for_each(|((((b, scratch), ((sy, su), sv)), oy), (ou, ov))| {
+                    ctx.band(
+                        scratch,
+                        b * per,
+                        (sy, su, sv),
+                        oy.chunks_mut(2 * w).map(|r| r.split_at_mut(w)),
+                        ou.chunks_mut(2 * cw).map(|r| r.split_at_mut(cw)),
+                        ov.chunks_mut(2 * cw).map(|r| r.split_at_mut(cw)),
+                    );
+                }),
+            Arrangement::TopBottom => {
+                let (oyl, oyr) = oy.split_at_mut(w * h);
+                let (oul, our) = ou.split_at_mut(cw * h / 2);
+                let (ovl, ovr) = ov.split_at_mut(cw * h / 2);
+                bands
+                    .zip(halves(oyl, oyr, 2 * w * per))
+                    .zip(halves(oul, our, cw * per).zip(halves(ovl, ovr, cw * per)))
+                    .for_each(
+                        |((((b, scratch), ((sy, su), sv)), (yl, yr)), ((ul, ur), (vl, vr)))| {
+                            ctx.band(
+                                scratch,
+                                b * per,
+                                (sy, su, sv),
+                                yl.chunks_mut(w).zip(yr.chunks_mut(w)),
+                                ul.chunks_mut(cw).zip(ur.chunks_mut(cw)),
+                                vl.chunks_mut(cw).zip(vr.chunks_mut(cw)),
+                            );
+                        },
+                    );
+            }
+        }
     }
+}
+
+/// The left and right halves of a top-bottom plane, in chunks of `n` bytes, side by side.
+fn halves<'a>(
+    l: &'a mut [u8],
+    r: &'a mut [u8],
+    n: usize,
+) -> rayon::iter::Zip<rayon::slice::ChunksMut<'a, u8>, rayon::slice::ChunksMut<'a, u8>> {
+    l.par_chunks_mut(n).zip(r.par_chunks_mut(n))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,206 +352,223 @@ enum Arrangement {
     TopBottom,
 }
 
-fn warp_plane(
-    src: &[u8],
-    z: &[f32],
-    scratch: &mut [f32],
-    (w, h): (usize, usize),
-    (k, c): (f32, f32),
-    dst: &mut [u8],
-    arrangement: Arrangement,
-) {
-    // Per row: the disparity (shared by both eyes), then the eye's target disparity.
-    let row = |s: &[u8], z: &[f32], scratch: &mut [f32], l: &mut [u8], r: &mut [u8]| {
-        let (disp, tdisp) = scratch.split_at_mut(w);
-        for (d, &z) in disp.iter_mut().zip(z) {
-            *d = k * (z - c);
+/// What every band of a frame shares.
+struct BandContext<'a> {
+    w: usize,
+    depth: &'a DepthMap,
+    map: &'a ResampleMap,
+    /// Eye shift in 1/256 px per unit of (depth - convergence).
+    scale: f32,
+    convergence: f32,
+}
+
+/// A left and a right output row.
+type EyeRows<'a> = (&'a mut [u8], &'a mut [u8]);
+
+impl BandContext<'_> {
+    /// Warps one band: row pairs from `first_pair` on, `src` holding the band's source rows
+    /// and the output iterators yielding the band's (left, right) rows.
+    fn band<'o>(
+        &self,
+        scratch: &mut BandScratch,
+        first_pair: usize,
+        (sy, su, sv): (&[u8], &[u8], &[u8]),
+        mut oy: impl Iterator<Item = EyeRows<'o>>,
+        mut ou: impl Iterator<Item = EyeRows<'o>>,
+        mut ov: impl Iterator<Item = EyeRows<'o>>,
+    ) {
+        let (w, cw) = (self.w, self.w / 2);
+        let BandScratch {
+            coarse,
+            shift,
+            keys,
+            chroma_keys,
+        } = scratch;
+        for (i, (sy2, (su, sv))) in sy
+            .chunks(2 * w)
+            .zip(su.chunks(cw).zip(sv.chunks(cw)))
+            .enumerate()
+        {
+            let y = 2 * (first_pair + i);
+            let (ul, ur) = ou.next().expect("a chroma row per pair");
+            let (vl, vr) = ov.next().expect("a chroma row per pair");
+            let mut chroma = [(ul, vl), (ur, vr)];
+            for (dy, s) in sy2.chunks(w).enumerate() {
+                self.shift_row(y + dy, coarse, shift);
+                let (l, r) = oy.next().expect("a luma row per source row");
+                for ((eye, dst), (cu, cv)) in [(1, l), (-1, r)].into_iter().zip(&mut chroma) {
+                    splat(shift, eye, keys);
+                    sample(s, keys, dst);
+                    // The chroma row follows the upper luma row's splat.
+                    if dy == 0 {
+                        chroma_keys_from_luma(keys, chroma_keys);
+                        sample(su, chroma_keys, cu);
+                        sample(sv, chroma_keys, cv);
+                    }
+                }
+            }
         }
-        warp_row(s, disp, 0.5, tdisp, l);
-        warp_row(s, disp, -0.5, tdisp, r);
-    };
-    let rows = src
-        .par_chunks(w)
-        .zip(z.par_chunks(w))
-        .zip(scratch.par_chunks_mut(2 * w));
-    match arrangement {
-        Arrangement::SideBySide => {
-            rows.zip(dst.par_chunks_mut(2 * w))
-                .for_each(|(((s, z), scratch), d)| {
-                    let (l, r) = d.split_at_mut(w);
-                    row(s, z, scratch, l, r);
-                })
+    }
+
+    /// The eye shift (1/256 px) of every pixel of luma row `y`: the depth map interpolated
+    /// vertically at depth-grid width and turned into shifts (few float conversions), then
+    /// horizontally in integers.
+    fn shift_row(&self, y: usize, coarse: &mut [i32], shift: &mut [i32]) {
+        let dw = self.depth.width.max(1);
+        let (y0, y1, fy) = self.map.ys[y];
+        let r0 = &self.depth.data[y0 as usize * dw..][..dw];
+        let r1 = &self.depth.data[y1 as usize * dw..][..dw];
+        let (k, c) = (self.scale, self.convergence);
+        for ((o, &a), &b) in coarse.iter_mut().zip(r0).zip(r1) {
+            let z = a + (b - a) * fy;
+            // Round half up via a positive bias (truncation is floor there); no libm.
+            *o = (k * (z - c) + ROUND_BIAS + 0.5) as i32 - ROUND_BIAS as i32;
         }
-        Arrangement::TopBottom => {
-            let (l, r) = dst.split_at_mut(w * h);
-            rows.zip(l.par_chunks_mut(w).zip(r.par_chunks_mut(w)))
-                .for_each(|(((s, z), scratch), (l, r))| row(s, z, scratch, l, r));
+        for (o, &(x0, x1, fx)) in shift.iter_mut().zip(&self.map.xs_fixed) {
+            let a = coarse[x0 as usize];
+            let b = coarse[x1 as usize];
+            *o = a + (((b - a) * fx as i32 + ONE / 2) >> FRAC);
         }
     }
 }
 
-/// Warps both chroma planes, which share one disparity map: each row is splatted once per
-/// eye and sampled from U and from V.
-fn warp_chroma(
-    (su, sv): (&[u8], &[u8]),
-    z: &[f32],
-    scratch: &mut [f32],
-    (w, h): (usize, usize),
-    (k, c): (f32, f32),
-    (du, dv): (&mut [u8], &mut [u8]),
-    arrangement: Arrangement,
-) {
-    type Eyes<'a> = (&'a mut [u8], &'a mut [u8], &'a mut [u8], &'a mut [u8]);
-    let row = |su: &[u8], sv: &[u8], z: &[f32], scratch: &mut [f32], (ul, ur, vl, vr): Eyes<'_>| {
-        let (disp, tdisp) = scratch.split_at_mut(w);
-        for (d, &z) in disp.iter_mut().zip(z) {
-            *d = k * (z - c);
-        }
-        splat(disp, 0.5, tdisp);
-        sample(su, tdisp, 0.5, ul);
-        sample(sv, tdisp, 0.5, vl);
-        splat(disp, -0.5, tdisp);
-        sample(su, tdisp, -0.5, ur);
-        sample(sv, tdisp, -0.5, vr);
-    };
-    let rows = su
-        .par_chunks(w)
-        .zip(sv.par_chunks(w))
-        .zip(z.par_chunks(w))
-        .zip(scratch.par_chunks_mut(2 * w));
-    match arrangement {
-        Arrangement::SideBySide => rows
-            .zip(du.par_chunks_mut(2 * w).zip(dv.par_chunks_mut(2 * w)))
-            .for_each(|((((su, sv), z), scratch), (u, v))| {
-                let (ul, ur) = u.split_at_mut(w);
-                let (vl, vr) = v.split_at_mut(w);
-                row(su, sv, z, scratch, (ul, ur, vl, vr));
-            }),
-        Arrangement::TopBottom => {
-            let (ul, ur) = du.split_at_mut(w * h);
-            let (vl, vr) = dv.split_at_mut(w * h);
-            rows.zip(
-                ul.par_chunks_mut(w)
-                    .zip(ur.par_chunks_mut(w))
-                    .zip(vl.par_chunks_mut(w).zip(vr.par_chunks_mut(w))),
-            )
-            .for_each(|((((su, sv), z), scratch), ((ul, ur), (vl, vr)))| {
-                row(su, sv, z, scratch, (ul, ur, vl, vr));
-            });
-        }
+/// Fixed point: positions and shifts in 1/256 px.
+const FRAC: u32 = 8;
+const ONE: i32 = 1 << FRAC;
+/// Makes shifts positive before truncating to an integer (so truncation rounds down);
+/// far larger than any shift (a disparity of 100% of an 8K width is ~2^20).
+const ROUND_BIAS: f32 = (1u32 << 22) as f32;
+/// A target pixel nothing landed on; every real key is above it.
+const HOLE: u64 = 0;
+/// Neighbouring source pixels further apart than this after the shift (1/256 px) leave a
+/// hole between them (a disocclusion) instead of being stretched over it.
+const MAX_SPAN: i32 = 2 * ONE;
+/// `65536 / span` for every span up to [`MAX_SPAN`]: the splat divides by a table look-up.
+const RECIP: [u32; MAX_SPAN as usize + 1] = {
+    let mut t = [0u32; MAX_SPAN as usize + 1];
+    let mut i = 1;
+    while i < t.len() {
+        t[i] = ((1u32 << 16) + i as u32 / 2) / i as u32;
+        i += 1;
     }
-}
+    t
+};
 
-/// Marks a target pixel no source pixel landed on.
-const HOLE: f32 = f32::NEG_INFINITY;
-/// Neighbouring source pixels further apart than this after the shift leave a hole between
-/// them (a disocclusion) instead of being stretched over it.
-const MAX_STRETCH: f32 = 2.0;
-
-// floor/ceil without libm calls (baseline x86-64 has no SSE4.1 rounding instruction).
+/// A splatted target pixel: the surface's eye shift (the z-buffer key: nearer = larger) in
+/// the high half, the source position to sample (1/256 px) in the low half, so the z-test
+/// is one integer `max`.
 #[inline]
-fn floor_i32(v: f32) -> i32 {
-    let i = v as i32;
-    if (i as f32) > v {
-        i - 1
-    } else {
-        i
-    }
+fn key(shift: i32, pos: u32) -> u64 {
+    ((i64::from(shift) + (1i64 << 31)) as u64) << 32 | u64::from(pos)
 }
 
 #[inline]
-fn ceil_i32(v: f32) -> i32 {
-    let i = v as i32;
-    i + i32::from((i as f32) < v)
+fn key_pos(k: u64) -> u32 {
+    k as u32
 }
 
 /// Warps one row for one eye: `disp` is the disparity of each source pixel in pixels
 /// (positive = in front of the screen), and the eye shifts each pixel by `sign * disp`
-/// (+0.5 left eye, -0.5 right eye). `tdisp` is scratch of the row's length.
-pub fn warp_row(src: &[u8], disp: &[f32], sign: f32, tdisp: &mut [f32], dst: &mut [u8]) {
+/// (+0.5 left eye, -0.5 right eye). A convenience over the renderer's kernel for a single
+/// row (it allocates its scratch; [`StereoRenderer`] does not).
+pub fn warp_row(src: &[u8], disp: &[f32], sign: f32, dst: &mut [u8]) {
     let w = src.len();
-    assert!(disp.len() == w && tdisp.len() == w && dst.len() == w);
+    assert!(disp.len() == w && dst.len() == w);
     if w == 0 {
         return;
     }
-    splat(disp, sign, tdisp);
-    sample(src, tdisp, sign, dst);
+    let m = sign.abs() * ONE as f32;
+    let shift: Vec<i32> = disp
+        .iter()
+        .map(|&d| (d * m + ROUND_BIAS + 0.5) as i32 - ROUND_BIAS as i32)
+        .collect();
+    let mut keys = vec![HOLE; w];
+    splat(&shift, if sign < 0.0 { -1 } else { 1 }, &mut keys);
+    sample(src, &keys, dst);
 }
 
-/// Step 1: forward-splat the disparity onto the eye's pixels with a z-buffer (larger
-/// disparity = nearer wins); pixels nothing lands on stay [`HOLE`].
-fn splat(disp: &[f32], sign: f32, tdisp: &mut [f32]) {
-    let w = disp.len();
-    tdisp.fill(HOLE);
+/// Step 1: forward-splat the row: source pixel `x` lands at `x + eye * shift(x)`; between
+/// two neighbouring source pixels that stay neighbours the target pixels they span get
+/// interpolated source positions; where two surfaces land on one pixel the nearer (larger
+/// shift) wins (a z-buffer); pixels nothing lands on stay [`HOLE`].
+fn splat(shift: &[i32], eye: i32, keys: &mut [u64]) {
+    let w = shift.len();
+    keys.fill(HOLE);
     let wi = w as i32;
-    let mut d0 = disp[0];
-    let mut p0 = sign * d0;
+    let last = ((w - 1) as u32) << FRAC;
+    let mut s0 = shift[0];
+    let mut p0 = eye * s0;
     for x in 0..w {
-        let (d1, p1) = if x + 1 < w {
-            let d1 = disp[x + 1];
-            (d1, (x + 1) as f32 + sign * d1)
-        } else {
-            (d0, p0 + 1.0)
+        let (s1, p1) = match shift.get(x + 1) {
+            Some(&s1) => (s1, ((x as i32 + 1) << FRAC) + eye * s1),
+            None => (s0, p0 + ONE),
         };
         let span = p1 - p0;
-        if span > 0.0 && span <= MAX_STRETCH {
-            // A continuous surface: interpolate onto the integer positions in [p0, p1),
-            // at most two of them.
-            let slope = (d1 - d0) / span;
-            let t0 = ceil_i32(p0);
-            let dt0 = d0 + (t0 as f32 - p0) * slope;
-            for (t, d) in [(t0, dt0), (t0 + 1, dt0 + slope)] {
-                if t >= 0 && t < wi && (t as f32) < p1 {
-                    let slot = &mut tdisp[t as usize];
-                    *slot = slot.max(d);
+        let base = (x as u32) << FRAC;
+        if span > 0 && span <= MAX_SPAN {
+            // A continuous surface: the integer positions in [p0, p1), at most two.
+            let r = RECIP[span as usize];
+            let t0 = (p0 + ONE - 1) >> FRAC;
+            for t in [t0, t0 + 1] {
+                let off = (t << FRAC) - p0;
+                if off < span && (0..wi).contains(&t) {
+                    let frac = (off as u32 * r) >> FRAC;
+                    let pos = (base + frac).min(last);
+                    let s = s0 + (((s1 - s0) * frac as i32) >> FRAC);
+                    let slot = &mut keys[t as usize];
+                    *slot = (*slot).max(key(s, pos));
                 }
             }
         } else {
             // A fold (occlusion) or a tear (disocclusion): the pixel covers its nearest slot.
-            let t = floor_i32(p0 + 0.5);
+            let t = (p0 + ONE / 2) >> FRAC;
             if (0..wi).contains(&t) {
-                let slot = &mut tdisp[t as usize];
-                *slot = slot.max(d0);
+                let slot = &mut keys[t as usize];
+                *slot = (*slot).max(key(s0, base));
             }
         }
-        d0 = d1;
+        s0 = s1;
         p0 = p1;
     }
 }
 
-/// Steps 2 and 3: sample the source where something landed, then fill the holes.
-fn sample(src: &[u8], tdisp: &[f32], sign: f32, dst: &mut [u8]) {
+/// Steps 2 and 3: sample the source at each splatted position (linear interpolation in
+/// 8-bit fixed point), then fill the holes.
+fn sample(src: &[u8], keys: &[u64], dst: &mut [u8]) {
     let w = src.len();
-    // 2. Sample the source at t - s(t), linearly interpolated, where something landed.
-    //    In 8-bit fixed point: float-to-int conversions with saturation are the slow part.
-    let max_fx = ((w - 1) as i32) << 8;
-    let shift = -sign * 256.0;
-    for (t, (out, &d)) in dst.iter_mut().zip(tdisp.iter()).enumerate() {
-        if d == HOLE {
-            continue;
-        }
-        let sx = (((t as i32) << 8) + (d * shift) as i32).clamp(0, max_fx);
-        let i = (sx >> 8) as usize;
-        let f = sx & 255;
+    let mut holes = false;
+    for (out, &k) in dst.iter_mut().zip(keys) {
+        // A hole samples position 0 and is overwritten below: no branch here.
+        holes |= k == HOLE;
+        let pos = key_pos(k);
+        let i = (pos >> FRAC) as usize;
+        let f = (pos & (ONE as u32 - 1)) as i32;
         let a = i32::from(src[i]);
         let b = i32::from(src[(i + 1).min(w - 1)]);
-        *out = ((a * 256 + (b - a) * f + 128) >> 8) as u8;
+        *out = ((a * ONE + (b - a) * f + ONE / 2) >> FRAC) as u8;
     }
-    // 3. Fill each hole (a disocclusion, only ever next to a depth edge, as wide as the
-    //    disparity step) from its farther side: the background continues into it.
+    if holes {
+        fill_holes(src, keys, dst);
+    }
+}
+
+/// Step 3: fill each hole (a disocclusion, only ever next to a depth edge, as wide as the
+/// disparity step) from its farther side: the background continues into it.
+fn fill_holes(src: &[u8], keys: &[u64], dst: &mut [u8]) {
+    let w = src.len();
     let mut x = 0;
     while x < w {
-        if tdisp[x] != HOLE {
+        if keys[x] != HOLE {
             x += 1;
             continue;
         }
         let start = x;
-        while x < w && tdisp[x] == HOLE {
+        while x < w && keys[x] == HOLE {
             x += 1;
         }
         let from = match (start.checked_sub(1), (x < w).then_some(x)) {
             (Some(a), Some(b)) => {
-                if tdisp[a] <= tdisp[b] {
+                if keys[a] >> 32 <= keys[b] >> 32 {
                     a
                 } else {
                     b
@@ -488,6 +587,30 @@ fn sample(src: &[u8], tdisp: &[f32], sign: f32, dst: &mut [u8]) {
     }
 }
 
+/// The chroma row's keys from its upper luma row's: chroma pixel `t` covers luma pixels
+/// `2t` and `2t+1` (its centre halfway between them), so it samples the chroma plane where
+/// they sample the luma plane, halved. Where the two come from different surfaces (a depth
+/// edge between them) the nearer one alone decides; where both are holes so is it.
+fn chroma_keys_from_luma(luma: &[u64], chroma: &mut [u64]) {
+    let last = (((chroma.len() - 1) as u32) << FRAC) as i32;
+    for (o, pair) in chroma.iter_mut().zip(luma.chunks_exact(2)) {
+        let (k0, k1) = (pair[0], pair[1]);
+        let (p0, p1) = (key_pos(k0) as i32, key_pos(k1) as i32);
+        let pos = match (k0 != HOLE, k1 != HOLE) {
+            (true, true) if (p1 - p0).abs() <= MAX_SPAN => ((p0 + p1) >> 2) - ONE / 4,
+            (true, true) if k0 > k1 => p0 >> 1,
+            (true, true) => (p1 - ONE) >> 1,
+            (true, false) => p0 >> 1,
+            (false, true) => (p1 - ONE) >> 1,
+            (false, false) => {
+                *o = HOLE;
+                continue;
+            }
+        };
+        *o = (k0.max(k1) & !u64::from(u32::MAX)) | u64::from(pos.clamp(0, last) as u32);
+    }
+}
+
 /// Precomputed bilinear sampling positions from a `src_w` x `src_h` grid to `dst_w` x `dst_h`
 /// (pixel centres aligned, as image scalers do).
 #[derive(Debug, Clone)]
@@ -497,6 +620,8 @@ struct ResampleMap {
     dst_w: usize,
     xs: Vec<(u32, u32, f32)>,
     ys: Vec<(u32, u32, f32)>,
+    /// `xs` with the weight in 1/256 (0..=256).
+    xs_fixed: Vec<(u32, u32, u16)>,
 }
 
 impl ResampleMap {
@@ -514,12 +639,18 @@ impl ResampleMap {
         }
         let src_w = src_w.max(1);
         let src_h = src_h.max(1);
+        let xs = axis(src_w, dst_w);
+        let xs_fixed = xs
+            .iter()
+            .map(|&(a, b, f)| (a, b, (f * ONE as f32 + 0.5) as u16))
+            .collect();
         Self {
             src_w,
             src_h,
             dst_w,
-            xs: axis(src_w, dst_w),
+            xs,
             ys: axis(src_h, dst_h),
+            xs_fixed,
         }
     }
 }
@@ -685,13 +816,193 @@ fn anaglyph(views: &Yuv420, out: &mut Yuv420) {
 mod tests {
     use super::*;
 
+    /// The warp as first written, in f32 (disparity interpolated and splatted per target
+    /// pixel, sampled at `t - s(t)`): the reference the fixed-point kernel is held to.
+    fn reference_warp_row(src: &[u8], disp: &[f32], sign: f32, dst: &mut [u8]) -> Vec<f32> {
+        let w = src.len();
+        let mut tdisp = vec![f32::NEG_INFINITY; w];
+        let mut d0 = disp[0];
+        let mut p0 = sign * d0;
+        for x in 0..w {
+            let (d1, p1) = if x + 1 < w {
+                (disp[x + 1], (x + 1) as f32 + sign * disp[x + 1])
+            } else {
+                (d0, p0 + 1.0)
+            };
+            let span = p1 - p0;
+            if span > 0.0 && span <= 2.0 {
+                let slope = (d1 - d0) / span;
+                let t0 = p0.ceil();
+                for (t, d) in [
+                    (t0, d0 + (t0 - p0) * slope),
+                    (t0 + 1.0, d0 + (t0 + 1.0 - p0) * slope),
+                ] {
+                    if t >= 0.0 && t < w as f32 && t < p1 {
+                        let slot = &mut tdisp[t as usize];
+                        *slot = slot.max(d);
+                    }
+                }
+            } else {
+                let t = (p0 + 0.5).floor();
+                if t >= 0.0 && t < w as f32 {
+                    let slot = &mut tdisp[t as usize];
+                    *slot = slot.max(d0);
+                }
+            }
+            d0 = d1;
+            p0 = p1;
+        }
+        for (t, out) in dst.iter_mut().enumerate() {
+            let d = tdisp[t];
+            if d == f32::NEG_INFINITY {
+                continue;
+            }
+            let sx = (t as f32 - sign * d).clamp(0.0, (w - 1) as f32);
+            let i = sx.floor() as usize;
+            let f = sx - i as f32;
+            let a = src[i] as f32;
+            let b = src[(i + 1).min(w - 1)] as f32;
+            *out = (a + (b - a) * f + 0.5) as u8;
+        }
+        let mut x = 0;
+        while x < w {
+            if tdisp[x] != f32::NEG_INFINITY {
+                x += 1;
+                continue;
+            }
+            let start = x;
+            while x < w && tdisp[x] == f32::NEG_INFINITY {
+                x += 1;
+            }
+            let from = match (start.checked_sub(1), (x < w).then_some(x)) {
+                (Some(a), Some(b)) => {
+                    if tdisp[a] <= tdisp[b] {
+                        a
+                    } else {
+                        b
+                    }
+                }
+                (Some(a), None) => a,
+                (None, Some(b)) => b,
+                (None, None) => return tdisp,
+            };
+            let v = dst[from];
+            dst[start..x].fill(v);
+        }
+        tdisp
+    }
+
+    /// A smooth texture (neighbours differ by at most a few levels, as in real pictures).
+    fn smooth_texture(w: usize, next: &mut impl FnMut() -> f32) -> Vec<u8> {
+        let (a, b) = (next() * 6.0, next() * 6.0);
+        (0..w)
+            .map(|x| {
+                let x = x as f32;
+                (128.0 + 60.0 * (x * 0.07 + a).sin() + 50.0 * (x * 0.23 + b).cos()) as u8
+            })
+            .collect()
+    }
+
+    /// A small deterministic pseudo-random generator (xorshift) for test rows.
+    fn rng(seed: u64) -> impl FnMut() -> f32 {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32
+        }
+    }
+
+    #[test]
+    fn fixed_point_kernel_matches_the_f32_reference_within_one_level_on_smooth_depth() {
+        let w = 640;
+        let mut next = rng(1);
+        let src = smooth_texture(w, &mut next);
+        let mut worst = 0;
+        for case in 0..200 {
+            // Smooth rows: a few sines of random phase and amplitude, disparities up to
+            // about 40 px, positive and negative, slopes up to stretching and squeezing.
+            let (a, b, ph, f) = (
+                next() * 30.0,
+                next() * 10.0,
+                next() * 6.0,
+                0.005 + next() * 0.03,
+            );
+            let disp: Vec<f32> = (0..w)
+                .map(|x| a * (x as f32 * f + ph).sin() + b * (x as f32 * 0.11).cos() - a * 0.3)
+                .collect();
+            for sign in [0.5f32, -0.5] {
+                let (mut got, mut want) = (vec![0u8; w], vec![0u8; w]);
+                warp_row(&src, &disp, sign, &mut got);
+                reference_warp_row(&src, &disp, sign, &mut want);
+                for x in 0..w {
+                    let d = (i32::from(got[x]) - i32::from(want[x])).abs();
+                    worst = worst.max(d);
+                    assert!(
+                        d <= 1,
+                        "case {case} sign {sign} x {x}: {} vs {}",
+                        got[x],
+                        want[x]
+                    );
+                }
+            }
+        }
+        assert!(worst <= 1);
+    }
+
+    #[test]
+    fn fixed_point_kernel_puts_depth_edges_where_the_f32_reference_does() {
+        // Steps between planes: the same surface wins every target pixel and the same
+        // pixels are holes (disocclusions) as in the reference.
+        let w = 400;
+        let mut next = rng(2);
+        let src = smooth_texture(w, &mut next);
+        let mut holes = 0;
+        for case in 0..200 {
+            // On the fixed-point grid (half a disparity in 1/256 px), so both kernels see
+            // the same positions (the rounding to that grid is the smooth test's business).
+            let levels: Vec<f32> = (0..8)
+                .map(|_| ((next() - 0.5) * 40.0 * 128.0).round() / 128.0)
+                .collect();
+            let disp: Vec<f32> = (0..w).map(|x| levels[x * 8 / w]).collect();
+            for sign in [0.5f32, -0.5] {
+                let mut out = vec![0u8; w];
+                let tdisp = reference_warp_row(&src, &disp, sign, &mut out);
+                let shift: Vec<i32> = disp
+                    .iter()
+                    .map(|&d| (d * 0.5 * ONE as f32 + ROUND_BIAS + 0.5) as i32 - ROUND_BIAS as i32)
+                    .collect();
+                let mut keys = vec![HOLE; w];
+                splat(&shift, if sign < 0.0 { -1 } else { 1 }, &mut keys);
+                for t in 0..w {
+                    let want_hole = tdisp[t] == f32::NEG_INFINITY;
+                    holes += usize::from(want_hole);
+                    assert_eq!(
+                        keys[t] == HOLE,
+                        want_hole,
+                        "case {case} sign {sign} t {t}: hole"
+                    );
+                    if !want_hole {
+                        let got = ((keys[t] >> 32) as i64 - (1i64 << 31)) as f32 / ONE as f32;
+                        let want = tdisp[t] * 0.5;
+                        assert!(
+                            (got - want).abs() <= 1.0 / 128.0,
+                            "case {case} sign {sign} t {t}: surface {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(holes > 1000, "the rows open disocclusions: {holes}");
+    }
+
     #[test]
     fn flat_depth_at_convergence_is_identity() {
         let src: Vec<u8> = (0..64).map(|i| (i * 3) as u8).collect();
         let disp = vec![0.0; 64];
-        let mut scratch = vec![0.0; 64];
         let mut out = vec![0; 64];
-        warp_row(&src, &disp, 0.5, &mut scratch, &mut out);
+        warp_row(&src, &disp, 0.5, &mut out);
         assert_eq!(out, src);
     }
 
@@ -699,10 +1010,9 @@ mod tests {
     fn constant_shift_moves_content_by_half_the_disparity() {
         let src: Vec<u8> = (0..64).map(|i| (i * 3) as u8).collect();
         let disp = vec![4.0; 64];
-        let mut scratch = vec![0.0; 64];
         let mut out = vec![0; 64];
         // disparity 4 px: the left eye sees the content 2 px to the right.
-        warp_row(&src, &disp, 0.5, &mut scratch, &mut out);
+        warp_row(&src, &disp, 0.5, &mut out);
         for x in 4..60 {
             assert_eq!(out[x], src[x - 2], "x={x}");
         }
@@ -718,10 +1028,9 @@ mod tests {
         let disp: Vec<f32> = (0..w)
             .map(|x| if (40..60).contains(&x) { 10.0 } else { 0.0 })
             .collect();
-        let mut scratch = vec![0.0; w];
         let mut out = vec![0; w];
         // Object disparity 10 px (shift 5 in the left eye), background 0.
-        warp_row(&src, &disp, 0.5, &mut scratch, &mut out);
+        warp_row(&src, &disp, 0.5, &mut out);
         // The object moved right by 5 px; the 5 px it uncovered show background.
         let object: Vec<usize> = (0..w).filter(|&x| out[x] == 200).collect();
         assert_eq!(object.first(), Some(&45));
