@@ -22,6 +22,7 @@
 pub mod chunk;
 pub mod failure;
 pub mod manifest;
+pub mod mkv;
 pub mod mp4;
 pub mod probe;
 pub mod reassemble;

@@ -856,14 +856,27 @@ fn evaluate(
 /// Decodes the first pictures of the first video stream: a file whose headers parse but whose
 /// pictures do not is refused with `undecodable`.
 pub async fn check_pictures(path: &Path, settings: &Settings) -> Result<(), Failure> {
-    check_decodes(path, "0:V:0", settings).await
+    // The MP4/MOV header carries every parameter a decoder needs: no stream-info probing.
+    decode_first(path, "0:V:0", &["-nofind_stream_info"], settings).await
 }
 
 /// Decodes the first frames of the video: a file whose headers parse but whose pictures do
 /// not is refused before it is split.
 async fn check_decodes(path: &Path, map: &str, settings: &Settings) -> Result<(), Failure> {
+    decode_first(path, map, &[], settings).await
+}
+
+async fn decode_first(
+    path: &Path,
+    map: &str,
+    input_options: &[&str],
+    settings: &Settings,
+) -> Result<(), Failure> {
+    // One decoding thread: three pictures do not pay for starting a thread pool.
     let res = ToolCommand::ffmpeg(settings.probe_timeout)
-        .args(["-v", "error", "-xerror", "-i"])
+        .args(["-v", "error", "-xerror", "-threads", "1"])
+        .args(input_options)
+        .arg("-i")
         .arg(path)
         .args(["-map", map, "-frames:v", "3", "-f", "null", "-"])
         .run()

@@ -94,6 +94,9 @@ pub struct Assembled {
     pub container: Container,
     /// Video frames in it.
     pub frame_count: u64,
+    /// Whether the segments were joined in-process ([`crate::mkv::join`]) rather than by
+    /// ffmpeg's concat demuxer.
+    pub joined: bool,
 }
 
 /// Concatenates `outputs` (converted segments in order) and muxes the audio and subtitle
@@ -118,25 +121,45 @@ pub async fn assemble(
     let container = choose_container(video_codec, &src.audio, &src.subtitles);
 
     // Each segment placed at its start on the source timeline, whatever timestamps the
-    // converted file carries (the concat demuxer subtracts each file's own start).
-    let mut list = String::from("ffconcat version 1.0\n");
-    for (i, (seg, out)) in manifest.segments.iter().zip(outputs).enumerate() {
-        let abs = std::path::absolute(out).retry("resolving a segment path")?;
-        list.push_str(&format!("file {}\n", concat_quote(&abs)));
-        if i + 1 < manifest.segments.len() {
-            list.push_str(&format!("duration {:.9}\n", seg.duration_secs));
-        }
+    // converted file carries. Joined in-process into one file when the segments allow it
+    // (one open and probe for ffmpeg instead of one per segment), else by the concat demuxer.
+    let mut starts = Vec::with_capacity(outputs.len());
+    let mut at = 0.0;
+    for seg in &manifest.segments {
+        starts.push(at);
+        at += seg.duration_secs;
     }
-    let list_path = work_dir.join("concat.txt");
-    tokio::fs::write(&list_path, list)
+    let joined = work_dir.join("joined.mkv");
+    let job = (outputs.to_vec(), starts, joined.clone());
+    let join = tokio::task::spawn_blocking(move || crate::mkv::join(&job.0, &job.1, &job.2))
         .await
-        .retry("writing the concat list")?;
+        .retry("joining the converted segments")?
+        .retry("joining the converted segments")?;
+    let input = match join {
+        Ok(_) => VideoInput::Joined(joined),
+        Err(why) => {
+            tracing::debug!(reason = %why, "segments joined by ffmpeg's concat demuxer");
+            let mut list = String::from("ffconcat version 1.0\n");
+            for (i, (seg, out)) in manifest.segments.iter().zip(outputs).enumerate() {
+                let abs = std::path::absolute(out).retry("resolving a segment path")?;
+                list.push_str(&format!("file {}\n", concat_quote(&abs)));
+                if i + 1 < manifest.segments.len() {
+                    list.push_str(&format!("duration {:.9}\n", seg.duration_secs));
+                }
+            }
+            let list_path = work_dir.join("concat.txt");
+            tokio::fs::write(&list_path, list)
+                .await
+                .retry("writing the concat list")?;
+            VideoInput::ConcatList(list_path)
+        }
+    };
 
     let progress = work_dir.join("progress.txt");
     let mux = |container: Container| {
         mux_command(
             source,
-            &list_path,
+            &input,
             &progress,
             manifest,
             video_codec,
@@ -187,14 +210,24 @@ pub async fn assemble(
         path: out,
         container,
         frame_count: frames,
+        joined: matches!(input, VideoInput::Joined(_)),
     })
+}
+
+/// Where the converted video comes from.
+#[derive(Debug, Clone)]
+enum VideoInput {
+    /// One Matroska file with every segment in place ([`crate::mkv::join`]).
+    Joined(PathBuf),
+    /// An ffconcat list of the segments.
+    ConcatList(PathBuf),
 }
 
 /// The ffmpeg command that concatenates the segments and muxes the original's tracks.
 #[allow(clippy::too_many_arguments)]
 fn mux_command(
     source: &Path,
-    list_path: &Path,
+    input: &VideoInput,
     progress: &Path,
     manifest: &Manifest,
     video_codec: Option<&str>,
@@ -209,12 +242,17 @@ fn mux_command(
     let mut cmd = ToolCommand::ffmpeg(settings.ffmpeg_timeout)
         .args(["-v", "error", "-progress"])
         .arg(progress)
-        .args(["-itsoffset", &format!("{offset:.6}")])
-        .args(["-f", "concat", "-safe", "0", "-i"])
-        .arg(list_path)
-        .arg("-i")
-        .arg(source)
-        .args(["-map", "0:v:0"]);
+        .args(["-itsoffset", &format!("{offset:.6}")]);
+    cmd = match input {
+        VideoInput::Joined(path) => cmd.args(["-f", "matroska", "-i"]).arg(path),
+        VideoInput::ConcatList(list) => cmd.args(["-f", "concat", "-safe", "0", "-i"]).arg(list),
+    };
+    if src.format_name == crate::mp4::FORMAT_NAME {
+        // The MP4/MOV header describes the audio and subtitle tracks fully; probing them
+        // would also decode the source's first pictures for nothing.
+        cmd = cmd.arg("-nofind_stream_info");
+    }
+    cmd = cmd.arg("-i").arg(source).args(["-map", "0:v:0"]);
     for t in src.audio.iter().chain(&src.subtitles) {
         cmd = cmd.args(["-map", &format!("1:{}", t.index)]);
     }

@@ -26,6 +26,7 @@ async fn ntsc_29_97_mp4_with_audio() {
     assert_eq!(rt.inspection.info.video.frame_count, 120);
     assert!(rt.segments.len() >= 3, "{} segments", rt.segments.len());
     assert_eq!(rt.assembled.container, Container::Mp4);
+    assert!(rt.assembled.joined, "segments joined in-process");
     assert!(moov_before_mdat(&rt.assembled.path), "faststart");
     assert_result(&src, &rt);
 }

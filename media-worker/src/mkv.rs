@@ -1,0 +1,424 @@
+//! Joining converted Matroska segments into one Matroska file in-process, each placed at its
+//! start on the source timeline: what ffmpeg's concat demuxer does, without opening and
+//! probing every segment (for each one it decodes pictures to learn the stream's parameters,
+//! which costs more than the whole copy).
+//!
+//! Only segments that share one video track description (same codec, size and codec private
+//! data, as the video-worker writes them) and have sized clusters are joined here; anything
+//! else gives `Ok(Err(reason))` and reassembly uses the concat demuxer instead. Cluster
+//! bodies are copied with the kernel's file-to-file copy; only each cluster's timestamp is
+//! rewritten.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+const EBML: u32 = 0x1A45_DFA3;
+const SEGMENT: u32 = 0x1853_8067;
+const INFO: u32 = 0x1549_A966;
+const TRACKS: u32 = 0x1654_AE6B;
+const CLUSTER: u32 = 0x1F43_B675;
+const TIMESTAMP_SCALE: u32 = 0x2A_D7B1;
+const DURATION: u32 = 0x4489;
+const CLUSTER_TIMESTAMP: u32 = 0xE7;
+const SIMPLE_BLOCK: u32 = 0xA3;
+const BLOCK_GROUP: u32 = 0xA0;
+const BLOCK: u32 = 0xA1;
+const CRC32: u32 = 0xBF;
+const TRACK_ENTRY: u32 = 0xAE;
+const TRACK_UID: u32 = 0x73C5;
+const UNKNOWN: u64 = u64::MAX;
+
+/// Child elements: (id, body).
+type Elements<'a> = Vec<(u32, &'a [u8])>;
+
+/// A Tracks body without what differs between files that describe the same stream: the
+/// CRC-32 elements and the random track UIDs.
+fn track_shape(tracks: &[u8]) -> Option<Vec<(u32, Elements<'_>)>> {
+    children(tracks)?
+        .into_iter()
+        .filter(|(id, _)| *id != CRC32)
+        .map(|(id, body)| {
+            let kids = if id == TRACK_ENTRY {
+                children(body)?
+                    .into_iter()
+                    .filter(|(k, _)| *k != CRC32 && *k != TRACK_UID)
+                    .collect()
+            } else {
+                vec![(id, body)]
+            };
+            Some((id, kids))
+        })
+        .collect()
+}
+
+/// An element header: id, where its data starts, its size (`UNKNOWN` if not given).
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    id: u32,
+    data: u64,
+    size: u64,
+}
+
+fn read_at(f: &mut File, pos: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    f.seek(SeekFrom::Start(pos))?;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Parses an element header from `b` (id with its marker bits, size without).
+fn parse_header(b: &[u8]) -> Option<(u32, u64, usize)> {
+    let first = *b.first()?;
+    let id_len = first.leading_zeros() as usize + 1;
+    if id_len > 4 || b.len() < id_len + 1 {
+        return None;
+    }
+    let id = b[..id_len]
+        .iter()
+        .fold(0u32, |acc, x| (acc << 8) | u32::from(*x));
+    let s0 = b[id_len];
+    let size_len = s0.leading_zeros() as usize + 1;
+    if size_len > 8 || b.len() < id_len + size_len {
+        return None;
+    }
+    let mut size = u64::from(s0) & (0xff >> size_len);
+    let mut all_ones = size == (0xff >> size_len);
+    for x in &b[id_len + 1..id_len + size_len] {
+        size = (size << 8) | u64::from(*x);
+        all_ones &= *x == 0xff;
+    }
+    Some((id, if all_ones { UNKNOWN } else { size }, id_len + size_len))
+}
+
+fn header_at(f: &mut File, pos: u64) -> std::io::Result<Option<Header>> {
+    let mut b = [0u8; 12];
+    let n = read_at(f, pos, &mut b)?;
+    Ok(parse_header(&b[..n]).map(|(id, size, len)| Header {
+        id,
+        data: pos + len as u64,
+        size,
+    }))
+}
+
+/// The children of an in-memory element body: (id, body).
+fn children(b: &[u8]) -> Option<Vec<(u32, &[u8])>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < b.len() {
+        let (id, size, len) = parse_header(&b[at..])?;
+        let start = at + len;
+        if size == UNKNOWN || size > (b.len() - start) as u64 {
+            return None;
+        }
+        out.push((id, &b[start..start + size as usize]));
+        at = start + size as usize;
+    }
+    Some(out)
+}
+
+fn uint(b: &[u8]) -> u64 {
+    b.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x))
+}
+
+fn write_id(out: &mut Vec<u8>, id: u32) {
+    let bytes = id.to_be_bytes();
+    let skip = bytes.iter().take_while(|b| **b == 0).count().min(3);
+    out.extend_from_slice(&bytes[skip..]);
+}
+
+/// An 8-byte size field.
+fn write_size(out: &mut Vec<u8>, size: u64) {
+    out.push(0x01);
+    out.extend_from_slice(&size.to_be_bytes()[1..]);
+}
+
+fn element(id: u32, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 12);
+    write_id(&mut out, id);
+    write_size(&mut out, body.len() as u64);
+    out.extend_from_slice(body);
+    out
+}
+
+/// A cluster of a segment: its timestamp and the byte range of its blocks.
+#[derive(Debug, Clone, Copy)]
+struct Cluster {
+    timestamp: u64,
+    body: u64,
+    body_len: u64,
+}
+
+#[derive(Debug)]
+struct Segment {
+    ebml_header: Vec<u8>,
+    info: Vec<u8>,
+    tracks: Vec<u8>,
+    scale: u64,
+    clusters: Vec<Cluster>,
+    /// Earliest block time of the first cluster (in timestamp-scale ticks).
+    first_time: i64,
+}
+
+type Why = String;
+
+fn read_segment(path: &Path) -> std::io::Result<Result<Segment, Why>> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let bad = |why: &str| Ok(Err(format!("{}: {why}", path.display())));
+    let Some(h) = header_at(&mut f, 0)? else {
+        return bad("not Matroska");
+    };
+    if h.id != EBML || h.size == UNKNOWN {
+        return bad("not Matroska");
+    }
+    let mut ebml_header = vec![0u8; (h.data + h.size) as usize];
+    read_at(&mut f, 0, &mut ebml_header)?;
+    let Some(seg) = header_at(&mut f, h.data + h.size)? else {
+        return bad("no segment");
+    };
+    if seg.id != SEGMENT {
+        return bad("no segment");
+    }
+    let end = if seg.size == UNKNOWN {
+        len
+    } else {
+        (seg.data + seg.size).min(len)
+    };
+    let (mut info, mut tracks, mut clusters) = (None, None, Vec::new());
+    let mut pos = seg.data;
+    while pos < end {
+        let Some(e) = header_at(&mut f, pos)? else {
+            return bad("a damaged element");
+        };
+        if e.size == UNKNOWN || e.data + e.size > len {
+            return bad("an element of unknown or impossible size");
+        }
+        match e.id {
+            INFO | TRACKS => {
+                let mut body = vec![0u8; e.size as usize];
+                read_at(&mut f, e.data, &mut body)?;
+                if e.id == INFO {
+                    info = Some(body);
+                } else {
+                    tracks = Some(body);
+                }
+            }
+            CLUSTER => {
+                // The timestamp comes first; blocks follow.
+                let mut at = e.data;
+                let cend = e.data + e.size;
+                let mut timestamp = None;
+                while at < cend {
+                    let Some(c) = header_at(&mut f, at)? else {
+                        return bad("a damaged cluster");
+                    };
+                    if c.size == UNKNOWN {
+                        return bad("a cluster child of unknown size");
+                    }
+                    if c.id == SIMPLE_BLOCK || c.id == BLOCK_GROUP {
+                        break;
+                    }
+                    if c.id == CLUSTER_TIMESTAMP {
+                        let mut b = vec![0u8; c.size as usize];
+                        read_at(&mut f, c.data, &mut b)?;
+                        timestamp = Some(uint(&b));
+                    }
+                    at = c.data + c.size;
+                }
+                let Some(timestamp) = timestamp else {
+                    return bad("a cluster without a timestamp first");
+                };
+                clusters.push(Cluster {
+                    timestamp,
+                    body: at,
+                    body_len: cend - at,
+                });
+            }
+            _ => {}
+        }
+        pos = e.data + e.size;
+    }
+    let (Some(info), Some(tracks)) = (info, tracks) else {
+        return bad("no Info or Tracks");
+    };
+    let scale = children(&info)
+        .and_then(|c| {
+            c.iter()
+                .find(|(id, _)| *id == TIMESTAMP_SCALE)
+                .map(|(_, b)| uint(b))
+        })
+        .unwrap_or(1_000_000);
+    let Some(first) = clusters.first().copied() else {
+        return bad("no frames");
+    };
+    // The earliest presentation time among the first cluster's blocks.
+    let mut body = vec![0u8; first.body_len as usize];
+    read_at(&mut f, first.body, &mut body)?;
+    let Some(blocks) = children(&body) else {
+        return bad("a damaged first cluster");
+    };
+    let mut earliest: Option<i64> = None;
+    for (id, b) in blocks {
+        let block = match id {
+            SIMPLE_BLOCK => Some(b),
+            BLOCK_GROUP => {
+                children(b).and_then(|c| c.into_iter().find(|(i, _)| *i == BLOCK).map(|(_, b)| b))
+            }
+            _ => None,
+        };
+        let Some(block) = block else { continue };
+        // Track number (a size-like vint), then a signed 16-bit relative time.
+        let Some(tn_len) = block.first().map(|b| b.leading_zeros() as usize + 1) else {
+            continue;
+        };
+        if block.len() < tn_len + 2 {
+            return bad("a damaged block");
+        }
+        let rel = i16::from_be_bytes([block[tn_len], block[tn_len + 1]]) as i64;
+        let t = first.timestamp as i64 + rel;
+        earliest = Some(earliest.map_or(t, |e| e.min(t)));
+    }
+    let Some(first_time) = earliest else {
+        return bad("no blocks in the first cluster");
+    };
+    Ok(Ok(Segment {
+        ebml_header,
+        info,
+        tracks,
+        scale,
+        clusters,
+        first_time,
+    }))
+}
+
+/// Joins `files` into `out`, segment `i` starting at `starts[i]` seconds (its earliest
+/// picture there). `Ok(Err(reason))` when the segments are not of the shape joined here.
+pub fn join(files: &[PathBuf], starts: &[f64], out: &Path) -> std::io::Result<Result<u64, Why>> {
+    if files.is_empty() || files.len() != starts.len() {
+        return Ok(Err("no segments".into()));
+    }
+    let mut segs = Vec::with_capacity(files.len());
+    for f in files {
+        match read_segment(f)? {
+            Ok(s) => segs.push(s),
+            Err(why) => return Ok(Err(why)),
+        }
+    }
+    let first = &segs[0];
+    let shape = track_shape(&first.tracks);
+    if shape.is_none()
+        || segs
+            .iter()
+            .any(|s| track_shape(&s.tracks) != shape || s.scale != first.scale)
+    {
+        return Ok(Err(
+            "the segments' track descriptions differ (codec settings changed)".into(),
+        ));
+    }
+    let Some(info_children) = children(&first.info) else {
+        return Ok(Err("a damaged Info element".into()));
+    };
+    let mut info = Vec::new();
+    for (id, body) in info_children {
+        // The joined file's duration is not the first segment's (and a CRC-32 of the
+        // changed element would be wrong).
+        if id != DURATION && id != CRC32 {
+            write_id(&mut info, id);
+            write_size(&mut info, body.len() as u64);
+            info.extend_from_slice(body);
+        }
+    }
+    let info = element(INFO, &info);
+    let tracks = element(TRACKS, &first.tracks);
+    let ticks_per_sec = 1e9 / first.scale as f64;
+    let mut deltas = Vec::with_capacity(segs.len());
+    for (s, start) in segs.iter().zip(starts) {
+        let delta = (start * ticks_per_sec).round() as i64 - s.first_time;
+        if s.clusters.iter().any(|c| c.timestamp as i64 + delta < 0) {
+            return Ok(Err("a segment would start before zero".into()));
+        }
+        deltas.push(delta);
+    }
+    let cluster_header = |size: u64, ts: u64| {
+        let mut h = Vec::with_capacity(22);
+        write_id(&mut h, CLUSTER);
+        write_size(&mut h, size);
+        h.extend_from_slice(&[0xE7, 0x88]);
+        h.extend_from_slice(&ts.to_be_bytes());
+        h
+    };
+    let body_total: u64 = segs
+        .iter()
+        .flat_map(|s| &s.clusters)
+        .map(|c| 4 + 8 + 10 + c.body_len)
+        .sum();
+    let seg_size = info.len() as u64 + tracks.len() as u64 + body_total;
+
+    let mut w = BufWriter::with_capacity(1 << 16, File::create(out)?);
+    w.write_all(&first.ebml_header)?;
+    let mut h = Vec::new();
+    write_id(&mut h, SEGMENT);
+    write_size(&mut h, seg_size);
+    w.write_all(&h)?;
+    w.write_all(&info)?;
+    w.write_all(&tracks)?;
+    let mut written = 0u64;
+    for ((s, delta), path) in segs.iter().zip(&deltas).zip(files) {
+        let mut src = File::open(path)?;
+        for c in &s.clusters {
+            w.write_all(&cluster_header(
+                10 + c.body_len,
+                (c.timestamp as i64 + delta) as u64,
+            ))?;
+            w.flush()?;
+            src.seek(SeekFrom::Start(c.body))?;
+            // File to file: the kernel copies (copy_file_range), nothing passes through here.
+            let n = std::io::copy(&mut (&mut src).take(c.body_len), w.get_mut())?;
+            if n != c.body_len {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("{} is shorter than its clusters say", path.display()),
+                ));
+            }
+            written += 1;
+        }
+    }
+    w.flush()?;
+    Ok(Ok(written))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_parse_with_marker_bits() {
+        // Cluster id, 1-byte size 5.
+        assert_eq!(
+            parse_header(&[0x1F, 0x43, 0xB6, 0x75, 0x85]),
+            Some((CLUSTER, 5, 5))
+        );
+        // Segment with an unknown 8-byte size.
+        let mut b = vec![0x18, 0x53, 0x80, 0x67, 0x01];
+        b.extend_from_slice(&[0xff; 7]);
+        assert_eq!(parse_header(&b), Some((SEGMENT, UNKNOWN, 12)));
+        assert_eq!(parse_header(&[0x00]), None);
+    }
+
+    #[test]
+    fn written_elements_read_back() {
+        let mut e = element(INFO, &[0x2A, 0xD7, 0xB1, 0x83, 0x0F, 0x42, 0x40]);
+        let (id, size, len) = parse_header(&e).unwrap();
+        assert_eq!((id, size as usize), (INFO, e.len() - len));
+        let body = e.split_off(len);
+        let kids = children(&body).unwrap();
+        assert_eq!(kids, vec![(TIMESTAMP_SCALE, &[0x0F, 0x42, 0x40][..])]);
+        assert_eq!(uint(kids[0].1), 1_000_000);
+    }
+}

@@ -1,0 +1,167 @@
+//! Joining converted segments in-process ([`media_worker::mkv::join`]) places every picture
+//! where ffmpeg's concat demuxer places it; segments it does not join go to the concat
+//! demuxer, and the result is the same.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use media_worker::chunk;
+use media_worker::manifest::{Manifest, ManifestSegment, MANIFEST_VERSION};
+use media_worker::mkv;
+use media_worker::reassemble;
+
+/// `pts_time` of every video packet, in presentation order.
+fn times(path: &Path) -> Vec<String> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["packet=pts_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let mut t: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').to_owned())
+        .collect();
+    t.sort_by(|a, b| {
+        a.parse::<f64>()
+            .unwrap()
+            .total_cmp(&b.parse::<f64>().unwrap())
+    });
+    t
+}
+
+struct Converted {
+    manifest: Manifest,
+    outputs: Vec<PathBuf>,
+    source: PathBuf,
+}
+
+async fn converted(dir: &Path) -> Converted {
+    let source = clip(
+        dir,
+        "src.mp4",
+        &[
+            video_input("160x90", "30000/1001", 4.0),
+            sine_input(440, 4.0),
+            args("-c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 15 -bf 2"),
+            args("-c:a aac -b:a 64k"),
+        ],
+    );
+    let s = settings(1.0);
+    let (inspection, plan, segments) = chunk::chunk_file(&source, &dir.join("segs"), &s)
+        .await
+        .unwrap();
+    let outputs: Vec<PathBuf> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, seg)| {
+            let o = dir.join(format!("out-{i}.mkv"));
+            stand_in(seg, &o);
+            o
+        })
+        .collect();
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        job_id: "join".into(),
+        source: inspection.info,
+        segment_secs: s.segment_secs,
+        rotated_upright: false,
+        segments: plan
+            .iter()
+            .map(|p| ManifestSegment {
+                index: p.index,
+                first_frame: p.first_frame,
+                frame_count: p.frame_count,
+                start_secs: p.start_secs,
+                duration_secs: p.duration_secs,
+                key: String::new(),
+            })
+            .collect(),
+    };
+    Converted {
+        manifest,
+        outputs,
+        source,
+    }
+}
+
+#[tokio::test]
+async fn joined_segments_are_timed_like_the_concat_demuxer() {
+    let d = scratch();
+    let c = converted(d.path()).await;
+    assert!(c.outputs.len() >= 3);
+    let starts: Vec<f64> = c.manifest.segments.iter().map(|s| s.start_secs).collect();
+    let joined = d.path().join("joined.mkv");
+    let clusters = mkv::join(&c.outputs, &starts, &joined)
+        .unwrap()
+        .expect("same-shaped segments are joined");
+    assert!(clusters >= c.outputs.len() as u64);
+
+    // The same segments through ffmpeg's concat demuxer, as reassembly did before.
+    let mut list = String::from("ffconcat version 1.0\n");
+    for (i, (seg, out)) in c.manifest.segments.iter().zip(&c.outputs).enumerate() {
+        list.push_str(&format!("file '{}'\n", out.display()));
+        if i + 1 < c.outputs.len() {
+            list.push_str(&format!("duration {:.9}\n", seg.duration_secs));
+        }
+    }
+    let list_path = d.path().join("list.txt");
+    std::fs::write(&list_path, list).unwrap();
+    let concat = make(
+        d.path(),
+        "concat.mkv",
+        &[
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            list_path.to_str().unwrap(),
+            "-c",
+            "copy",
+        ],
+    );
+    assert_eq!(
+        times(&joined),
+        times(&concat),
+        "every picture at the same time"
+    );
+    assert_eq!(decoded_frames(&joined), c.manifest.total_frames());
+}
+
+#[tokio::test]
+async fn differing_segments_fall_back_to_the_concat_demuxer() {
+    let d = scratch();
+    let c = converted(d.path()).await;
+    // One converted segment carries a different track description (a track name).
+    let renamed = d.path().join("renamed.mkv");
+    let last = c.outputs.len() - 1;
+    let _ = make(
+        d.path(),
+        "renamed.mkv",
+        &[
+            "-i",
+            c.outputs[last].to_str().unwrap(),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "title=other",
+        ],
+    );
+    let mut outputs = c.outputs.clone();
+    outputs[last] = renamed;
+    let starts: Vec<f64> = c.manifest.segments.iter().map(|s| s.start_secs).collect();
+    let why = mkv::join(&outputs, &starts, &d.path().join("j.mkv"))
+        .unwrap()
+        .expect_err("different track descriptions are not joined");
+    assert!(why.contains("differ"), "{why}");
+    let work = d.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let assembled = reassemble::assemble(&c.source, &c.manifest, &outputs, &work, &settings(1.0))
+        .await
+        .unwrap();
+    assert!(!assembled.joined);
+    assert_eq!(decoded_frames(&assembled.path), c.manifest.total_frames());
+}
