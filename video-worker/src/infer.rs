@@ -14,6 +14,11 @@
 //!   the segment and the cause), so the copy that then lands in the dead-letter queue is
 //!   never silent.
 //! - On shutdown the current message is released at once (visibility 0) for another worker.
+//!
+//! Overlap: once a segment has handed its last frame to the encoder, the slot already takes
+//! the next task, so that task's download, probe and seam warm-up run while the encoder
+//! drains and the result is checked and uploaded. At most two segments are in flight per
+//! slot, the older one only finishing.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +45,8 @@ use crate::worker;
 pub struct InferConfig {
     /// Segments converted at once by this process.
     pub concurrency: usize,
+    /// Start a slot's next segment while its current one finishes (see the module docs).
+    pub overlap: bool,
     /// The queue's visibility timeout (what each heartbeat extends the lease to).
     pub visibility_timeout: Duration,
     /// Receives after which the queue moves a message to its dead-letter queue.
@@ -54,6 +61,7 @@ impl InferConfig {
         let q = common.queue_settings();
         Self {
             concurrency: 1,
+            overlap: true,
             visibility_timeout: q.visibility_timeout,
             max_receives: q.max_receives,
             work_dir: None,
@@ -135,6 +143,8 @@ impl InferWorker {
     }
 
     async fn run_slot(&self, shutdown: CancellationToken) {
+        // The previous segment, still finishing (encoder drain, checks, upload).
+        let mut finishing: Option<(tokio::task::JoinHandle<()>, ReceivedMessage)> = None;
         while !shutdown.is_cancelled() {
             // Not raced against shutdown: a receive cut off midway could hide a message
             // without handing it over. It is a short poll (QUEUE_WAIT_SECS).
@@ -156,19 +166,45 @@ impl InferWorker {
                 let this = self.clone();
                 let token = shutdown.clone();
                 let m = msg.clone();
+                let fed = Arc::new(tokio::sync::Notify::new());
+                let signal = self.cfg.overlap.then(|| fed.clone());
                 // Its own task: a panic fails this message only (it comes back after its
                 // visibility timeout), never the loop.
-                let handled =
-                    tokio::spawn(async move { this.handle_message(&m, token).await }).await;
-                if let Err(e) = handled {
-                    tracing::error!(error = %e, message_id = %msg.message_id, "handling a segment task panicked; it will come back");
+                let mut handle =
+                    tokio::spawn(
+                        async move { this.handle_message_signalling(&m, token, signal).await },
+                    );
+                let done = tokio::select! {
+                    r = &mut handle => Some(r),
+                    _ = fed.notified() => None,
+                };
+                if let Some((prev, prev_msg)) = finishing.take() {
+                    log_panic(prev.await, &prev_msg);
+                }
+                match done {
+                    Some(r) => log_panic(r, &msg),
+                    None => finishing = Some((handle, msg)),
                 }
             }
+        }
+        if let Some((prev, prev_msg)) = finishing.take() {
+            log_panic(prev.await, &prev_msg);
         }
     }
 
     /// Handles one received task end to end: skip, convert, report, fail or release.
     pub async fn handle_message(&self, msg: &ReceivedMessage, shutdown: CancellationToken) {
+        self.handle_message_signalling(msg, shutdown, None).await
+    }
+
+    /// [`Self::handle_message`], notifying `fed` once every frame of the segment has been
+    /// handed to the encoder.
+    async fn handle_message_signalling(
+        &self,
+        msg: &ReceivedMessage,
+        shutdown: CancellationToken,
+        fed: Option<Arc<tokio::sync::Notify>>,
+    ) {
         let task: SegmentTask = match serde_json::from_str(&msg.body) {
             Ok(t) => t,
             Err(e) => {
@@ -178,7 +214,7 @@ impl InferWorker {
             }
         };
         let span = tracing::info_span!("segment", job_id = %task.job_id, segment = task.segment_index, receives = msg.receive_count);
-        self.handle_task(msg, &task, shutdown)
+        self.handle_task(msg, &task, shutdown, fed)
             .instrument(span)
             .await
     }
@@ -188,6 +224,7 @@ impl InferWorker {
         msg: &ReceivedMessage,
         task: &SegmentTask,
         shutdown: CancellationToken,
+        fed: Option<Arc<tokio::sync::Notify>>,
     ) {
         match self.jobs.get(&task.job_id).await {
             Ok(Some(job)) if job.status.is_terminal() => {
@@ -219,7 +256,7 @@ impl InferWorker {
         );
         tracing::info!(frames = task.frame_count, "converting segment");
         let result = tokio::select! {
-            r = self.process(task, frames_done.clone()) => r,
+            r = self.process(task, frames_done.clone(), fed) => r,
             lost = beat => {
                 tracing::warn!(error = %lost, frames_done = frames_done.load(Ordering::Relaxed), "lost the task's lease (another worker may have it now); stopping this conversion");
                 return;
@@ -298,6 +335,7 @@ impl InferWorker {
         &self,
         task: &SegmentTask,
         frames_done: Arc<AtomicU64>,
+        fed: Option<Arc<tokio::sync::Notify>>,
     ) -> Result<SegmentOutput, SegmentFailure> {
         task.settings
             .validate()
@@ -344,7 +382,14 @@ impl InferWorker {
             expected_frames: (task.frame_count > 0).then_some(task.frame_count),
             preview_dir,
         };
-        let progress = move |n: u64| frames_done.store(n, Ordering::Relaxed);
+        let progress = move |n: u64| {
+            frames_done.store(n, Ordering::Relaxed);
+            if n == task.frame_count {
+                if let Some(fed) = &fed {
+                    fed.notify_one();
+                }
+            }
+        };
         let report = match self.converter.convert(&work, &progress).await {
             Ok(r) => r,
             Err(e) => {
@@ -455,4 +500,10 @@ pub async fn count_frames(path: &Path) -> anyhow::Result<u64> {
             path.display()
         )
     })
+}
+
+fn log_panic(handled: Result<(), tokio::task::JoinError>, msg: &ReceivedMessage) {
+    if let Err(e) = handled {
+        tracing::error!(error = %e, message_id = %msg.message_id, "handling a segment task panicked; it will come back");
+    }
 }

@@ -76,6 +76,12 @@ struct InferFlags {
     #[arg(long, env = "INFER_CONCURRENCY", default_value_t = 1)]
     infer_concurrency: usize,
 
+    /// Start a slot's next segment (download, probe, seam warm-up) while the current one's
+    /// encoder drains and its result is checked and uploaded, instead of after. `false` runs
+    /// strictly one segment after the other.
+    #[arg(long, env = "INFER_OVERLAP", default_value_t = true, action = clap::ArgAction::Set)]
+    infer_overlap: bool,
+
     /// Folder for per-segment scratch files (downloaded and converted segments); the system
     /// temp folder when unset. Needs room for about three segments per conversion slot.
     #[arg(long, env = "WORK_DIR")]
@@ -83,7 +89,7 @@ struct InferFlags {
 
     /// Most ffmpeg/ffprobe processes running at once in this process (a conversion runs a
     /// decoder and an encoder side by side). Default: twice the number of cores, at least
-    /// four per conversion slot.
+    /// four per conversion slot (six with INFER_OVERLAP).
     #[arg(long, env = "FFMPEG_CONCURRENCY")]
     ffmpeg_concurrency: Option<usize>,
 }
@@ -118,7 +124,7 @@ impl InferFlags {
             anyhow::bail!("--infer-concurrency (INFER_CONCURRENCY) must be at least 1");
         }
         if let Some(n) = self.ffmpeg_concurrency {
-            let need = 4 * self.infer_concurrency;
+            let need = self.processes_per_slot() * self.infer_concurrency;
             if n < need {
                 anyhow::bail!(
                     "--ffmpeg-concurrency (FFMPEG_CONCURRENCY) {n} is too low for --infer-concurrency {}: each conversion runs several ffmpeg processes at once and would wait forever; use at least {need}",
@@ -151,15 +157,26 @@ impl InferFlags {
     fn config(&self, common: &CommonArgs) -> InferConfig {
         let mut cfg = InferConfig::from_common(common);
         cfg.concurrency = self.infer_concurrency;
+        cfg.overlap = self.infer_overlap;
         cfg.work_dir = self.work_dir.clone();
         cfg
+    }
+
+    /// ffmpeg/ffprobe processes one conversion slot may need at once: a conversion runs up to
+    /// four; with overlap, the finishing segment may still run its encoder and a check.
+    fn processes_per_slot(&self) -> usize {
+        if self.infer_overlap {
+            6
+        } else {
+            4
+        }
     }
 
     fn set_process_limit(&self) {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let n = self
             .ffmpeg_concurrency
-            .unwrap_or((2 * cores).max(4 * self.infer_concurrency));
+            .unwrap_or((2 * cores).max(self.processes_per_slot() * self.infer_concurrency));
         parallax_core::process::set_concurrency_limit(n);
     }
 }

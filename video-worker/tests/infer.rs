@@ -159,6 +159,93 @@ async fn converts_tasks_end_to_end_and_the_trigger_requests_reassembly() {
     );
 }
 
+/// A converter that reports every frame handed over at once, then holds the segment (as an
+/// encoder draining) until another conversion starts or `hold` passes, and copies the input.
+/// Records the most conversions it saw in flight at once.
+#[derive(Debug)]
+struct DrainingConverter {
+    hold: Duration,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most_in_flight: std::sync::atomic::AtomicUsize,
+    started: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl video_worker::converter::SegmentConverter for DrainingConverter {
+    async fn convert(
+        &self,
+        work: &video_worker::converter::SegmentWork,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> anyhow::Result<video_worker::converter::SegmentReport> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, SeqCst);
+        self.started.notify_waiters();
+        let frames = work.expected_frames.expect("tasks carry their frame count");
+        progress(frames);
+        let _ = tokio::time::timeout(self.hold, self.started.notified()).await;
+        std::fs::copy(&work.input, &work.output)?;
+        self.in_flight.fetch_sub(1, SeqCst);
+        Ok(video_worker::converter::SegmentReport {
+            frames,
+            preview_sbs: None,
+            preview_depth: None,
+        })
+    }
+}
+
+/// Converts two tasks of one job with a [`DrainingConverter`]; returns the most conversions
+/// in flight at once.
+async fn most_in_flight(overlap: bool) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 60, 4);
+    let b = backends(&common).await;
+    let job = chunked_job(&b, 2).await;
+    let clip = dir.path().join("clip.mkv");
+    make_clip(&clip, 8, "64x48").await;
+    for i in 0..2 {
+        let key = keys::segment(&job.job_id, i);
+        b.storage.upload(&key, &clip).await.unwrap();
+        send_task(&b, &task(&job, i, 8, 0)).await;
+    }
+    let conv = Arc::new(DrainingConverter {
+        hold: Duration::from_secs(3),
+        in_flight: Default::default(),
+        most_in_flight: Default::default(),
+        started: Default::default(),
+    });
+    let mut cfg = InferConfig::from_common(&common);
+    cfg.overlap = overlap;
+    let worker = InferWorker::new(&b, conv.clone(), cfg);
+    let stop = CancellationToken::new();
+    let run = {
+        let t = stop.clone();
+        tokio::spawn(async move { worker.run(t).await })
+    };
+    outputs_sent(&b, 2).await;
+    stop.cancel();
+    run.await.unwrap();
+    // Both converted, reported and deleted either way.
+    for i in 0..2 {
+        let got = stored_frames(&b, &keys::output(&job.job_id, i), dir.path()).await;
+        assert_eq!(got.0, 8, "segment {i}");
+    }
+    let segments = b.queue(QueueName::Segments).receiver.clone();
+    assert_eq!(segments.approximate_len().await.unwrap(), 0);
+    conv.most_in_flight
+        .load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_overlap_the_next_segment_starts_while_the_last_one_drains() {
+    assert_eq!(most_in_flight(true).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_overlap_segments_run_one_after_the_other() {
+    assert_eq!(most_in_flight(false).await, 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_task_is_harmless() {
     let dir = tempfile::tempdir().unwrap();

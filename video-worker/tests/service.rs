@@ -48,6 +48,25 @@ fn conflicting_settings_are_refused_at_start_up() {
         ],
         dir.path(),
     );
+    // Six per slot: a conversion's four, plus the overlapped segment still finishing.
+    assert!(
+        err.contains("--ffmpeg-concurrency") && err.contains("at least 12"),
+        "{err}"
+    );
+    let err = refused(
+        &[
+            "infer",
+            "--model",
+            model,
+            "--infer-concurrency",
+            "2",
+            "--infer-overlap",
+            "false",
+            "--ffmpeg-concurrency",
+            "3",
+        ],
+        dir.path(),
+    );
     assert!(
         err.contains("--ffmpeg-concurrency") && err.contains("at least 8"),
         "{err}"
