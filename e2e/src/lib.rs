@@ -7,6 +7,7 @@
 pub mod client;
 pub mod fleet;
 pub mod media;
+pub mod timeline;
 
 pub use client::Client;
 pub use fleet::{Fleet, FleetConfig};

@@ -13,6 +13,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 use parallax_e2e::fleet::{default_bin_dir, repo_root};
 use parallax_e2e::media::{make_clip, probe, ClipSpec};
+use parallax_e2e::timeline::Stages;
 use parallax_e2e::{Client, Fleet, FleetConfig};
 
 /// Run the parallax fleet on this machine.
@@ -116,12 +117,19 @@ async fn demo(out_dir: &Path, mode: &str, seconds: f64, input: Option<PathBuf>) 
     }
     fleet.stop(Duration::from_secs(20));
     println!("stopped every process the demo started");
-    let path = result?;
+    let (path, _) = result?;
     println!("3D result: {}", path.display());
     Ok(())
 }
 
-async fn run_one(fleet: &Fleet, source: &Path, mode: &str, out_dir: &Path) -> Result<PathBuf> {
+/// Uploads `source`, follows the job to the end and downloads the result into `out_dir`.
+/// Returns the result's path and the time from the upload's start to the download's end.
+async fn run_one(
+    fleet: &Fleet,
+    source: &Path,
+    mode: &str,
+    out_dir: &Path,
+) -> Result<(PathBuf, Duration)> {
     let client = Client::new(fleet.url());
     let title = source
         .file_stem()
@@ -146,17 +154,19 @@ async fn run_one(fleet: &Fleet, source: &Path, mode: &str, out_dir: &Path) -> Re
         bail!("job {job_id} failed: {message} ({code})");
     }
     let path = client.download(&job_id, out_dir).await?;
+    let elapsed = started.elapsed();
+    // Checking the result decodes all of it: not part of the conversion's time.
     let p = probe(&path).await?;
     println!(
         "converted in {:.1} s: {}x{}, {} frames, {:.2} s, audio tracks {:?}",
-        started.elapsed().as_secs_f64(),
+        elapsed.as_secs_f64(),
         p.width,
         p.height,
         p.frames,
         p.duration,
         p.audio_languages
     );
-    Ok(std::fs::canonicalize(&path).unwrap_or(path))
+    Ok((std::fs::canonicalize(&path).unwrap_or(path), elapsed))
 }
 
 async fn up(port: u16, data_dir: PathBuf, video_workers: usize) -> Result<()> {
@@ -223,21 +233,22 @@ async fn bench(seconds: f64, results: &Path) -> Result<()> {
     let single = t.elapsed().as_secs_f64();
 
     let mut fleet_secs = Vec::new();
+    let mut stages = Vec::new();
     for workers in [1usize, 2] {
         println!("fleet with {workers} video-worker(s) ...");
         let mut cfg = FleetConfig::local(work.path().join(format!("data-{workers}")));
         cfg.video_workers = workers;
         let mut fleet = Fleet::start(cfg).await?;
         let out = work.path().join(format!("out-{workers}"));
-        let t = Instant::now();
         let r = run_one(&fleet, &clip, "full_sbs", &out).await;
-        let secs = t.elapsed().as_secs_f64();
         if r.is_err() {
             eprintln!("{}", fleet.logs());
         }
         fleet.stop(Duration::from_secs(20));
-        r?;
-        fleet_secs.push(secs);
+        let (_, elapsed) = r?;
+        fleet_secs.push(elapsed.as_secs_f64());
+        let logs = work.path().join(format!("data-{workers}")).join("logs");
+        stages.push(Stages::from_log_dir(&logs)?);
     }
     let figures = [
         ("fleet_vs_single_process", fleet_secs[0] / single),
@@ -254,9 +265,38 @@ async fn bench(seconds: f64, results: &Path) -> Result<()> {
     for (k, v) in figures {
         println!("{k:<28} {v:>10.3}");
     }
+    print_stages(&stages);
     merge_results(results, &figures)?;
     println!("written to {}", results.display());
     Ok(())
+}
+
+/// Where each fleet run's time went, from its processes' logs.
+fn print_stages(stages: &[Stages]) {
+    println!();
+    println!(
+        "{:<44} {:>9} {:>9}",
+        "fleet stage (seconds)", "1 worker", "2 workers"
+    );
+    type Row = (&'static str, fn(&Stages) -> f64);
+    let rows: [Row; 7] = [
+        ("upload through web-ui", |s| s.upload),
+        ("chunking (probe, split, segment uploads)", |s| s.chunking),
+        ("conversion phase (wall)", |s| s.conversion),
+        ("  segment conversions added up", |s| s.segment_seconds),
+        ("  of which outside the engine", |s| s.segment_overhead),
+        ("reassembly (trigger, concat, final upload)", |s| {
+            s.reassembly
+        }),
+        ("segments", |s| s.segments as f64),
+    ];
+    for (name, get) in rows {
+        print!("{name:<44}");
+        for s in stages {
+            print!(" {:>9.2}", get(s));
+        }
+        println!();
+    }
 }
 
 fn merge_results(path: &Path, figures: &[(&str, f64)]) -> Result<()> {
