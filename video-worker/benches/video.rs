@@ -10,7 +10,9 @@
 //!   Anything V2 Small's compute shape, from `../shared/models/`), size, threads and batch;
 //! - `warp_mpix_per_s`: the stereo warp kernel (full SBS, source megapixels per second).
 //!
-//! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (default 6).
+//! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (default 6),
+//! `BENCH_ROUNDS` (frame-path rounds, best kept; default 1), `BENCH_WARP_FRAMES` (default 100),
+//! `BENCH_ONLY` (`warp`, `inference` or `frame_path`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -233,7 +235,7 @@ fn warp() -> (f64, Option<f64>) {
     for _ in 0..5 {
         r.render(&src, &depth, params, StereoMode::FullSbs, &mut out);
     }
-    let n = 100;
+    let n = env_num("BENCH_WARP_FRAMES", 100).max(1) as usize;
     let t = Instant::now();
     for _ in 0..n {
         r.render(&src, &depth, params, StereoMode::FullSbs, &mut out);

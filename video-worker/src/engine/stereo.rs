@@ -421,8 +421,7 @@ impl BandContext<'_> {
         let (k, c) = (self.scale, self.convergence);
         for ((o, &a), &b) in coarse.iter_mut().zip(r0).zip(r1) {
             let z = a + (b - a) * fy;
-            // Round half up via a positive bias (truncation is floor there); no libm.
-            *o = (k * (z - c) + ROUND_BIAS + 0.5) as i32 - ROUND_BIAS as i32;
+            *o = round_i32(k * (z - c));
         }
         for (o, &(x0, x1, fx)) in shift.iter_mut().zip(&self.map.xs_fixed) {
             let a = coarse[x0 as usize];
@@ -435,9 +434,17 @@ impl BandContext<'_> {
 /// Fixed point: positions and shifts in 1/256 px.
 const FRAC: u32 = 8;
 const ONE: i32 = 1 << FRAC;
-/// Makes shifts positive before truncating to an integer (so truncation rounds down);
-/// far larger than any shift (a disparity of 100% of an 8K width is ~2^20).
-const ROUND_BIAS: f32 = (1u32 << 22) as f32;
+/// `1.5 * 2^23`: adding it to an f32 of magnitude below 2^22 leaves the value rounded to an
+/// integer (to even on ties) in the low mantissa bits.
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
+/// Rounds `v` (|v| < 2^22; a shift of 100% of an 8K width in 1/256 px is ~2^20) to the
+/// nearest integer with plain float arithmetic: no libm call (baseline x86-64 has no
+/// rounding instruction) and no saturating conversion, so loops of it vectorise.
+#[inline]
+fn round_i32(v: f32) -> i32 {
+    (v + ROUND_MAGIC).to_bits() as i32 - ROUND_MAGIC.to_bits() as i32
+}
 /// A target pixel nothing landed on; every real key is above it.
 const HOLE: u64 = 0;
 /// Neighbouring source pixels further apart than this after the shift (1/256 px) leave a
@@ -478,10 +485,7 @@ pub fn warp_row(src: &[u8], disp: &[f32], sign: f32, dst: &mut [u8]) {
         return;
     }
     let m = sign.abs() * ONE as f32;
-    let shift: Vec<i32> = disp
-        .iter()
-        .map(|&d| (d * m + ROUND_BIAS + 0.5) as i32 - ROUND_BIAS as i32)
-        .collect();
+    let shift: Vec<i32> = disp.iter().map(|&d| round_i32(d * m)).collect();
     let mut keys = vec![HOLE; w];
     splat(&shift, if sign < 0.0 { -1 } else { 1 }, &mut keys);
     sample(src, &keys, dst);
@@ -493,42 +497,47 @@ pub fn warp_row(src: &[u8], disp: &[f32], sign: f32, dst: &mut [u8]) {
 /// shift) wins (a z-buffer); pixels nothing lands on stay [`HOLE`].
 fn splat(shift: &[i32], eye: i32, keys: &mut [u64]) {
     let w = shift.len();
+    assert_eq!(keys.len(), w);
     keys.fill(HOLE);
-    let wi = w as i32;
-    let last = ((w - 1) as u32) << FRAC;
+    let wu = w as u32;
     let mut s0 = shift[0];
     let mut p0 = eye * s0;
-    for x in 0..w {
-        let (s1, p1) = match shift.get(x + 1) {
-            Some(&s1) => (s1, ((x as i32 + 1) << FRAC) + eye * s1),
-            None => (s0, p0 + ONE),
-        };
+    // Every pixel but the last, which has no right neighbour.
+    for (x1, &s1) in shift.iter().enumerate().skip(1) {
+        let p1 = ((x1 as i32) << FRAC) + eye * s1;
         let span = p1 - p0;
-        let base = (x as u32) << FRAC;
-        if span > 0 && span <= MAX_SPAN {
-            // A continuous surface: the integer positions in [p0, p1), at most two.
+        let base = ((x1 - 1) as u32) << FRAC;
+        if (1..=MAX_SPAN).contains(&span) {
+            // A continuous surface: the integer positions in [p0, p1), at most two; the
+            // source position advances by 1/span per 1/256 px of target.
             let r = RECIP[span as usize];
             let t0 = (p0 + ONE - 1) >> FRAC;
-            for t in [t0, t0 + 1] {
-                let off = (t << FRAC) - p0;
-                if off < span && (0..wi).contains(&t) {
+            let off0 = (t0 << FRAC) - p0;
+            for (t, off) in [(t0, off0), (t0 + 1, off0 + ONE)] {
+                if off < span && (t as u32) < wu {
+                    // At most 256: the position stays within [x, x + 1].
                     let frac = (off as u32 * r) >> FRAC;
-                    let pos = (base + frac).min(last);
                     let s = s0 + (((s1 - s0) * frac as i32) >> FRAC);
                     let slot = &mut keys[t as usize];
-                    *slot = (*slot).max(key(s, pos));
+                    *slot = (*slot).max(key(s, base + frac));
                 }
             }
         } else {
             // A fold (occlusion) or a tear (disocclusion): the pixel covers its nearest slot.
             let t = (p0 + ONE / 2) >> FRAC;
-            if (0..wi).contains(&t) {
+            if (t as u32) < wu {
                 let slot = &mut keys[t as usize];
                 *slot = (*slot).max(key(s0, base));
             }
         }
         s0 = s1;
         p0 = p1;
+    }
+    // The last pixel keeps its width: it covers the one integer position in [p0, p0 + 1).
+    let t = (p0 + ONE - 1) >> FRAC;
+    if (t as u32) < wu {
+        let slot = &mut keys[t as usize];
+        *slot = (*slot).max(key(s0, ((w - 1) as u32) << FRAC));
     }
 }
 
@@ -971,7 +980,7 @@ mod tests {
                 let tdisp = reference_warp_row(&src, &disp, sign, &mut out);
                 let shift: Vec<i32> = disp
                     .iter()
-                    .map(|&d| (d * 0.5 * ONE as f32 + ROUND_BIAS + 0.5) as i32 - ROUND_BIAS as i32)
+                    .map(|&d| round_i32(d * 0.5 * ONE as f32))
                     .collect();
                 let mut keys = vec![HOLE; w];
                 splat(&shift, if sign < 0.0 { -1 } else { 1 }, &mut keys);
@@ -995,6 +1004,25 @@ mod tests {
             }
         }
         assert!(holes > 1000, "the rows open disocclusions: {holes}");
+    }
+
+    #[test]
+    fn rounding_without_libm_rounds_to_nearest() {
+        for (v, want) in [
+            (0.0, 0),
+            (0.4, 0),
+            (0.6, 1),
+            (-0.6, -1),
+            (-0.4, 0),
+            (2.5, 2),
+            (3.5, 4),
+        ] {
+            assert_eq!(round_i32(v), want, "{v}");
+        }
+        for i in -300_000..300_000 {
+            let v = i as f32 * 0.37;
+            assert!((round_i32(v) as f32 - v).abs() <= 0.5, "{v}");
+        }
     }
 
     #[test]
