@@ -15,7 +15,7 @@ use media_worker::reassemble;
 use media_worker::settings::Settings;
 use parallax_core::process::ToolCommand;
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn bench_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

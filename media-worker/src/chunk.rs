@@ -83,10 +83,20 @@ pub async fn split(
         .await
         .retry("creating the segment folder")?;
     let map = format!("0:{}", info.video.index);
-    let mut cmd = ToolCommand::ffmpeg(settings.ffmpeg_timeout)
-        .args(["-v", "error", "-i"])
-        .arg(source)
-        .args(["-map", &map, "-map_metadata", "-1", "-map_chapters", "-1"]);
+    let mut cmd = ToolCommand::ffmpeg(settings.ffmpeg_timeout).args(["-v", "error"]);
+    if info.format_name == crate::mp4::FORMAT_NAME && info.video.rotation == 0 {
+        // Stream copy from MP4/MOV: the header has every parameter the Matroska muxer
+        // needs, so ffmpeg need not decode pictures to probe the streams.
+        cmd = cmd.arg("-nofind_stream_info");
+    }
+    cmd = cmd.arg("-i").arg(source).args([
+        "-map",
+        &map,
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+    ]);
     let cuts: Vec<String> = plan
         .iter()
         .skip(1)

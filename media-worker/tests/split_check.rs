@@ -1,0 +1,61 @@
+//! The split is checked against the plan without probing the segments: a cut that does not
+//! land where planned is caught from the segment muxer's own list.
+
+mod common;
+
+use common::*;
+use media_worker::chunk::{self, PlannedSegment};
+use media_worker::failure::Failure;
+use media_worker::probe;
+
+#[tokio::test]
+async fn a_cut_off_its_planned_keyframe_is_refused() {
+    let d = scratch();
+    let src = clip(
+        d.path(),
+        "src.mp4",
+        &[
+            video_input("160x90", "30", 3.0),
+            args("-c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 15"),
+        ],
+    );
+    let s = settings(1.0);
+    let inspection = probe::inspect(&src, &s).await.unwrap();
+    let info = &inspection.info;
+    let plan = chunk::plan_segments(&inspection.scan, info.video.time_base.as_f64(), 1.0);
+    assert_eq!(
+        plan.iter().map(|p| p.first_frame).collect::<Vec<_>>(),
+        vec![0, 30, 60]
+    );
+    // The planned split passes its own check.
+    chunk::split(
+        &src,
+        info,
+        &inspection.scan.keyframes,
+        &plan,
+        &d.path().join("good"),
+        &s,
+    )
+    .await
+    .unwrap();
+    // A plan whose second cut is 5 frames past a keyframe: ffmpeg can only cut at the next
+    // keyframe, and the check sees that the segment does not start where planned.
+    let mut bad: Vec<PlannedSegment> = plan.clone();
+    bad[1].first_frame += 5;
+    bad[1].frame_count -= 5;
+    bad[0].frame_count += 5;
+    match chunk::split(
+        &src,
+        info,
+        &inspection.scan.keyframes,
+        &bad,
+        &d.path().join("bad"),
+        &s,
+    )
+    .await
+    {
+        Err(Failure::Reject(r)) => assert_eq!(r.code, "split-failed"),
+        Err(Failure::Retry(e)) => panic!("retry instead of a rejection: {e:#}"),
+        Ok(_) => panic!("a split off the plan was accepted"),
+    }
+}
