@@ -388,6 +388,10 @@ impl Preprocessor {
 
     /// Writes one frame as `[3,h,w]` into `out` (length `3*h*w`).
     pub fn fill(&self, frame: &Yuv420, out: &mut [f32]) {
+        super::stereo::on_frame_pool(|| self.fill_here(frame, out));
+    }
+
+    fn fill_here(&self, frame: &Yuv420, out: &mut [f32]) {
         let (w, h) = (self.w, self.h);
         let fw = frame.width;
         let cw = fw / 2;
