@@ -231,6 +231,56 @@ pub async fn split(
     Ok(files)
 }
 
+/// Writes the planned segments from the source's MP4/MOV index without ffmpeg: each segment
+/// holds exactly its planned samples, the first of which must be a keyframe.
+pub async fn split_in_process(
+    source: &Path,
+    track: std::sync::Arc<crate::mp4::VideoTrack>,
+    plan: &[PlannedSegment],
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>, Failure> {
+    tokio::fs::create_dir_all(out_dir)
+        .await
+        .retry("creating the segment folder")?;
+    for seg in plan {
+        let starts_on_key = track
+            .samples
+            .get(seg.first_frame as usize)
+            .is_some_and(|s| s.key);
+        if !starts_on_key || seg.first_frame + seg.frame_count > track.samples.len() as u64 {
+            return Err(split_mismatch(seg.index, None, seg.frame_count));
+        }
+    }
+    let files: Vec<PathBuf> = plan
+        .iter()
+        .map(|s| out_dir.join(format!("{:05}.mkv", s.index)))
+        .collect();
+    let jobs: Vec<(PlannedSegment, PathBuf)> = plan.iter().cloned().zip(files.clone()).collect();
+    let source = source.to_owned();
+    let written = tokio::task::spawn_blocking(move || {
+        jobs.iter()
+            .map(|(seg, file)| {
+                crate::mkv::write_segment(
+                    &source,
+                    &track,
+                    seg.first_frame as usize,
+                    seg.frame_count as usize,
+                    file,
+                )
+            })
+            .collect::<std::io::Result<Vec<u64>>>()
+    })
+    .await
+    .retry("writing the segments")?
+    .retry("writing the segments")?;
+    for (seg, n) in plan.iter().zip(written) {
+        if n != seg.frame_count {
+            return Err(split_mismatch(seg.index, Some(n), seg.frame_count));
+        }
+    }
+    Ok(files)
+}
+
 fn split_mismatch(index: u32, got: Option<u64>, planned: u64) -> Failure {
     Failure::reject(
         "split-failed",
@@ -280,14 +330,25 @@ pub async fn chunk_file(
             info.video.frame_count
         )));
     }
-    let splitting = split(
-        source,
-        info,
-        &inspection.scan.keyframes,
-        &plan,
-        out_dir,
-        settings,
-    );
+    let splitting = async {
+        match &inspection.video_track {
+            // Stream copy from an MP4/MOV index: the segments are written in-process.
+            Some(track) if info.video.rotation == 0 => {
+                split_in_process(source, track.clone(), &plan, out_dir).await
+            }
+            _ => {
+                split(
+                    source,
+                    info,
+                    &inspection.scan.keyframes,
+                    &plan,
+                    out_dir,
+                    settings,
+                )
+                .await
+            }
+        }
+    };
     let files = if inspection.pictures_checked {
         splitting.await?
     } else {

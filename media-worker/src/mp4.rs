@@ -41,6 +41,42 @@ pub struct Mp4Probe {
     pub scan: PacketScan,
     /// Video samples whose bytes are inside the file, when some are not (a cut-off upload).
     pub truncated: Option<u64>,
+    /// Where the first video stream's samples are, for splitting without ffmpeg.
+    pub video: Option<VideoTrack>,
+}
+
+/// The first video stream's description and samples (decoding order).
+#[derive(Debug, Clone)]
+pub struct VideoTrack {
+    /// Matroska codec id (`V_MPEG4/ISO/AVC`, `V_MPEGH/ISO/HEVC`).
+    pub codec_id: &'static str,
+    /// The decoder configuration record (avcC / hvcC payload), Matroska's CodecPrivate.
+    pub codec_private: Vec<u8>,
+    /// Coded width.
+    pub width: u32,
+    /// Coded height.
+    pub height: u32,
+    /// Ticks per second of `pts` and `duration`.
+    pub timescale: u32,
+    /// Every sample, decoding order.
+    pub samples: Vec<SampleRef>,
+}
+
+/// One video sample: where its bytes are and when it is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct SampleRef {
+    /// Byte offset in the file.
+    pub offset: u64,
+    /// Size in bytes.
+    pub size: u32,
+    /// Presentation time (after the edit list), in track ticks.
+    pub pts: i64,
+    /// Decoding time (after the edit list), in track ticks.
+    pub dts: i64,
+    /// Duration in track ticks.
+    pub duration: i64,
+    /// A sync sample.
+    pub key: bool,
 }
 
 /// Reads the index of `path` (blocking file I/O; a few reads and one `moov`-sized read).
@@ -216,6 +252,8 @@ fn child<'a>(kids: &[([u8; 4], &'a [u8])], kind: &[u8; 4]) -> Option<&'a [u8]> {
 /// One sample (= packet) of a track, in decoding order.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
+    offset: u64,
+    size: u32,
     dts: i64,
     cts_offset: i64,
     duration: i64,
@@ -239,6 +277,8 @@ struct Track {
     edit: Option<(i64, u64)>,
     /// Bytes of samples that lie inside the file, counted per sample in decoding order.
     samples_in_file: u64,
+    /// The decoder configuration record (video).
+    codec_private: Vec<u8>,
 }
 
 fn parse_moov(moov: &[u8], file_size: u64) -> R<Mp4Probe> {
@@ -532,6 +572,7 @@ fn parse_stbl(t: &mut Track, stbl: &[u8], file_size: u64) -> R<()> {
     }
     let mut sample = 0usize;
     let mut inside = 0u64;
+    let mut starts = vec![0u64; count];
     for (i, (first, per)) in runs.iter().enumerate() {
         let last = runs.get(i + 1).map_or(offsets.len(), |r| r.0 - 1);
         let chunks = offsets
@@ -543,6 +584,7 @@ fn parse_stbl(t: &mut Track, stbl: &[u8], file_size: u64) -> R<()> {
                 if sample >= count {
                     break;
                 }
+                starts[sample] = at;
                 at += sizes[sample];
                 if at <= file_size {
                     inside += 1;
@@ -559,6 +601,8 @@ fn parse_stbl(t: &mut Track, stbl: &[u8], file_size: u64) -> R<()> {
     t.samples = (0..count)
         .map(|i| {
             let s = Sample {
+                offset: starts[i],
+                size: sizes[i] as u32,
                 dts,
                 cts_offset: cts[i],
                 duration: deltas[i],
@@ -593,10 +637,12 @@ fn parse_stsd(t: &mut Track, stsd: &[u8]) -> R<()> {
             let (codec, pix_fmt) = match fourcc {
                 b"avc1" | b"avc3" => {
                     let avcc = child(&ext, b"avcC").ok_or_else(|| Unsupported("no avcC".into()))?;
+                    t.codec_private = avcc.to_vec();
                     ("h264", avc_pix_fmt(avcc)?)
                 }
                 b"hvc1" | b"hev1" => {
                     let hvcc = child(&ext, b"hvcC").ok_or_else(|| Unsupported("no hvcC".into()))?;
+                    t.codec_private = hvcc.to_vec();
                     ("hevc", hevc_pix_fmt(hvcc)?)
                 }
                 _ => return no(format!("video codec {}", String::from_utf8_lossy(fourcc))),
@@ -901,6 +947,7 @@ fn secs_str(v: f64) -> String {
 fn build(tracks: Vec<Track>, movie_ts: u32, movie_dur: u64, file_size: u64) -> R<Mp4Probe> {
     let mut streams = Vec::new();
     let mut scan = None;
+    let mut video = None;
     let mut truncated = None;
     let mut starts = Vec::new();
     let mut ends = vec![movie_dur as f64 / movie_ts as f64];
@@ -1007,6 +1054,30 @@ fn build(tracks: Vec<Track>, movie_ts: u32, movie_dur: u64, file_size: u64) -> R
                     truncated = Some(t.samples_in_file);
                 }
                 scan = Some(sc);
+                video = Some(VideoTrack {
+                    codec_id: if t.codec.as_deref() == Some("hevc") {
+                        "V_MPEGH/ISO/HEVC"
+                    } else {
+                        "V_MPEG4/ISO/AVC"
+                    },
+                    codec_private: t.codec_private.clone(),
+                    width: t.width.unwrap_or(0),
+                    height: t.height.unwrap_or(0),
+                    timescale: t.timescale,
+                    samples: t
+                        .samples
+                        .iter()
+                        .zip(&pts)
+                        .map(|(smp, p)| SampleRef {
+                            offset: smp.offset,
+                            size: smp.size,
+                            pts: *p,
+                            dts: smp.dts - dts_shift,
+                            duration: smp.duration,
+                            key: smp.key,
+                        })
+                        .collect(),
+                });
             }
         } else if t.samples_in_file < n && truncated.is_none() {
             truncated = Some(
@@ -1038,6 +1109,7 @@ fn build(tracks: Vec<Track>, movie_ts: u32, movie_dur: u64, file_size: u64) -> R
         },
         scan: scan.unwrap_or_default(),
         truncated,
+        video,
     })
 }
 

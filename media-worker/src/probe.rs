@@ -640,6 +640,8 @@ pub struct Inspection {
     pub pictures_checked: bool,
     /// Which path read the source: `index` (in-process MP4/MOV index) or `ffprobe`.
     pub via: &'static str,
+    /// The video samples' places in the file (index path), for splitting in-process.
+    pub video_track: Option<std::sync::Arc<crate::mp4::VideoTrack>>,
 }
 
 /// Probes `path` and applies every check, the decoding of the first pictures included.
@@ -672,10 +674,13 @@ pub async fn inspect_headers(path: &Path, settings: &Settings) -> Result<Inspect
                 json,
                 scan,
                 truncated,
+                video,
             } = *p;
             let declared = scan.count;
             let truncated = truncated.map(|present| (present, Some(declared)));
-            evaluate(&json, scan, truncated, size, settings, false, "index")
+            let mut inspection = evaluate(&json, scan, truncated, size, settings, false, "index")?;
+            inspection.video_track = video.map(std::sync::Arc::new);
+            Ok(inspection)
         }
         Ok(crate::mp4::Read::MissingIndex) => Err(missing_index()),
         Ok(crate::mp4::Read::Unsupported(why)) => {
@@ -850,6 +855,7 @@ fn evaluate(
         scan,
         pictures_checked,
         via,
+        video_track: None,
     })
 }
 
