@@ -3,19 +3,24 @@
 //!
 //! Everything works on planar YUV 4:2:0 frames as ffmpeg pipes them (no RGB round trip except
 //! for the anaglyph, which needs it). A [`StereoRenderer`] owns every buffer it needs and is
-//! reused for every frame of a conversion: rendering a frame allocates nothing. Rows are
-//! independent, so each plane is warped in parallel with rayon.
+//! reused for every frame of a conversion: rendering a frame allocates nothing. Bands of rows
+//! are independent, so a frame is warped in parallel (see [`on_frame_pool`]).
 //!
-//! The warp of one row for one eye (shift `s = ±d/2`, `d` the disparity in pixels):
-//! 1. forward-splat the disparity: source pixel `x` lands at `x + s(x)`; between two
-//!    neighbouring source pixels that stay neighbours the disparity is interpolated onto the
-//!    target pixels they span; where two surfaces land on one pixel the nearer (larger
-//!    disparity) wins (a z-buffer);
-//! 2. fill the holes (disoccluded pixels, which only appear next to a depth edge) with the
-//!    disparity of the farther of the two sides, so the background continues into the hole;
-//!    a hole is never wider than the disparity difference across the edge;
-//! 3. sample the source colour at `t - s(t)` with linear interpolation, which keeps
-//!    sub-pixel shifts exact.
+//! The warp of one luma row for one eye (shift `s = ±d/2`, `d` the disparity in pixels), in
+//! fixed point (1/256 px), with the depth row interpolated from the depth map on the way:
+//! 1. forward-splat: source pixel `x` lands at `x + s(x)`; between two neighbouring source
+//!    pixels that stay neighbours, the target pixels they span get interpolated source
+//!    positions; where two surfaces land on one pixel the nearer (larger disparity) wins (a
+//!    z-buffer: surface and source position are packed in one integer key, so the test is
+//!    one `max`);
+//! 2. sample the source at each target's position with linear interpolation, which keeps
+//!    sub-pixel shifts exact;
+//! 3. fill the holes (disoccluded pixels, which only appear next to a depth edge) from the
+//!    farther of the two sides, so the background continues into the hole; a hole is never
+//!    wider than the disparity difference across the edge.
+//!
+//! The chroma row of a luma row pair samples where the upper luma row's splat points (halved,
+//! centre-aligned), so colour follows exactly the geometry of the luma.
 
 use std::sync::OnceLock;
 
@@ -550,6 +555,16 @@ pub fn warp_row(src: &[u8], disp: &[f32], sign: f32, dst: &mut [u8]) {
 /// interpolated source positions; where two surfaces land on one pixel the nearer (larger
 /// shift) wins (a z-buffer); pixels nothing lands on stay [`HOLE`].
 fn splat(shift: &[i32], eye: i32, keys: &mut [u64]) {
+    // One copy of the loop per eye: the sign folds into the arithmetic.
+    if eye < 0 {
+        splat_eye::<-1>(shift, keys);
+    } else {
+        splat_eye::<1>(shift, keys);
+    }
+}
+
+fn splat_eye<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
+    let eye = EYE;
     let w = shift.len();
     assert_eq!(keys.len(), w);
     keys.fill(HOLE);
