@@ -297,9 +297,15 @@ fn read_segment(path: &Path) -> std::io::Result<Result<Segment, Why>> {
     }))
 }
 
-/// Joins `files` into `out`, segment `i` starting at `starts[i]` seconds (its earliest
-/// picture there). `Ok(Err(reason))` when the segments are not of the shape joined here.
-pub fn join(files: &[PathBuf], starts: &[f64], out: &Path) -> std::io::Result<Result<u64, Why>> {
+/// How the joined file is made of bytes: a head (EBML header, Segment, Info, Tracks), then
+/// for each cluster a new header and the body of a segment's cluster.
+struct JoinPlan {
+    head: Vec<u8>,
+    /// (segment file index, new cluster header, body offset, body length).
+    clusters: Vec<(usize, Vec<u8>, u64, u64)>,
+}
+
+fn plan_join(files: &[PathBuf], starts: &[f64]) -> std::io::Result<Result<JoinPlan, Why>> {
     if files.is_empty() || files.len() != starts.len() {
         return Ok(Err("no segments".into()));
     }
@@ -360,37 +366,97 @@ pub fn join(files: &[PathBuf], starts: &[f64], out: &Path) -> std::io::Result<Re
         .sum();
     let seg_size = info.len() as u64 + tracks.len() as u64 + body_total;
 
-    let mut w = BufWriter::with_capacity(1 << 16, File::create(out)?);
-    w.write_all(&first.ebml_header)?;
-    let mut h = Vec::new();
-    write_id(&mut h, SEGMENT);
-    write_size(&mut h, seg_size);
-    w.write_all(&h)?;
-    w.write_all(&info)?;
-    w.write_all(&tracks)?;
-    let mut written = 0u64;
-    for ((s, delta), path) in segs.iter().zip(&deltas).zip(files) {
-        let mut src = File::open(path)?;
+    let mut head = first.ebml_header.clone();
+    write_id(&mut head, SEGMENT);
+    write_size(&mut head, seg_size);
+    head.extend_from_slice(&info);
+    head.extend_from_slice(&tracks);
+    let mut clusters = Vec::new();
+    for (i, (s, delta)) in segs.iter().zip(&deltas).enumerate() {
         for c in &s.clusters {
-            w.write_all(&cluster_header(
-                10 + c.body_len,
-                (c.timestamp as i64 + delta) as u64,
-            ))?;
-            w.flush()?;
-            src.seek(SeekFrom::Start(c.body))?;
-            // File to file: the kernel copies (copy_file_range), nothing passes through here.
-            let n = std::io::copy(&mut (&mut src).take(c.body_len), w.get_mut())?;
-            if n != c.body_len {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("{} is shorter than its clusters say", path.display()),
-                ));
-            }
-            written += 1;
+            let h = cluster_header(10 + c.body_len, (c.timestamp as i64 + delta) as u64);
+            clusters.push((i, h, c.body, c.body_len));
+        }
+    }
+    Ok(Ok(JoinPlan { head, clusters }))
+}
+
+/// Joins `files` into `out`, segment `i` starting at `starts[i]` seconds (its earliest
+/// picture there). `Ok(Err(reason))` when the segments are not of the shape joined here.
+/// Returns the number of clusters.
+pub fn join(files: &[PathBuf], starts: &[f64], out: &Path) -> std::io::Result<Result<u64, Why>> {
+    let plan = match plan_join(files, starts)? {
+        Ok(p) => p,
+        Err(why) => return Ok(Err(why)),
+    };
+    let mut w = BufWriter::with_capacity(1 << 16, File::create(out)?);
+    w.write_all(&plan.head)?;
+    let mut sources = files
+        .iter()
+        .map(File::open)
+        .collect::<std::io::Result<Vec<_>>>()?;
+    for (i, header, body, len) in &plan.clusters {
+        w.write_all(header)?;
+        w.flush()?;
+        let src = &mut sources[*i];
+        src.seek(SeekFrom::Start(*body))?;
+        // File to file: the kernel copies (copy_file_range), nothing passes through here.
+        let n = std::io::copy(&mut src.take(*len), w.get_mut())?;
+        if n != *len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{} is shorter than its clusters say", files[*i].display()),
+            ));
         }
     }
     w.flush()?;
-    Ok(Ok(written))
+    Ok(Ok(plan.clusters.len() as u64))
+}
+
+/// Like [`join`], without copying any frame: writes only the new headers to
+/// `dir/joined-headers.bin` and a list of byte ranges (of that file and of the segments) to
+/// `dir/joined.txt`, and returns the ffmpeg input that reads them as one file
+/// (`concatf:` over `subfile` ranges).
+pub fn join_in_place(
+    files: &[PathBuf],
+    starts: &[f64],
+    dir: &Path,
+) -> std::io::Result<Result<String, Why>> {
+    let plan = match plan_join(files, starts)? {
+        Ok(p) => p,
+        Err(why) => return Ok(Err(why)),
+    };
+    let dir = std::path::absolute(dir)?;
+    let files = files
+        .iter()
+        .map(std::path::absolute)
+        .collect::<std::io::Result<Vec<_>>>()?;
+    if let Some(odd) = files
+        .iter()
+        .chain([&dir])
+        .find(|p| p.to_str().is_none_or(|s| s.contains('\n')))
+    {
+        return Ok(Err(format!("{} cannot be listed", odd.display())));
+    }
+    let headers_path = dir.join("joined-headers.bin");
+    let mut headers = plan.head;
+    let mut list = String::new();
+    let range = |path: &Path, start: u64, end: u64| {
+        format!("subfile,,start,{start},end,{end},,:{}\n", path.display())
+    };
+    let mut pending = 0u64; // start of header bytes not yet listed
+    for (i, header, body, len) in &plan.clusters {
+        headers.extend_from_slice(header);
+        list.push_str(&range(&headers_path, pending, headers.len() as u64));
+        pending = headers.len() as u64;
+        if *len > 0 {
+            list.push_str(&range(&files[*i], *body, body + len));
+        }
+    }
+    std::fs::write(&headers_path, &headers)?;
+    let list_path = dir.join("joined.txt");
+    std::fs::write(&list_path, list)?;
+    Ok(Ok(format!("concatf:{}", list_path.display())))
 }
 
 /// Writes samples `first..first + count` of `track` (read from `source`) as one Matroska file

@@ -94,8 +94,8 @@ pub struct Assembled {
     pub container: Container,
     /// Video frames in it.
     pub frame_count: u64,
-    /// Whether the segments were joined in-process ([`crate::mkv::join`]) rather than by
-    /// ffmpeg's concat demuxer.
+    /// Whether the segments were joined in-process ([`crate::mkv::join_in_place`]) rather
+    /// than by ffmpeg's concat demuxer.
     pub joined: bool,
 }
 
@@ -129,14 +129,14 @@ pub async fn assemble(
         starts.push(at);
         at += seg.duration_secs;
     }
-    let joined = work_dir.join("joined.mkv");
-    let job = (outputs.to_vec(), starts, joined.clone());
-    let join = tokio::task::spawn_blocking(move || crate::mkv::join(&job.0, &job.1, &job.2))
-        .await
-        .retry("joining the converted segments")?
-        .retry("joining the converted segments")?;
+    let job = (outputs.to_vec(), starts, work_dir.to_owned());
+    let join =
+        tokio::task::spawn_blocking(move || crate::mkv::join_in_place(&job.0, &job.1, &job.2))
+            .await
+            .retry("joining the converted segments")?
+            .retry("joining the converted segments")?;
     let input = match join {
-        Ok(_) => VideoInput::Joined(joined),
+        Ok(url) => VideoInput::Joined(url),
         Err(why) => {
             tracing::debug!(reason = %why, "segments joined by ffmpeg's concat demuxer");
             let mut list = String::from("ffconcat version 1.0\n");
@@ -217,8 +217,9 @@ pub async fn assemble(
 /// Where the converted video comes from.
 #[derive(Debug, Clone)]
 enum VideoInput {
-    /// One Matroska file with every segment in place ([`crate::mkv::join`]).
-    Joined(PathBuf),
+    /// The segments read as one Matroska file with every segment in place
+    /// ([`crate::mkv::join_in_place`]): an ffmpeg input URL.
+    Joined(String),
     /// An ffconcat list of the segments.
     ConcatList(PathBuf),
 }
@@ -244,7 +245,7 @@ fn mux_command(
         .arg(progress)
         .args(["-itsoffset", &format!("{offset:.6}")]);
     cmd = match input {
-        VideoInput::Joined(path) => cmd.args(["-f", "matroska", "-i"]).arg(path),
+        VideoInput::Joined(url) => cmd.args(["-f", "matroska", "-i"]).arg(url),
         VideoInput::ConcatList(list) => cmd.args(["-f", "concat", "-safe", "0", "-i"]).arg(list),
     };
     if src.format_name == crate::mp4::FORMAT_NAME {

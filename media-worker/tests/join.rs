@@ -129,6 +129,19 @@ async fn joined_segments_are_timed_like_the_concat_demuxer() {
         "every picture at the same time"
     );
     assert_eq!(decoded_frames(&joined), c.manifest.total_frames());
+    // The same join read in place (headers file + byte ranges of the segments, no copy).
+    let place = d.path().join("in-place");
+    std::fs::create_dir_all(&place).unwrap();
+    let url = mkv::join_in_place(&c.outputs, &starts, &place)
+        .unwrap()
+        .expect("joined in place");
+    let from_place = make(
+        d.path(),
+        "from-place.mkv",
+        &["-f", "matroska", "-i", &url, "-c", "copy"],
+    );
+    assert_eq!(times(&from_place), times(&joined));
+    assert_eq!(decoded_frames(&from_place), c.manifest.total_frames());
 }
 
 #[tokio::test]
