@@ -74,30 +74,18 @@ fn packet_list(path: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn in_process_segments_hold_what_ffmpeg_segments_hold() {
-    let d = scratch();
-    let src = clip(
-        d.path(),
-        "src.mp4",
-        &[
-            video_input("160x90", "30000/1001", 3.0),
-            sine_input(440, 3.0),
-            args("-c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 15 -bf 2"),
-            args("-c:a aac -b:a 64k"),
-        ],
-    );
+/// Chunks `src` (an MP4) in-process and compares every segment with ffmpeg's segment muxer.
+async fn same_as_ffmpeg(src: &std::path::Path, dir: &std::path::Path) {
     let s = settings(1.0);
-    let (inspection, plan, ours) = chunk::chunk_file(&src, &d.path().join("ours"), &s)
-        .await
-        .unwrap();
+    let (inspection, plan, ours) = chunk::chunk_file(src, &dir.join("ours"), &s).await.unwrap();
     assert!(inspection.video_track.is_some(), "split from the index");
+    assert!(plan.len() >= 2);
     let theirs = chunk::split(
-        &src,
+        src,
         &inspection.info,
         &inspection.scan.keyframes,
         &plan,
-        &d.path().join("theirs"),
+        &dir.join("theirs"),
         &s,
     )
     .await
@@ -108,4 +96,30 @@ async fn in_process_segments_hold_what_ffmpeg_segments_hold() {
         assert_eq!(packet_list(a), packet_list(b), "{}", a.display());
         assert_eq!(decoded_frames(a), decoded_frames(b));
     }
+}
+
+#[tokio::test]
+async fn in_process_segments_hold_what_ffmpeg_segments_hold() {
+    let d = scratch();
+    let h264 = clip(
+        d.path(),
+        "src.mp4",
+        &[
+            video_input("160x90", "30000/1001", 3.0),
+            sine_input(440, 3.0),
+            args("-c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 15 -bf 2"),
+            args("-c:a aac -b:a 64k"),
+        ],
+    );
+    same_as_ffmpeg(&h264, &d.path().join("h264")).await;
+    let hevc = clip(
+        d.path(),
+        "hevc.mp4",
+        &[
+            video_input("160x96", "24", 2.0),
+            args("-c:v libx265 -preset ultrafast -pix_fmt yuv420p10le -tag:v hvc1"),
+            args("-x265-params keyint=12:min-keyint=12:open-gop=0:log-level=error"),
+        ],
+    );
+    same_as_ffmpeg(&hevc, &d.path().join("hevc")).await;
 }
