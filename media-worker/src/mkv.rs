@@ -1,13 +1,14 @@
-//! Joining converted Matroska segments into one Matroska file in-process, each placed at its
-//! start on the source timeline: what ffmpeg's concat demuxer does, without opening and
-//! probing every segment (for each one it decodes pictures to learn the stream's parameters,
-//! which costs more than the whole copy).
+//! Matroska written and joined in-process.
 //!
-//! Only segments that share one video track description (same codec, size and codec private
-//! data, as the video-worker writes them) and have sized clusters are joined here; anything
-//! else gives `Ok(Err(reason))` and reassembly uses the concat demuxer instead. Cluster
-//! bodies are copied with the kernel's file-to-file copy; only each cluster's timestamp is
-//! rewritten.
+//! - [`write_segment`]: a segment of an MP4/MOV source, straight from its index (chunking
+//!   without running ffmpeg's segment muxer; packet for packet what it would write).
+//! - [`join_in_place`]: converted segments read by ffmpeg as one Matroska file, each placed
+//!   at its start on the source timeline: what the concat demuxer does, without opening and
+//!   probing every segment (for each one it decodes pictures to learn the stream's
+//!   parameters). Only the new headers are written; the frames are byte ranges of the
+//!   segments. Segments that do not share one video track description (codec, size, codec
+//!   private data) or lack sized clusters give `Ok(Err(reason))`, and reassembly uses the
+//!   concat demuxer instead.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -381,39 +382,8 @@ fn plan_join(files: &[PathBuf], starts: &[f64]) -> std::io::Result<Result<JoinPl
     Ok(Ok(JoinPlan { head, clusters }))
 }
 
-/// Joins `files` into `out`, segment `i` starting at `starts[i]` seconds (its earliest
-/// picture there). `Ok(Err(reason))` when the segments are not of the shape joined here.
-/// Returns the number of clusters.
-pub fn join(files: &[PathBuf], starts: &[f64], out: &Path) -> std::io::Result<Result<u64, Why>> {
-    let plan = match plan_join(files, starts)? {
-        Ok(p) => p,
-        Err(why) => return Ok(Err(why)),
-    };
-    let mut w = BufWriter::with_capacity(1 << 16, File::create(out)?);
-    w.write_all(&plan.head)?;
-    let mut sources = files
-        .iter()
-        .map(File::open)
-        .collect::<std::io::Result<Vec<_>>>()?;
-    for (i, header, body, len) in &plan.clusters {
-        w.write_all(header)?;
-        w.flush()?;
-        let src = &mut sources[*i];
-        src.seek(SeekFrom::Start(*body))?;
-        // File to file: the kernel copies (copy_file_range), nothing passes through here.
-        let n = std::io::copy(&mut src.take(*len), w.get_mut())?;
-        if n != *len {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("{} is shorter than its clusters say", files[*i].display()),
-            ));
-        }
-    }
-    w.flush()?;
-    Ok(Ok(plan.clusters.len() as u64))
-}
-
-/// Like [`join`], without copying any frame: writes only the new headers to
+/// Joins `files`, segment `i` starting at `starts[i]` seconds (its earliest picture there),
+/// without copying any frame: writes only the new headers to
 /// `dir/joined-headers.bin` and a list of byte ranges (of that file and of the segments) to
 /// `dir/joined.txt`, and returns the ffmpeg input that reads them as one file
 /// (`concatf:` over `subfile` ranges).
