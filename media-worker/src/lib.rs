@@ -7,6 +7,9 @@
 //! - **Reassembly** ([`reassemble`]): once every segment is converted, concatenate the
 //!   converted segments without re-encoding and mux every audio and subtitle track of the
 //!   original upload back in (MP4 with faststart where the streams fit MP4, MKV otherwise).
+//! - [`mp4`] and [`mkv`]: the container work done in-process (reading MP4/MOV indexes,
+//!   writing Matroska segments, joining converted segments), where a process per step would
+//!   cost more than the step.
 //! - [`worker`]: the queue loops (heartbeat, panic boundary, retry-or-fail classification,
 //!   graceful shutdown) that drive both.
 //!

@@ -1,6 +1,8 @@
-//! Looking at a source before any work: ffprobe's JSON parsed into typed structs, one pass
-//! over the video packets (exact frame count, keyframes and where a cut is clean), and the
-//! checks that turn hostile or broken uploads into a [`Rejection`] with a stable code.
+//! Looking at a source before any work: the streams, the exact frame count, the keyframes and
+//! where a cut is clean, and the checks that turn hostile or broken uploads into a
+//! [`Rejection`] with a stable code. MP4/MOV indexes are read in-process ([`crate::mp4`]);
+//! everything else goes through ffprobe (its JSON parsed into typed structs, plus one pass
+//! over the video packets). Both paths feed the same checks.
 
 use std::collections::BTreeMap;
 use std::path::Path;
