@@ -15,10 +15,10 @@
 //!   never silent.
 //! - On shutdown the current message is released at once (visibility 0) for another worker.
 //!
-//! Overlap: once a segment has handed its last frame to the encoder, the slot already takes
-//! the next task, so that task's download, probe and seam warm-up run while the encoder
-//! drains and the result is checked and uploaded. At most two segments are in flight per
-//! slot, the older one only finishing.
+//! Overlap: once a segment has handed nine tenths of its frames to the encoder, the slot
+//! already takes the next task, so that task's download, probes and seam warm-up run while
+//! the last frames and the encoder's lookahead drain and the result is checked and uploaded.
+//! At most two segments are in flight per slot, the older one finishing.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,6 +39,10 @@ use tracing::Instrument as _;
 
 use crate::converter::{BadInput, SegmentConverter, SegmentWork};
 use crate::worker;
+
+/// With overlap, the next segment starts once all but `1 / OVERLAP_DIVISOR` of the current
+/// one's frames have reached the encoder.
+const OVERLAP_DIVISOR: u64 = 10;
 
 /// How the segment worker runs.
 #[derive(Debug, Clone)]
@@ -197,8 +201,8 @@ impl InferWorker {
         self.handle_message_signalling(msg, shutdown, None).await
     }
 
-    /// [`Self::handle_message`], notifying `fed` once every frame of the segment has been
-    /// handed to the encoder.
+    /// [`Self::handle_message`], notifying `fed` once nine tenths of the segment's frames have
+    /// been handed to the encoder.
     async fn handle_message_signalling(
         &self,
         msg: &ReceivedMessage,
@@ -382,9 +386,14 @@ impl InferWorker {
             expected_frames: (task.frame_count > 0).then_some(task.frame_count),
             preview_dir,
         };
+        // The next segment starts with the last tenth of this one still to go through the
+        // pipeline: its probes and seam warm-up (decoding and depth, no encoding) then run
+        // while this segment's last frames and the encoder's lookahead drain.
+        let overlap_from = task.frame_count - task.frame_count / OVERLAP_DIVISOR;
+        let signalled = std::sync::atomic::AtomicBool::new(false);
         let progress = move |n: u64| {
             frames_done.store(n, Ordering::Relaxed);
-            if n == task.frame_count {
+            if n >= overlap_from && !signalled.swap(true, Ordering::Relaxed) {
                 if let Some(fed) = &fed {
                     fed.notify_one();
                 }
