@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use media_worker::chunk;
-use media_worker::manifest::{Manifest, ManifestSegment, MANIFEST_VERSION};
+use media_worker::manifest::Manifest;
 use media_worker::reassemble;
 use media_worker::settings::Settings;
 use parallax_core::process::ToolCommand;
@@ -100,24 +100,7 @@ async fn main() -> anyhow::Result<()> {
         chunk_t.push(t.elapsed());
         segments = files.len();
 
-        let manifest = Manifest {
-            version: MANIFEST_VERSION,
-            job_id: "bench".into(),
-            source: inspection.info,
-            segment_secs: settings.segment_secs,
-            rotated_upright: false,
-            segments: plan
-                .iter()
-                .map(|p| ManifestSegment {
-                    index: p.index,
-                    first_frame: p.first_frame,
-                    frame_count: p.frame_count,
-                    start_secs: p.start_secs,
-                    duration_secs: p.duration_secs,
-                    key: format!("segments/bench/{:05}.mkv", p.index),
-                })
-                .collect(),
-        };
+        let manifest = Manifest::new("bench", inspection.info, settings.segment_secs, &plan);
         let t = Instant::now();
         let assembled = reassemble::assemble(&src, &manifest, &files, &r, &settings)
             .await

@@ -15,7 +15,7 @@ use parallax_core::storage::ObjectStorageExt as _;
 use serde::Serialize;
 
 use crate::failure::{Failure, RetryContext};
-use crate::manifest::{Manifest, ManifestSegment, MANIFEST_VERSION};
+use crate::manifest::Manifest;
 use crate::probe::{self, Inspection, Keyframe, PacketScan, SourceInfo};
 use crate::settings::Settings;
 
@@ -498,18 +498,9 @@ pub async fn chunk_job(
         rotation = inspection.info.video.rotation,
         "source split"
     );
-    let segments: Vec<ManifestSegment> = plan
-        .iter()
-        .map(|p| ManifestSegment {
-            index: p.index,
-            first_frame: p.first_frame,
-            frame_count: p.frame_count,
-            start_secs: p.start_secs,
-            duration_secs: p.duration_secs,
-            key: keys::segment(job_id, p.index),
-        })
-        .collect();
-    let uploads: Vec<(String, PathBuf)> = segments
+    let manifest = Manifest::new(job_id, inspection.info, settings.segment_secs, &plan);
+    let uploads: Vec<(String, PathBuf)> = manifest
+        .segments
         .iter()
         .map(|s| s.key.clone())
         .zip(files.iter().cloned())
@@ -521,14 +512,6 @@ pub async fn chunk_job(
     })
     .await
     .retry("uploading the segments")?;
-    let manifest = Manifest {
-        version: MANIFEST_VERSION,
-        job_id: job_id.to_owned(),
-        rotated_upright: inspection.info.video.rotation != 0,
-        source: inspection.info,
-        segment_secs: settings.segment_secs,
-        segments,
-    };
     manifest
         .save(backends.storage.as_ref())
         .await

@@ -7,6 +7,7 @@ use parallax_core::storage::ObjectStorage;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
+use crate::chunk::PlannedSegment;
 use crate::probe::SourceInfo;
 
 /// Current manifest format.
@@ -50,6 +51,35 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The manifest of `job_id`'s source cut as `plan` says, each segment at its
+    /// `keys::segment` key.
+    pub fn new(
+        job_id: &str,
+        source: SourceInfo,
+        segment_secs: f64,
+        plan: &[PlannedSegment],
+    ) -> Self {
+        let segments = plan
+            .iter()
+            .map(|p| ManifestSegment {
+                index: p.index,
+                first_frame: p.first_frame,
+                frame_count: p.frame_count,
+                start_secs: p.start_secs,
+                duration_secs: p.duration_secs,
+                key: keys::segment(job_id, p.index),
+            })
+            .collect();
+        Self {
+            version: MANIFEST_VERSION,
+            job_id: job_id.to_owned(),
+            rotated_upright: source.video.rotation != 0,
+            source,
+            segment_secs,
+            segments,
+        }
+    }
+
     /// Frames in all segments together.
     pub fn total_frames(&self) -> u64 {
         self.segments.iter().map(|s| s.frame_count).sum()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use media_worker::chunk;
-use media_worker::manifest::{Manifest, ManifestSegment, MANIFEST_VERSION};
+use media_worker::manifest::Manifest;
 use media_worker::mkv;
 use media_worker::reassemble;
 
@@ -62,24 +62,7 @@ async fn converted(dir: &Path) -> Converted {
             o
         })
         .collect();
-    let manifest = Manifest {
-        version: MANIFEST_VERSION,
-        job_id: "join".into(),
-        source: inspection.info,
-        segment_secs: s.segment_secs,
-        rotated_upright: false,
-        segments: plan
-            .iter()
-            .map(|p| ManifestSegment {
-                index: p.index,
-                first_frame: p.first_frame,
-                frame_count: p.frame_count,
-                start_secs: p.start_secs,
-                duration_secs: p.duration_secs,
-                key: String::new(),
-            })
-            .collect(),
-    };
+    let manifest = Manifest::new("join", inspection.info, s.segment_secs, &plan);
     Converted {
         manifest,
         outputs,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use common::*;
 use media_worker::chunk::{self, ChunkOutcome};
-use media_worker::manifest::{Manifest, ManifestSegment, MANIFEST_VERSION};
+use media_worker::manifest::Manifest;
 use media_worker::settings::Settings;
 use media_worker::worker::{Step, Worker};
 use parallax_core::backends::Backends;
@@ -304,24 +304,7 @@ async fn a_redelivered_chunking_message_resends_the_saved_set() {
     let (inspection, plan, files) = chunk::chunk_file(&src, &d.path().join("segs"), &w.settings)
         .await
         .unwrap();
-    let manifest = Manifest {
-        version: MANIFEST_VERSION,
-        job_id: job.job_id.clone(),
-        source: inspection.info,
-        segment_secs: 1.0,
-        rotated_upright: false,
-        segments: plan
-            .iter()
-            .map(|p| ManifestSegment {
-                index: p.index,
-                first_frame: p.first_frame,
-                frame_count: p.frame_count,
-                start_secs: p.start_secs,
-                duration_secs: p.duration_secs,
-                key: keys::segment(&job.job_id, p.index),
-            })
-            .collect(),
-    };
+    let manifest = Manifest::new(&job.job_id, inspection.info, w.settings.segment_secs, &plan);
     for (s, f) in manifest.segments.iter().zip(&files) {
         b.storage.upload(&s.key, f).await.unwrap();
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use media_worker::chunk;
-use media_worker::manifest::{Manifest, ManifestSegment, MANIFEST_VERSION};
+use media_worker::manifest::Manifest;
 use media_worker::probe::Inspection;
 use media_worker::reassemble::{self, Assembled};
 use media_worker::settings::Settings;
@@ -247,24 +247,12 @@ pub async fn round_trip(src: &Path, dir: &Path, settings: &Settings) -> RoundTri
             o
         })
         .collect();
-    let manifest = Manifest {
-        version: MANIFEST_VERSION,
-        job_id: "test".into(),
-        source: inspection.info.clone(),
-        segment_secs: settings.segment_secs,
-        rotated_upright: inspection.info.video.rotation != 0,
-        segments: plan
-            .iter()
-            .map(|p| ManifestSegment {
-                index: p.index,
-                first_frame: p.first_frame,
-                frame_count: p.frame_count,
-                start_secs: p.start_secs,
-                duration_secs: p.duration_secs,
-                key: format!("segments/test/{:05}.mkv", p.index),
-            })
-            .collect(),
-    };
+    let manifest = Manifest::new(
+        "test",
+        inspection.info.clone(),
+        settings.segment_secs,
+        &plan,
+    );
     let work = dir.join("assemble");
     std::fs::create_dir_all(&work).unwrap();
     let assembled = reassemble::assemble(src, &manifest, &outputs, &work, settings)
