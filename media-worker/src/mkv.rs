@@ -63,14 +63,7 @@ struct Header {
 
 fn read_at(f: &mut File, pos: u64, buf: &mut [u8]) -> std::io::Result<usize> {
     f.seek(SeekFrom::Start(pos))?;
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
+    crate::mp4::read_up_to(f, buf)
 }
 
 /// Parses an element header from `b` (id with its marker bits, size without).
