@@ -9,6 +9,10 @@ ORT_VERSION := 1.31.1
 export ORT_DYLIB_PATH ?= $(abspath $(VENV))/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)
 CARGO       ?= cargo
 APT_PACKAGES := ffmpeg chromium chromium-driver
+# A CI run builds once from scratch: incremental caches would only cost disk there.
+ifeq ($(CI),true)
+export CARGO_INCREMENTAL ?= 0
+endif
 
 .PHONY: demo up fleet-release bench-fleet
 .PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video bench-media bench-web
