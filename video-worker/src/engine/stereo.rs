@@ -448,33 +448,33 @@ impl BandContext<'_> {
             .zip(su.chunks(cw).zip(sv.chunks(cw)))
             .enumerate()
         {
-            let y = 2 * (first_pair + i);
+            // One splat per eye serves the pair's two luma rows and their chroma row, as
+            // 4:2:0 chroma already shares one sample between the two: the depth map has
+            // fewer rows than the frame has pairs at the default resolution, so this
+            // loses no depth detail and halves the splatting.
+            self.shift_pair(first_pair + i, coarse, shift);
+            let (s0, s1) = sy2.split_at(w);
+            let (l0, r0) = oy.next().expect("two luma rows per pair");
+            let (l1, r1) = oy.next().expect("two luma rows per pair");
             let (ul, ur) = ou.next().expect("a chroma row per pair");
             let (vl, vr) = ov.next().expect("a chroma row per pair");
-            let mut chroma = [(ul, vl), (ur, vr)];
-            for (dy, s) in sy2.chunks(w).enumerate() {
-                self.shift_row(y + dy, coarse, shift);
-                let (l, r) = oy.next().expect("a luma row per source row");
-                for ((eye, dst), (cu, cv)) in [(1, l), (-1, r)].into_iter().zip(&mut chroma) {
-                    splat(shift, eye, keys);
-                    sample(s, keys, dst);
-                    // The chroma row follows the upper luma row's splat.
-                    if dy == 0 {
-                        chroma_keys_from_luma(keys, chroma_keys);
-                        sample(su, chroma_keys, cu);
-                        sample(sv, chroma_keys, cv);
-                    }
-                }
+            for (eye, d0, d1, cu, cv) in [(1, l0, l1, ul, vl), (-1, r0, r1, ur, vr)] {
+                splat(shift, eye, keys);
+                sample(s0, keys, d0);
+                sample(s1, keys, d1);
+                chroma_keys_from_luma(keys, chroma_keys);
+                sample(su, chroma_keys, cu);
+                sample(sv, chroma_keys, cv);
             }
         }
     }
 
-    /// The eye shift (1/256 px) of every pixel of luma row `y`: the depth map interpolated
-    /// vertically at depth-grid width and turned into shifts (few float conversions), then
-    /// horizontally in integers.
-    fn shift_row(&self, y: usize, coarse: &mut [i32], shift: &mut [i32]) {
+    /// The eye shift (1/256 px) of every pixel of row pair `pair` (depth sampled at the
+    /// pair's centre): the depth map interpolated vertically at depth-grid width and turned
+    /// into shifts (few float conversions), then horizontally in integers.
+    fn shift_pair(&self, pair: usize, coarse: &mut [i32], shift: &mut [i32]) {
         let dw = self.depth.width.max(1);
-        let (y0, y1, fy) = self.map.ys[y];
+        let (y0, y1, fy) = self.map.pair_ys[pair];
         let r0 = &self.depth.data[y0 as usize * dw..][..dw];
         let r1 = &self.depth.data[y1 as usize * dw..][..dw];
         let (k, c) = (self.scale, self.convergence);
@@ -698,6 +698,8 @@ struct ResampleMap {
     dst_w: usize,
     xs: Vec<(u32, u32, f32)>,
     ys: Vec<(u32, u32, f32)>,
+    /// Vertical positions of the centres of the destination's row pairs (`dst_h / 2`).
+    pair_ys: Vec<(u32, u32, f32)>,
     /// `xs` with the weight in 1/256 (0..=256).
     xs_fixed: Vec<(u32, u32, u16)>,
 }
@@ -728,6 +730,7 @@ impl ResampleMap {
             dst_w,
             xs,
             ys: axis(src_h, dst_h),
+            pair_ys: axis(src_h, dst_h / 2),
             xs_fixed,
         }
     }
