@@ -449,9 +449,9 @@ impl BandContext<'_> {
             .enumerate()
         {
             // One splat per eye serves the pair's two luma rows and their chroma row, as
-            // 4:2:0 chroma already shares one sample between the two: the depth map has
-            // fewer rows than the frame has pairs at the default resolution, so this
-            // loses no depth detail and halves the splatting.
+            // 4:2:0 chroma already shares one sample between the two. It halves the
+            // splatting for at most one luma row of vertical depth detail: the default
+            // depth map has 518 rows for 360 pairs at 720p and 540 at 1080p.
             self.shift_pair(first_pair + i, coarse, shift);
             let (s0, s1) = sy2.split_at(w);
             let (l0, r0) = oy.next().expect("two luma rows per pair");
