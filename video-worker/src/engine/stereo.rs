@@ -460,11 +460,9 @@ impl BandContext<'_> {
             let (vl, vr) = ov.next().expect("a chroma row per pair");
             for (eye, d0, d1, cu, cv) in [(1, l0, l1, ul, vl), (-1, r0, r1, ur, vr)] {
                 splat(shift, eye, keys);
-                sample(s0, keys, d0);
-                sample(s1, keys, d1);
+                sample2([s0, s1], keys, [d0, d1]);
                 chroma_keys_from_luma(keys, chroma_keys);
-                sample(su, chroma_keys, cu);
-                sample(sv, chroma_keys, cv);
+                sample2([su, sv], chroma_keys, [cu, cv]);
             }
         }
     }
@@ -618,16 +616,46 @@ fn sample(src: &[u8], keys: &[u64], dst: &mut [u8]) {
     for (out, &k) in dst.iter_mut().zip(keys) {
         // A hole samples position 0 and is overwritten below: no branch here.
         holes |= k == HOLE;
-        let pos = key_pos(k);
-        let i = (pos >> FRAC) as usize;
-        let f = (pos & (ONE as u32 - 1)) as i32;
-        let a = i32::from(src[i]);
-        let b = i32::from(src[(i + 1).min(w - 1)]);
-        *out = ((a * ONE + (b - a) * f + ONE / 2) >> FRAC) as u8;
+        let (i, j, f) = taps(k, w);
+        *out = lerp(src[i], src[j], f);
     }
     if holes {
         fill_holes(src, keys, dst);
     }
+}
+
+/// [`sample`] for two planes' rows that share one splat (a pair's luma rows, or a chroma
+/// row's U and V): each key is decoded once for both.
+fn sample2(src: [&[u8]; 2], keys: &[u64], dst: [&mut [u8]; 2]) {
+    let [s0, s1] = src;
+    let [d0, d1] = dst;
+    let w = s0.len();
+    assert!(s1.len() == w && d0.len() == w && d1.len() == w && keys.len() == w);
+    let mut holes = false;
+    for (x, &k) in keys.iter().enumerate() {
+        holes |= k == HOLE;
+        let (i, j, f) = taps(k, w);
+        d0[x] = lerp(s0[i], s0[j], f);
+        d1[x] = lerp(s1[i], s1[j], f);
+    }
+    if holes {
+        fill_holes(s0, keys, d0);
+        fill_holes(s1, keys, d1);
+    }
+}
+
+/// The two source pixels a key's position falls between, and the weight of the second.
+#[inline(always)]
+fn taps(k: u64, w: usize) -> (usize, usize, i32) {
+    let pos = key_pos(k);
+    let i = ((pos >> FRAC) as usize).min(w - 1);
+    (i, (i + 1).min(w - 1), (pos & (ONE as u32 - 1)) as i32)
+}
+
+#[inline(always)]
+fn lerp(a: u8, b: u8, f: i32) -> u8 {
+    let (a, b) = (i32::from(a), i32::from(b));
+    ((a * ONE + (b - a) * f + ONE / 2) >> FRAC) as u8
 }
 
 /// Step 3: fill each hole (a disocclusion, only ever next to a depth edge, as wide as the
