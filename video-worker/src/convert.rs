@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use parallax_core::model::{ConversionSettings, StereoMode};
 
-use crate::engine::{ConvertRequest, Engine, EngineConfig, ExecutionProvider};
+use crate::engine::{ConvertRequest, Engine, EngineConfig, ExecutionProvider, SeamStart};
 
 /// The engine's settings, shared by `convert` and the segment worker.
 #[derive(Debug, Clone, Args)]
@@ -119,7 +119,8 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
         output: args.output.clone(),
         mode: args.mode,
         settings,
-        warmup: None,
+        seam: SeamStart::Fresh,
+        seam_end: None,
         expected_frames: None,
         preview_dir: args.preview_dir.clone(),
     };

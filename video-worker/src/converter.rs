@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use parallax_core::model::{ConversionSettings, StereoMode};
 
+pub use crate::engine::{NormState, SeamStart, StateSink};
+
 /// One segment to convert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentWork {
@@ -20,9 +22,12 @@ pub struct SegmentWork {
     pub mode: StereoMode,
     /// Conversion knobs.
     pub settings: ConversionSettings,
-    /// The previous segment and how many of its last frames to run through the depth model
-    /// (without output) first, so depth normalisation is continuous across the seam.
-    pub warmup: Option<(PathBuf, u32)>,
+    /// Where depth normalisation starts, so it is continuous across the seam with the
+    /// previous segment: fresh, a warm-up on the previous segment's tail, or the state the
+    /// previous segment ended with.
+    pub seam: SeamStart,
+    /// Gets the state this segment's normalisation ends with, for the next segment.
+    pub seam_end: Option<StateSink>,
     /// Frames the segment must have, when known.
     pub expected_frames: Option<u64>,
     /// Where to write `preview-sbs.jpg` and `preview-depth.png` of the first frame, if wanted.
@@ -32,7 +37,7 @@ pub struct SegmentWork {
 /// What a conversion produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentReport {
-    /// Frames written.
+    /// Frames in the written file, counted from the file itself (the worker relies on it).
     pub frames: u64,
     /// The side-by-side preview image, when asked for and written.
     pub preview_sbs: Option<PathBuf>,
@@ -59,6 +64,7 @@ impl BadInput {
 /// # Contract
 /// - Writes `work.output` whole or fails; the same work converted twice gives the same
 ///   result (a redelivered task rewrites the same output key).
+/// - `report.frames` is counted from the written file, not from what was sent to it.
 /// - `progress` is called with the number of frames done so far.
 /// - An unusable input is reported as a [`BadInput`] in the error chain; everything else is
 ///   taken as worth a retry.

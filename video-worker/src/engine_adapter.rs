@@ -17,7 +17,8 @@ impl SegmentConverter for Engine {
             output: work.output.clone(),
             mode: work.mode,
             settings: work.settings.clone(),
-            warmup: work.warmup.clone(),
+            seam: work.seam.clone(),
+            seam_end: work.seam_end.clone(),
             expected_frames: work.expected_frames,
             preview_dir: work.preview_dir.clone(),
         };

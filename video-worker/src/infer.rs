@@ -1,6 +1,8 @@
 //! The segment worker: receive a `SegmentTask`, download the segment (and the previous one for
-//! the seam warm-up), convert it, check its frame count, upload it to `task.output_key` (plus
-//! the preview images for segment 0), report a `SegmentOutput`, delete the task.
+//! the seam warm-up, unless this process has just converted it and hands its final depth state
+//! over, see [`crate::seam`]), convert it, check its frame count, upload it to
+//! `task.output_key` (plus the preview images for segment 0), report a `SegmentOutput`, delete
+//! the task.
 //!
 //! Reliability, in the order things can go wrong:
 //! - The message stays invisible while converting (a heartbeat in a `select!` with the work).
@@ -37,7 +39,8 @@ use parallax_core::Error;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::converter::{BadInput, SegmentConverter, SegmentWork};
+use crate::converter::{BadInput, SeamStart, SegmentConverter, SegmentWork, StateSink};
+use crate::seam::Handoffs;
 use crate::worker;
 
 /// With overlap, the next segment starts once all but `1 / OVERLAP_DIVISOR` of the current
@@ -111,6 +114,7 @@ pub struct InferWorker {
     outputs: Arc<dyn QueueSender>,
     converter: Arc<dyn SegmentConverter>,
     cfg: InferConfig,
+    handoffs: Arc<Handoffs>,
 }
 
 impl InferWorker {
@@ -127,6 +131,7 @@ impl InferWorker {
             outputs: backends.queue(QueueName::SegmentOutput).sender.clone(),
             converter,
             cfg,
+            handoffs: Arc::default(),
         }
     }
 
@@ -362,14 +367,35 @@ impl InferWorker {
         let input = dir.join("source.mkv");
         self.fetch(&task.source_key, &input, "source segment")
             .await?;
-        let warmup = match (&task.seam.prev_source_key, task.seam.warmup_frames) {
+        let seam = match (&task.seam.prev_source_key, task.seam.warmup_frames) {
             (Some(prev), n) if n > 0 => {
-                let path = dir.join("previous.mkv");
-                self.fetch(prev, &path, "previous segment (seam warm-up)")
-                    .await?;
-                Some((path, n))
+                match self
+                    .handoffs
+                    .resume_state(&task.job_id, task.segment_index)
+                    .await
+                {
+                    Some(state) => {
+                        tracing::info!("resuming from the depth state the previous segment ended with (no warm-up)");
+                        SeamStart::Resume(state)
+                    }
+                    None => {
+                        let path = dir.join("previous.mkv");
+                        self.fetch(prev, &path, "previous segment (seam warm-up)")
+                            .await?;
+                        SeamStart::Warmup {
+                            previous: path,
+                            frames: n,
+                        }
+                    }
+                }
             }
-            _ => None,
+            _ => SeamStart::Fresh,
+        };
+        // What this segment ends with, for the next one if this process takes it.
+        let handoff = Arc::new(self.handoffs.begin(&task.job_id, task.segment_index));
+        let seam_end = {
+            let handoff = handoff.clone();
+            StateSink::new(move |state| handoff.done(state))
         };
         let preview_dir = (task.segment_index == 0).then(|| dir.join("preview"));
         if let Some(p) = &preview_dir {
@@ -382,7 +408,8 @@ impl InferWorker {
             output: dir.join("converted.mkv"),
             mode: task.mode,
             settings: task.settings.clone(),
-            warmup,
+            seam,
+            seam_end: Some(seam_end),
             expected_frames: (task.frame_count > 0).then_some(task.frame_count),
             preview_dir,
         };
@@ -394,6 +421,7 @@ impl InferWorker {
         let progress = move |n: u64| {
             frames_done.store(n, Ordering::Relaxed);
             if n >= overlap_from && !signalled.swap(true, Ordering::Relaxed) {
+                handoff.ending();
                 if let Some(fed) = &fed {
                     fed.notify_one();
                 }
@@ -416,16 +444,9 @@ impl InferWorker {
             }
         };
 
-        // The frame count is checked on the written file itself, not only on what the
-        // converter says it wrote: reassembly depends on it.
-        let written = count_frames(&work.output).await?;
-        if written != report.frames {
-            return Err(anyhow::anyhow!(
-                "the converter reported {} frames but the converted file has {written}",
-                report.frames
-            )
-            .into());
-        }
+        // Reassembly depends on the frame count; the converter counted it on the written
+        // file itself (its contract), so it is not probed a second time here.
+        let written = report.frames;
         if task.frame_count > 0 && written != task.frame_count {
             return Err(anyhow::anyhow!(
                 "the converted segment has {written} frames but the source segment has {}",

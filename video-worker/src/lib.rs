@@ -15,5 +15,6 @@ pub mod converter;
 pub mod engine;
 mod engine_adapter;
 pub mod infer;
+pub mod seam;
 pub mod trigger;
 pub mod worker;

@@ -4,13 +4,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use parallax_core::model::{ConversionSettings, StereoMode};
 use video_worker::engine::stereo::{
     output_size, warp_row, DepthMap, StereoParams, StereoRenderer, Yuv420,
 };
-use video_worker::engine::{BadInput, ConvertRequest, Engine, EngineConfig};
+use video_worker::engine::{BadInput, ConvertRequest, Engine, EngineConfig, SeamStart, StateSink};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -531,26 +531,73 @@ async fn segments_converted_with_warmup_have_no_depth_jump_at_their_seams() {
         crf: 0,
         ..ConversionSettings::default()
     };
-    let convert = |input: PathBuf, out: PathBuf, warmup: Option<(PathBuf, u32)>| {
+    // Converts `input` starting from `seam`; returns its depth frames and the state its
+    // normalisation ended with.
+    let convert = |input: PathBuf, out: PathBuf, seam: SeamStart| {
         let eng = eng.clone();
         let settings = settings.clone();
         async move {
             let mut req = request(&input, &out, StereoMode::DepthMap);
             req.settings = settings;
-            req.warmup = warmup;
+            req.seam = seam;
+            let end = Arc::new(Mutex::new(None));
+            req.seam_end = Some(StateSink::new({
+                let end = end.clone();
+                move |s| *end.lock().unwrap() = Some(s)
+            }));
             eng.convert(&req, &|_| {}).await.unwrap();
-            luma_frames(&out)
+            let end = end
+                .lock()
+                .unwrap()
+                .take()
+                .expect("the end state was handed over");
+            (luma_frames(&out), end)
         }
     };
-    let single = convert(src.clone(), d.join("single.mkv"), None).await;
+    let (single, _) = convert(src.clone(), d.join("single.mkv"), SeamStart::Fresh).await;
     let mut warm = Vec::new();
     let mut cold = Vec::new();
+    let mut handed = Vec::new();
+    let mut handed_state = None;
     for (i, s) in segs.iter().enumerate() {
-        let prev = (i > 0).then(|| (segs[i - 1].clone(), 30));
-        warm.extend(convert(s.clone(), d.join(format!("warm{i}.mkv")), prev).await);
-        cold.extend(convert(s.clone(), d.join(format!("cold{i}.mkv")), None).await);
+        let prev = match i {
+            0 => SeamStart::Fresh,
+            _ => SeamStart::Warmup {
+                previous: segs[i - 1].clone(),
+                frames: 30,
+            },
+        };
+        warm.extend(
+            convert(s.clone(), d.join(format!("warm{i}.mkv")), prev)
+                .await
+                .0,
+        );
+        let fresh = SeamStart::Fresh;
+        cold.extend(
+            convert(s.clone(), d.join(format!("cold{i}.mkv")), fresh)
+                .await
+                .0,
+        );
+        let resume = handed_state
+            .take()
+            .map_or(SeamStart::Fresh, SeamStart::Resume);
+        let (frames, end) = convert(s.clone(), d.join(format!("handed{i}.mkv")), resume).await;
+        handed.extend(frames);
+        handed_state = Some(end);
     }
-    assert_eq!((single.len(), warm.len(), cold.len()), (90, 90, 90));
+    assert_eq!(
+        (single.len(), warm.len(), cold.len(), handed.len()),
+        (90, 90, 90, 90)
+    );
+    // Segments resuming from the state the previous one ended with are the single pass,
+    // frame for frame (the depth-map video is lossless here).
+    for (f, (a, b)) in single.iter().zip(&handed).enumerate() {
+        let diff = changes(&[a.clone(), b.clone()])[0];
+        assert!(
+            diff < 0.01,
+            "frame {f}: {diff:.3} grey levels from the single pass"
+        );
+    }
 
     let inside = |c: &[f64]| -> Vec<f64> {
         c.iter()

@@ -18,6 +18,7 @@ use parallax_core::model::{JobStatus, JobUpdate, SegmentOutput};
 use parallax_core::storage::ObjectStorageExt as _;
 use tokio_util::sync::CancellationToken;
 use util::*;
+use video_worker::converter::SeamStart;
 use video_worker::infer::{count_frames, InferConfig, InferWorker};
 use video_worker::trigger::{Trigger, TriggerConfig};
 
@@ -100,13 +101,15 @@ async fn converts_tasks_end_to_end_and_the_trigger_requests_reassembly() {
     );
     let seen = conv.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2);
-    let first = seen.iter().find(|w| w.warmup.is_none()).unwrap();
+    let first = &seen[0];
+    assert_eq!(first.seam, SeamStart::Fresh);
     assert!(first.preview_dir.is_some());
     assert_eq!(first.expected_frames, Some(12));
-    // Segment 1 was warmed up on segment 0's source, with the task's frame count.
-    let second = seen.iter().find(|w| w.warmup.is_some()).unwrap();
+    // The same worker converted segment 0 just before: segment 1 resumes from the depth
+    // state segment 0 ended with, without a warm-up.
+    let second = &seen[1];
     assert!(second.preview_dir.is_none());
-    assert_eq!(second.warmup.as_ref().unwrap().1, 5);
+    assert_eq!(second.seam, SeamStart::Resume(ending_state(12)));
 
     // Every task is deleted; the reports say what was converted.
     assert_eq!(
@@ -196,6 +199,40 @@ impl video_worker::converter::SegmentConverter for DrainingConverter {
 
 /// Converts two tasks of one job with a [`DrainingConverter`]; returns the most conversions
 /// in flight at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_whose_predecessor_was_converted_elsewhere_warms_up_on_its_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 30, 4);
+    let b = backends(&common).await;
+    let job = chunked_job(&b, 2).await;
+    for (i, frames) in [(0u32, 12u32), (1, 9)] {
+        let clip = dir.path().join(format!("{i}.mkv"));
+        make_clip(&clip, frames, "64x48").await;
+        b.storage
+            .upload(&keys::segment(&job.job_id, i), &clip)
+            .await
+            .unwrap();
+    }
+    // Only segment 1 comes to this worker.
+    send_task(&b, &task(&job, 1, 9, 5)).await;
+    let conv = Arc::new(HstackConverter::new(false));
+    let (stop, run) = start_worker(&b, &common, conv.clone());
+    outputs_sent(&b, 1).await;
+    stop.cancel();
+    run.await.unwrap();
+
+    let seen = conv.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    // Warmed up on segment 0's source (downloaded; the stand-in reads it), the task's frames.
+    match &seen[0].seam {
+        SeamStart::Warmup { previous, frames } => {
+            assert_eq!(*frames, 5);
+            assert!(previous.ends_with("previous.mkv"), "{}", previous.display());
+        }
+        other => panic!("expected a warm-up, got {other:?}"),
+    }
+}
+
 async fn most_in_flight(overlap: bool) -> usize {
     let dir = tempfile::tempdir().unwrap();
     let common = common(dir.path(), 60, 4);

@@ -32,6 +32,7 @@ use parallax_core::model::{ConversionSettings, StereoMode};
 
 pub use crate::converter::BadInput;
 use model::DepthModel;
+pub use temporal::NormState;
 
 /// The depth model's short side when neither the job nor the engine sets one (Depth
 /// Anything's native 518 px).
@@ -94,9 +95,11 @@ pub struct ConvertRequest {
     pub mode: StereoMode,
     /// Quality knobs.
     pub settings: ConversionSettings,
-    /// The previous segment and how many of its last frames to run through depth and
-    /// normalisation (no output) first, so the seam has no depth jump.
-    pub warmup: Option<(PathBuf, u32)>,
+    /// Where the depth normalisation starts, so a segment's seam has no depth jump.
+    pub seam: SeamStart,
+    /// Gets the normalisation state once the last frame's depth is done and the input has
+    /// decoded cleanly (before encoding finishes), for the next segment to resume from.
+    pub seam_end: Option<StateSink>,
     /// Frames the input must have (checked).
     pub expected_frames: Option<u64>,
     /// Write `preview-sbs.jpg` and `preview-depth.png` of the first frame here.
@@ -111,10 +114,58 @@ impl ConvertRequest {
             output: output.into(),
             mode: StereoMode::FullSbs,
             settings: ConversionSettings::default(),
-            warmup: None,
+            seam: SeamStart::Fresh,
+            seam_end: None,
             expected_frames: None,
             preview_dir: None,
         }
+    }
+}
+
+/// Where a conversion's depth normalisation starts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum SeamStart {
+    /// From nothing: the start of a video.
+    #[default]
+    Fresh,
+    /// Run the last `frames` frames of `previous` (the previous segment) through depth and
+    /// normalisation first, without output: close to where a single pass would be.
+    Warmup {
+        /// The previous segment's file.
+        previous: PathBuf,
+        /// How many of its last frames.
+        frames: u32,
+    },
+    /// Continue from the state the previous segment's conversion ended with: exactly where a
+    /// single pass would be, with no warm-up work.
+    Resume(NormState),
+}
+
+/// Receives the normalisation state a conversion ends with (see [`ConvertRequest::seam_end`]).
+#[derive(Clone)]
+pub struct StateSink(Arc<dyn Fn(NormState) + Send + Sync>);
+
+impl StateSink {
+    /// A sink calling `f`.
+    pub fn new(f: impl Fn(NormState) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// Hands `state` over.
+    pub fn put(&self, state: NormState) {
+        (self.0)(state)
+    }
+}
+
+impl std::fmt::Debug for StateSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StateSink")
+    }
+}
+
+impl PartialEq for StateSink {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 

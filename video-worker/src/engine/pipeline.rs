@@ -11,6 +11,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _};
 use parallax_core::model::StereoMode;
@@ -22,7 +24,9 @@ use super::model::Preprocessor;
 use super::probe::{self, VideoInfo};
 use super::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
 use super::temporal::{thumbnail, Normalizer, Thumbnail};
-use super::{BadInput, ConvertReport, ConvertRequest, Engine, DEFAULT_DEPTH_RESOLUTION};
+use super::{
+    BadInput, ConvertReport, ConvertRequest, Engine, SeamStart, StateSink, DEFAULT_DEPTH_RESOLUTION,
+};
 
 /// Output frames in flight between render and write.
 const OUT_POOL: usize = 3;
@@ -77,12 +81,20 @@ pub(super) async fn convert(
 
     // Warm-up decoder over the previous segment's tail, if any: it seeks there (decoding from
     // the keyframe before it) rather than decoding the whole previous segment.
-    let warmup = match &req.warmup {
-        Some((prev, n)) if *n > 0 => {
-            Some((prev.clone(), probe::tail_start(prev, (*n).into()).await?))
-        }
-        _ => None,
+    let (warmup, resume) = match &req.seam {
+        SeamStart::Warmup { previous, frames } if *frames > 0 => (
+            Some((
+                previous.clone(),
+                probe::tail_start(previous, (*frames).into()).await?,
+            )),
+            None,
+        ),
+        SeamStart::Resume(state) => (None, Some(state.clone())),
+        _ => (None, None),
     };
+    // Set once the input has decoded cleanly: only then is the state the depth stage ends
+    // with worth handing to the next segment.
+    let decoded_ok = Arc::new(AtomicBool::new(false));
 
     let partial = partial_path(&req.output);
     let encoder = encoder_command(engine, req, &info, (ow, oh), &partial)
@@ -116,14 +128,18 @@ pub(super) async fn convert(
     let depth_stage = {
         let model = model.clone();
         let free_tx = free_tx.clone();
-        let decay = req.settings.ema_decay;
+        let mut norm = Normalizer::new(req.settings.ema_decay);
+        if let Some(state) = &resume {
+            norm.resume(state);
+        }
+        let seam_end = req.seam_end.clone().map(|sink| (sink, decoded_ok.clone()));
         tokio::task::spawn_blocking(move || {
             depth_stage(
                 &model,
                 (w, h),
                 (dw, dh),
                 batch,
-                decay,
+                (norm, seam_end),
                 to_depth_rx,
                 free_tx,
                 depth_free_rx,
@@ -197,6 +213,7 @@ pub(super) async fn convert(
             Ok(p) => anyhow::Error::new(p).context("decoding the input"),
             Err(e) => e.context("decoding the input"),
         })?;
+        decoded_ok.store(true, Ordering::Release);
         drop(to_depth_tx);
         anyhow::Ok(decoded)
     };
@@ -450,7 +467,7 @@ fn depth_stage(
     (w, h): (usize, usize),
     (dw, dh): (usize, usize),
     batch: usize,
-    decay: f32,
+    (mut norm, seam_end): (Normalizer, Option<(StateSink, Arc<AtomicBool>)>),
     mut input: mpsc::Receiver<FrameMsg>,
     free_frames: mpsc::Sender<Yuv420>,
     mut free_depth: mpsc::Receiver<DepthMap>,
@@ -463,7 +480,6 @@ fn depth_stage(
     let mut thumbs: Vec<Thumbnail> =
         vec![[0.0; super::temporal::THUMB_W * super::temporal::THUMB_H]; batch];
     let mut pending: Vec<FrameMsg> = Vec::with_capacity(batch);
-    let mut norm = Normalizer::new(decay);
     let mut ended = false;
     while !ended {
         while pending.len() < batch {
@@ -511,6 +527,12 @@ fn depth_stage(
             if to_render.blocking_send((m, dm)).is_err() {
                 return Ok(());
             }
+        }
+    }
+    // The input is closed: after a clean decode, every frame's depth is done here.
+    if let Some((sink, ok)) = seam_end {
+        if ok.load(Ordering::Acquire) {
+            sink.put(norm.state());
         }
     }
     Ok(())

@@ -40,6 +40,16 @@ pub fn thumbnail(y: &[u8], width: usize, height: usize) -> Thumbnail {
     t
 }
 
+/// What [`Normalizer`] carries from one frame to the next: the smoothed range, the last
+/// frame's thumbnail (for cut detection) and the cuts counted. Handing it from the end of one
+/// segment to the start of the next continues exactly as a single pass would.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormState {
+    range: Option<(f32, f32)>,
+    prev_thumb: Option<Box<Thumbnail>>,
+    cuts: u64,
+}
+
 /// The smoothed normalisation state.
 #[derive(Debug, Clone)]
 pub struct Normalizer {
@@ -60,6 +70,22 @@ impl Normalizer {
             scratch: Vec::new(),
             cuts: 0,
         }
+    }
+
+    /// The state after the frames observed so far.
+    pub fn state(&self) -> NormState {
+        NormState {
+            range: self.range,
+            prev_thumb: self.prev_thumb.map(Box::new),
+            cuts: self.cuts,
+        }
+    }
+
+    /// Continues from `state` (taken from another normaliser with [`Normalizer::state`]).
+    pub fn resume(&mut self, state: &NormState) {
+        self.range = state.range;
+        self.prev_thumb = state.prev_thumb.as_deref().copied();
+        self.cuts = state.cuts;
     }
 
     /// Scene cuts seen so far.
@@ -178,6 +204,39 @@ mod tests {
         let (lo, _) = n.observe(&ramp(1000, 1.0, 10.0), &[0.0; THUMB_W * THUMB_H]);
         assert!((lo - 10.02).abs() < 0.01, "{lo}");
         assert_eq!(n.cuts(), 1);
+    }
+
+    #[test]
+    fn a_resumed_state_continues_exactly_where_the_first_normaliser_was() {
+        let frames: Vec<(Vec<f32>, Thumbnail)> = (0..8)
+            .map(|i| {
+                let thumb = [if i == 5 { 0.0 } else { 0.5 }; THUMB_W * THUMB_H];
+                (ramp(500, 1.0 + i as f32, i as f32 * 0.3), thumb)
+            })
+            .collect();
+        let mut whole = Normalizer::new(0.8);
+        let expected: Vec<_> = frames.iter().map(|(r, t)| whole.observe(r, t)).collect();
+
+        let mut first = Normalizer::new(0.8);
+        for (r, t) in &frames[..4] {
+            first.observe(r, t);
+        }
+        let mut second = Normalizer::new(0.8);
+        second.resume(&first.state());
+        let got: Vec<_> = frames[4..]
+            .iter()
+            .map(|(r, t)| second.observe(r, t))
+            .collect();
+        assert_eq!(got, expected[4..]);
+        assert_eq!(second.cuts(), whole.cuts());
+        assert_eq!(second.state(), whole.state());
+        // A fresh normaliser over the same frames differs: the state is what carries over.
+        let mut fresh = Normalizer::new(0.8);
+        let cold: Vec<_> = frames[4..]
+            .iter()
+            .map(|(r, t)| fresh.observe(r, t))
+            .collect();
+        assert_ne!(cold, expected[4..]);
     }
 
     #[test]

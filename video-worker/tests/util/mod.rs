@@ -16,7 +16,10 @@ use parallax_core::model::{
 };
 use parallax_core::process::ToolCommand;
 use parallax_core::queue::ReceivedMessage;
-use video_worker::converter::{BadInput, SegmentConverter, SegmentReport, SegmentWork};
+use video_worker::converter::{
+    BadInput, NormState, SeamStart, SegmentConverter, SegmentReport, SegmentWork,
+};
+use video_worker::engine::temporal::{Normalizer, THUMB_H, THUMB_W};
 use video_worker::infer::count_frames;
 
 /// Local adapter settings on `dir` with the given visibility timeout and max receives.
@@ -126,8 +129,8 @@ where
 }
 
 /// Stand-in converter: puts each frame beside itself with ffmpeg (the output has the source's
-/// frame count and twice its width) and writes the two preview images. Records every work
-/// item it was given.
+/// frame count and twice its width), writes the two preview images and hands on
+/// [`ending_state`] as its final depth state. Records every work item it was given.
 #[derive(Debug, Default)]
 pub struct HstackConverter {
     /// Read the input at its native frame rate (`-re`), so a conversion takes as long as the
@@ -158,7 +161,7 @@ impl SegmentConverter for HstackConverter {
         let input_frames = count_frames(&work.input)
             .await
             .map_err(|e| BadInput(format!("the segment is not a readable video ({e:#})")))?;
-        if let Some((prev, _)) = &work.warmup {
+        if let SeamStart::Warmup { previous: prev, .. } = &work.seam {
             count_frames(prev)
                 .await
                 .map_err(|e| BadInput(format!("the previous segment is not a video ({e:#})")))?;
@@ -204,6 +207,9 @@ impl SegmentConverter for HstackConverter {
             (preview_sbs, preview_depth) = (Some(sbs), Some(depth));
         }
         let frames = count_frames(&work.output).await?;
+        if let Some(sink) = &work.seam_end {
+            sink.put(ending_state(frames));
+        }
         progress(frames.min(input_frames));
         Ok(SegmentReport {
             frames,
@@ -211,6 +217,14 @@ impl SegmentConverter for HstackConverter {
             preview_depth,
         })
     }
+}
+
+/// The normalisation state [`HstackConverter`] says a segment of `frames` frames ended with.
+pub fn ending_state(frames: u64) -> NormState {
+    let mut n = Normalizer::new(0.5);
+    let v = frames as f32;
+    n.observe(&[v, v + 1.0, v + 2.0], &[0.5; THUMB_W * THUMB_H]);
+    n.state()
 }
 
 /// Width and height of the first video stream of `path`.
