@@ -56,6 +56,17 @@ impl SqliteQueue {
     {
         let (queue, dlq, s) = (self.name.clone(), self.dlq.clone(), self.settings);
         move |conn| {
+            // Most polls find nothing: a read (no lock in WAL mode) says so before the write
+            // transaction that hands messages out.
+            let now = now_micros();
+            let ready = conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM messages WHERE queue = ?1 AND visible_at <= ?2)",
+                )?
+                .query_row(params![queue, now], |r| r.get::<_, bool>(0))?;
+            if !ready {
+                return Ok(Vec::new());
+            }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = now_micros();
             let candidates: Vec<(i64, String, String, u32)> = {
