@@ -27,6 +27,9 @@ use std::sync::OnceLock;
 use parallax_core::model::StereoMode;
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+mod simd;
+
 /// How much lower than the process the frame pool's threads are scheduled (nice steps).
 const FRAME_POOL_NICENESS: i32 = 10;
 
@@ -508,7 +511,7 @@ const HOLE: u64 = 0;
 /// hole between them (a disocclusion) instead of being stretched over it.
 const MAX_SPAN: i32 = 2 * ONE;
 /// `65536 / span` for every span up to [`MAX_SPAN`]: the splat divides by a table look-up.
-const RECIP: [u32; MAX_SPAN as usize + 1] = {
+static RECIP: [u32; MAX_SPAN as usize + 1] = {
     let mut t = [0u32; MAX_SPAN as usize + 1];
     let mut i = 1;
     while i < t.len() {
@@ -562,15 +565,26 @@ fn splat(shift: &[i32], eye: i32, keys: &mut [u64]) {
 }
 
 fn splat_eye<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::splat_eye::<EYE>(shift, keys) {
+        return;
+    }
+    assert_eq!(keys.len(), shift.len());
+    keys.fill(HOLE);
+    splat_tail::<EYE>(shift, 1, keys);
+}
+
+/// The splat of source pixels `from..` (each with its left neighbour; `from >= 1`) onto
+/// `keys`, and of the last pixel.
+fn splat_tail<const EYE: i32>(shift: &[i32], from: usize, keys: &mut [u64]) {
     let eye = EYE;
     let w = shift.len();
-    assert_eq!(keys.len(), w);
-    keys.fill(HOLE);
+    assert!(keys.len() == w && from >= 1 && from <= w.max(1));
     let wu = w as u32;
-    let mut s0 = shift[0];
-    let mut p0 = eye * s0;
+    let mut s0 = shift[from - 1];
+    let mut p0 = (((from - 1) as i32) << FRAC) + eye * s0;
     // Every pixel but the last, which has no right neighbour.
-    for (x1, &s1) in shift.iter().enumerate().skip(1) {
+    for (x1, &s1) in shift.iter().enumerate().skip(from) {
         let p1 = ((x1 as i32) << FRAC) + eye * s1;
         let span = p1 - p0;
         let base = ((x1 - 1) as u32) << FRAC;
@@ -629,6 +643,21 @@ fn sample(src: &[u8], keys: &[u64], dst: &mut [u8]) {
 fn sample2(src: [&[u8]; 2], keys: &[u64], dst: [&mut [u8]; 2]) {
     let [s0, s1] = src;
     let [d0, d1] = dst;
+    #[cfg(target_arch = "x86_64")]
+    let holes = match simd::lerp2(s0, s1, keys, d0, d1) {
+        Some(holes) => holes,
+        None => lerp2_scalar(s0, s1, keys, d0, d1),
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let holes = lerp2_scalar(s0, s1, keys, d0, d1);
+    if holes {
+        fill_holes(s0, keys, d0);
+        fill_holes(s1, keys, d1);
+    }
+}
+
+/// [`sample2`]'s interpolation, one pixel at a time; returns whether any key is a [`HOLE`].
+fn lerp2_scalar(s0: &[u8], s1: &[u8], keys: &[u64], d0: &mut [u8], d1: &mut [u8]) -> bool {
     let w = s0.len();
     assert!(s1.len() == w && d0.len() == w && d1.len() == w && keys.len() == w);
     let mut holes = false;
@@ -638,10 +667,7 @@ fn sample2(src: [&[u8]; 2], keys: &[u64], dst: [&mut [u8]; 2]) {
         d0[x] = lerp(s0[i], s0[j], f);
         d1[x] = lerp(s1[i], s1[j], f);
     }
-    if holes {
-        fill_holes(s0, keys, d0);
-        fill_holes(s1, keys, d1);
-    }
+    holes
 }
 
 /// The two source pixels a key's position falls between, and the weight of the second.
