@@ -483,11 +483,12 @@ impl BandContext<'_> {
             let z = a + (b - a) * fy;
             *o = round_i32(k * (z - c));
         }
-        for (o, &(x0, x1, fx)) in shift.iter_mut().zip(&self.map.xs_fixed) {
-            let a = coarse[x0 as usize];
-            let b = coarse[x1 as usize];
-            *o = a + (((b - a) * fx as i32 + ONE / 2) >> FRAC);
+        let xs = &self.map.xs_fixed;
+        #[cfg(target_arch = "x86_64")]
+        if simd::resample_row(coarse, xs, shift) {
+            return;
         }
+        resample_row(coarse, xs, shift);
     }
 }
 
@@ -724,7 +725,20 @@ fn fill_holes(src: &[u8], keys: &[u64], dst: &mut [u8]) {
 /// they sample the luma plane, halved. Where the two come from different surfaces (a depth
 /// edge between them) the nearer one alone decides; where both are holes so is it.
 fn chroma_keys_from_luma(luma: &[u64], chroma: &mut [u64]) {
-    let last = (((chroma.len() - 1) as u32) << FRAC) as i32;
+    #[cfg(target_arch = "x86_64")]
+    if simd::chroma_keys(luma, chroma) {
+        return;
+    }
+    let n = chroma.len();
+    chroma_keys_scalar(luma, chroma, n);
+}
+
+/// [`chroma_keys_from_luma`] for a stretch of a row whose full chroma width is `row_len`.
+fn chroma_keys_scalar(luma: &[u64], chroma: &mut [u64], row_len: usize) {
+    if row_len == 0 {
+        return;
+    }
+    let last = (((row_len - 1) as u32) << FRAC) as i32;
     for (o, pair) in chroma.iter_mut().zip(luma.chunks_exact(2)) {
         let (k0, k1) = (pair[0], pair[1]);
         let (p0, p1) = (key_pos(k0) as i32, key_pos(k1) as i32);
@@ -743,6 +757,26 @@ fn chroma_keys_from_luma(luma: &[u64], chroma: &mut [u64]) {
     }
 }
 
+/// Linear sampling positions along one axis in fixed point, as three arrays (so eight are
+/// loaded at once): output `i` is `src[a[i]] + (src[b[i]] - src[a[i]]) * f[i] / 256`.
+#[derive(Debug, Clone)]
+struct FixedAxis {
+    a: Vec<i32>,
+    b: Vec<i32>,
+    /// Weights in 1/256 (0..=256).
+    f: Vec<i32>,
+    /// No index in `a` or `b` is negative or above this.
+    max_index: usize,
+}
+
+/// Interpolates `src` at `xs` into `out` (rounded to nearest).
+fn resample_row(src: &[i32], xs: &FixedAxis, out: &mut [i32]) {
+    for (((o, &a), &b), &f) in out.iter_mut().zip(&xs.a).zip(&xs.b).zip(&xs.f) {
+        let (a, b) = (src[a as usize], src[b as usize]);
+        *o = a + (((b - a) * f + ONE / 2) >> FRAC);
+    }
+}
+
 /// Precomputed bilinear sampling positions from a `src_w` x `src_h` grid to `dst_w` x `dst_h`
 /// (pixel centres aligned, as image scalers do).
 #[derive(Debug, Clone)]
@@ -755,7 +789,7 @@ struct ResampleMap {
     /// Vertical positions of the centres of the destination's row pairs (`dst_h / 2`).
     pair_ys: Vec<(u32, u32, f32)>,
     /// `xs` with the weight in 1/256 (0..=256).
-    xs_fixed: Vec<(u32, u32, u16)>,
+    xs_fixed: FixedAxis,
 }
 
 impl ResampleMap {
@@ -774,10 +808,15 @@ impl ResampleMap {
         let src_w = src_w.max(1);
         let src_h = src_h.max(1);
         let xs = axis(src_w, dst_w);
-        let xs_fixed = xs
-            .iter()
-            .map(|&(a, b, f)| (a, b, (f * ONE as f32 + 0.5) as u16))
-            .collect();
+        let xs_fixed = FixedAxis {
+            a: xs.iter().map(|&(a, _, _)| a as i32).collect(),
+            b: xs.iter().map(|&(_, b, _)| b as i32).collect(),
+            f: xs
+                .iter()
+                .map(|&(_, _, f)| (f * ONE as f32 + 0.5) as i32)
+                .collect(),
+            max_index: xs.iter().map(|&(_, b, _)| b as usize).max().unwrap_or(0),
+        };
         Self {
             src_w,
             src_h,

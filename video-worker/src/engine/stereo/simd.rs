@@ -12,7 +12,11 @@
 
 use std::arch::x86_64::*;
 
-use super::{lerp, splat_tail, taps, FRAC, HOLE, MAX_SPAN, ONE, RECIP};
+use super::{chroma_keys_scalar, FRAC, HOLE, MAX_SPAN, ONE, RECIP};
+use super::{lerp, splat_tail, taps, FixedAxis};
+
+// The kernels clear and mask keys with zeros.
+const _: () = assert!(HOLE == 0);
 
 /// [`super::lerp2_scalar`] with AVX2 when the CPU has it (std caches the check); `None`
 /// when it does not.
@@ -29,6 +33,136 @@ pub(super) fn lerp2(
     }
     // SAFETY: the CPU has AVX2, checked just above.
     Some(unsafe { lerp2_avx2(s0, s1, keys, d0, d1) })
+}
+
+/// [`super::resample_row`] with AVX2 when the CPU has it; `false` (nothing done) when it
+/// does not.
+#[inline]
+pub(super) fn resample_row(src: &[i32], xs: &FixedAxis, out: &mut [i32]) -> bool {
+    if !is_x86_feature_detected!("avx2") {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2, checked just above.
+    unsafe { resample_row_avx2(src, xs, out) };
+    true
+}
+
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn resample_row_avx2(src: &[i32], xs: &FixedAxis, out: &mut [i32]) {
+    let n = out.len();
+    assert!(xs.a.len() >= n && xs.b.len() >= n && xs.f.len() >= n);
+    // Every index must be inside `src` for the gathers (all are in 0..=max_index).
+    assert!(xs.max_index < src.len());
+    let half = _mm256_set1_epi32(ONE / 2);
+    let mut x = 0;
+    while x + 8 <= n {
+        // SAFETY: x + 8 <= n <= each array's length; the gathered indices are inside `src`
+        // (checked above).
+        unsafe {
+            let ia = _mm256_loadu_si256(xs.a.as_ptr().add(x) as *const __m256i);
+            let ib = _mm256_loadu_si256(xs.b.as_ptr().add(x) as *const __m256i);
+            let f = _mm256_loadu_si256(xs.f.as_ptr().add(x) as *const __m256i);
+            let a = _mm256_i32gather_epi32::<4>(src.as_ptr(), ia);
+            let b = _mm256_i32gather_epi32::<4>(src.as_ptr(), ib);
+            let d = _mm256_mullo_epi32(_mm256_sub_epi32(b, a), f);
+            let v = _mm256_add_epi32(
+                a,
+                _mm256_srai_epi32::<{ FRAC as i32 }>(_mm256_add_epi32(d, half)),
+            );
+            _mm256_storeu_si256(out.as_mut_ptr().add(x) as *mut __m256i, v);
+        }
+        x += 8;
+    }
+    for x in x..n {
+        let (a, b) = (src[xs.a[x] as usize], src[xs.b[x] as usize]);
+        out[x] = a + (((b - a) * xs.f[x] + ONE / 2) >> FRAC);
+    }
+}
+
+/// [`super::chroma_keys_from_luma`] with AVX2 when the CPU has it; `false` (nothing done)
+/// when it does not.
+#[inline]
+pub(super) fn chroma_keys(luma: &[u64], chroma: &mut [u64]) -> bool {
+    if !is_x86_feature_detected!("avx2") {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2, checked just above.
+    unsafe { chroma_keys_avx2(luma, chroma) };
+    true
+}
+
+/// Four chroma keys at a time from eight luma keys, every case of the scalar code as masks.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn chroma_keys_avx2(luma: &[u64], chroma: &mut [u64]) {
+    let n = chroma.len().min(luma.len() / 2);
+    if n == 0 {
+        return;
+    }
+    let last = _mm256_set1_epi64x((((chroma.len() - 1) as u32) << FRAC) as i64);
+    let low = _mm256_set1_epi64x(u32::MAX as i64);
+    let high = _mm256_set1_epi64x(!(u32::MAX as u64) as i64);
+    let sign = _mm256_set1_epi64x(i64::MIN);
+    let zero = _mm256_setzero_si256();
+    let max_span = _mm256_set1_epi64x(MAX_SPAN as i64);
+    let min_span = _mm256_set1_epi64x(-MAX_SPAN as i64);
+    let quarter = _mm256_set1_epi64x((ONE / 4) as i64);
+    let full = _mm256_set1_epi64x(ONE as i64);
+    let mut t = 0;
+    while t + 4 <= n {
+        // SAFETY: 2 * (t + 4) <= 2 * n <= luma.len(): both loads are inside `luma`.
+        let (a, b) = unsafe {
+            let p = luma.as_ptr().add(2 * t) as *const __m256i;
+            (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)))
+        };
+        // Left and right luma keys of chroma pixels t, t + 2 | t + 1, t + 3.
+        let k0 = _mm256_unpacklo_epi64(a, b);
+        let k1 = _mm256_unpackhi_epi64(a, b);
+        let hole0 = _mm256_cmpeq_epi64(k0, zero);
+        let hole1 = _mm256_cmpeq_epi64(k1, zero);
+        let (p0, p1) = (_mm256_and_si256(k0, low), _mm256_and_si256(k1, low));
+        // k0 > k1 as unsigned numbers.
+        let gt = _mm256_cmpgt_epi64(_mm256_xor_si256(k0, sign), _mm256_xor_si256(k1, sign));
+        let d = _mm256_sub_epi64(p1, p0);
+        let far = _mm256_or_si256(
+            _mm256_cmpgt_epi64(d, max_span),
+            _mm256_cmpgt_epi64(min_span, d),
+        );
+        let both = _mm256_andnot_si256(_mm256_or_si256(hole0, hole1), _mm256_set1_epi64x(-1));
+        // The candidates: the midpoint, the left one's and the right one's position, halved.
+        // Negative results are clamped to 0 below, so (p1 - ONE) >> 1 may use a logical shift
+        // on max(p1 - ONE, 0).
+        let mid = _mm256_sub_epi64(_mm256_srli_epi64::<2>(_mm256_add_epi64(p0, p1)), quarter);
+        let left = _mm256_srli_epi64::<1>(p0);
+        let right_raw = _mm256_sub_epi64(p1, full);
+        let right = _mm256_srli_epi64::<1>(_mm256_andnot_si256(
+            _mm256_cmpgt_epi64(zero, right_raw),
+            right_raw,
+        ));
+        let use_mid = _mm256_andnot_si256(far, both);
+        let use_left = _mm256_or_si256(
+            _mm256_andnot_si256(hole0, hole1),
+            _mm256_and_si256(_mm256_and_si256(both, far), gt),
+        );
+        let pos = _mm256_blendv_epi8(_mm256_blendv_epi8(right, left, use_left), mid, use_mid);
+        // clamp(pos, 0, last)
+        let pos = _mm256_andnot_si256(_mm256_cmpgt_epi64(zero, pos), pos);
+        let pos = _mm256_blendv_epi8(pos, last, _mm256_cmpgt_epi64(pos, last));
+        let nearer = _mm256_blendv_epi8(k1, k0, gt);
+        let out = _mm256_or_si256(_mm256_and_si256(nearer, high), pos);
+        let out = _mm256_andnot_si256(_mm256_and_si256(hole0, hole1), out);
+        // Back to t, t + 1, t + 2, t + 3.
+        let out = _mm256_permute4x64_epi64::<0b11_01_10_00>(out);
+        // SAFETY: t + 4 <= n <= chroma.len().
+        unsafe { _mm256_storeu_si256(chroma.as_mut_ptr().add(t) as *mut __m256i, out) };
+        t += 4;
+    }
+    let row_len = chroma.len();
+    chroma_keys_scalar(&luma[2 * t..], &mut chroma[t..], row_len);
 }
 
 /// [`super::splat_eye`] with AVX2 when the CPU has it; `false` (nothing done) when it does
@@ -54,7 +188,19 @@ pub(super) fn splat_eye<const EYE: i32>(shift: &[i32], keys: &mut [u64]) -> bool
 unsafe fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
     let w = shift.len();
     assert_eq!(keys.len(), w);
-    keys.fill(HOLE);
+    // HOLE is 0: clear four keys a store.
+    let mut x = 0;
+    while x + 4 <= w {
+        // SAFETY: x + 4 <= w = keys.len().
+        unsafe {
+            _mm256_storeu_si256(
+                keys.as_mut_ptr().add(x) as *mut __m256i,
+                _mm256_setzero_si256(),
+            )
+        };
+        x += 4;
+    }
+    keys[x..].fill(HOLE);
     if w < 2 {
         splat_tail::<EYE>(shift, 1, keys);
         return;
@@ -122,6 +268,7 @@ unsafe fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
         };
         // The two candidates of a continuous surface: offsets off0 and off0 + ONE.
         let mut targets = [_mm256_setzero_si256(); 2];
+        let mut any = [false; 2];
         for (c, off) in [off0, _mm256_add_epi32(off0, full)].into_iter().enumerate() {
             let t = _mm256_add_epi32(t0, _mm256_set1_epi32(c as i32));
             let valid = _mm256_and_si256(
@@ -134,6 +281,7 @@ unsafe fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
                 _mm256_srai_epi32::<{ FRAC as i32 }>(_mm256_mullo_epi32(ds, frac)),
             );
             targets[c] = _mm256_and_si256(t, valid);
+            any[c] = _mm256_movemask_epi8(valid) != 0;
             let (ka, kb) = keys_of(s, _mm256_add_epi32(base, frac), valid);
             // SAFETY: ks has 16 slots; c * 8 + 8 <= 16.
             unsafe {
@@ -160,7 +308,9 @@ unsafe fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
             _mm256_storeu_si256(ts.as_mut_ptr() as *mut __m256i, t_first);
             _mm256_storeu_si256(ts.as_mut_ptr().add(8) as *mut __m256i, targets[1]);
         }
-        for (&t, &k) in ts.iter().zip(&ks) {
+        // The second candidates are mostly unused (a pixel spans one target or none).
+        let used = if any[1] { 16 } else { 8 };
+        for (&t, &k) in ts[..used].iter().zip(&ks[..used]) {
             let slot = &mut keys[t as usize];
             *slot = (*slot).max(k);
         }
@@ -247,8 +397,9 @@ unsafe fn lerp2_avx2(s0: &[u8], s1: &[u8], keys: &[u64], d0: &mut [u8], d1: &mut
 
 #[cfg(test)]
 mod tests {
-    use super::super::{lerp2_scalar, splat_tail, HOLE, ONE};
-    use super::{lerp2, splat_eye};
+    use super::super::{chroma_keys_scalar, lerp2_scalar, resample_row, splat_tail};
+    use super::super::{FixedAxis, ResampleMap, HOLE, ONE};
+    use super::{chroma_keys, lerp2, splat_eye};
 
     fn rng(mut state: u64) -> impl FnMut() -> u64 {
         move || {
@@ -294,6 +445,70 @@ mod tests {
                     assert_eq!(fast, slow, "width {w}, round {round}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn avx2_chroma_keys_match_the_scalar_code_exactly() {
+        let mut next = rng(0x1234_5678_9abc_def1);
+        for cw in [1usize, 2, 3, 4, 5, 8, 9, 640] {
+            let w = 2 * cw;
+            let max = ((w - 1) as u64) << 8;
+            for round in 0..40 {
+                // Splat-like keys: positions near their pixel, depth edges, holes, row ends.
+                let luma: Vec<u64> = (0..w)
+                    .map(|x| {
+                        let r = next();
+                        if r.is_multiple_of(7) || (round % 4 == 0 && r.is_multiple_of(3)) {
+                            return HOLE;
+                        }
+                        let pos = match (r >> 4) % 5 {
+                            0 => max,
+                            1 => (r >> 12) % (max + 1),
+                            2 => 0,
+                            _ => ((x as u64) << 8).saturating_add((r >> 12) % 900).min(max),
+                        };
+                        let depth = match (r >> 20) % 3 {
+                            0 => 1u64 << 31,
+                            _ => (r >> 32) & 0xffff_ffff | 1,
+                        };
+                        depth << 32 | pos
+                    })
+                    .collect();
+                let mut fast = vec![7u64; cw];
+                if !chroma_keys(&luma, &mut fast) {
+                    return;
+                }
+                let mut slow = vec![7u64; cw];
+                chroma_keys_scalar(&luma, &mut slow, cw);
+                assert_eq!(fast, slow, "chroma width {cw}, round {round}");
+            }
+        }
+    }
+
+    #[test]
+    fn avx2_resampling_matches_the_scalar_code_exactly() {
+        let mut next = rng(0x0bad_cafe_f00d_d00d);
+        for (src_w, dst_w) in [
+            (1usize, 1usize),
+            (1, 9),
+            (7, 3),
+            (924, 1280),
+            (518, 1920),
+            (9, 8),
+        ] {
+            let map = ResampleMap::new(src_w, 4, dst_w, 4);
+            let xs: &FixedAxis = &map.xs_fixed;
+            let src: Vec<i32> = (0..src_w)
+                .map(|_| (next() % 2_000_000) as i32 - 1_000_000)
+                .collect();
+            let mut fast = vec![0; dst_w];
+            if !super::resample_row(&src, xs, &mut fast) {
+                return;
+            }
+            let mut slow = vec![0; dst_w];
+            resample_row(&src, xs, &mut slow);
+            assert_eq!(fast, slow, "{src_w} -> {dst_w}");
         }
     }
 
