@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use parallax_core::backends::Backends;
 use parallax_core::keys::{self, QueueName};
-use parallax_core::model::{JobStatus, JobUpdate, SegmentOutput};
+use parallax_core::model::{Job, JobStatus, JobUpdate, SegmentOutput};
 use parallax_core::storage::ObjectStorageExt as _;
 use tokio_util::sync::CancellationToken;
 use util::*;
@@ -44,6 +44,37 @@ async fn outputs_sent(b: &Backends, n: u64) {
     .await;
 }
 
+/// Runs a worker with the stand-in converter until `n` segment outputs are reported; returns
+/// the work items it converted, in order.
+async fn convert_until_reported(
+    b: &Backends,
+    common: &parallax_core::config::CommonArgs,
+    n: u64,
+) -> Vec<video_worker::converter::SegmentWork> {
+    let conv = Arc::new(HstackConverter::new(false));
+    let (stop, run) = start_worker(b, common, conv.clone());
+    outputs_sent(b, n).await;
+    stop.cancel();
+    run.await.unwrap();
+    let seen = conv.seen.lock().unwrap().clone();
+    seen
+}
+
+/// A chunked job whose segments (64x48 clips with these frame counts, made in `dir`) are
+/// stored where media-worker puts them.
+async fn job_with_segments(b: &Backends, dir: &std::path::Path, frames: &[u32]) -> Job {
+    let job = chunked_job(b, frames.len() as u32).await;
+    for (i, &n) in frames.iter().enumerate() {
+        let clip = dir.join(format!("{i}.mkv"));
+        make_clip(&clip, n, "64x48").await;
+        b.storage
+            .upload(&keys::segment(&job.job_id, i as u32), &clip)
+            .await
+            .unwrap();
+    }
+    job
+}
+
 async fn stored_frames(b: &Backends, key: &str, dir: &std::path::Path) -> (u64, (u32, u32)) {
     let local = dir.join(key.replace('/', "_"));
     b.storage.download(key, &local).await.unwrap();
@@ -58,24 +89,12 @@ async fn converts_tasks_end_to_end_and_the_trigger_requests_reassembly() {
     let dir = tempfile::tempdir().unwrap();
     let common = common(dir.path(), 30, 4);
     let b = backends(&common).await;
-    let job = chunked_job(&b, 2).await;
     let clips = tempfile::tempdir().unwrap();
-    for (i, frames) in [(0u32, 12u32), (1, 9)] {
-        let clip = clips.path().join(format!("{i}.mkv"));
-        make_clip(&clip, frames, "64x48").await;
-        b.storage
-            .upload(&keys::segment(&job.job_id, i), &clip)
-            .await
-            .unwrap();
-    }
+    let job = job_with_segments(&b, clips.path(), &[12, 9]).await;
     send_task(&b, &task(&job, 0, 12, 5)).await;
     send_task(&b, &task(&job, 1, 9, 5)).await;
 
-    let conv = Arc::new(HstackConverter::new(false));
-    let (stop, run) = start_worker(&b, &common, conv.clone());
-    outputs_sent(&b, 2).await;
-    stop.cancel();
-    run.await.unwrap();
+    let seen = convert_until_reported(&b, &common, 2).await;
 
     // Converted segments at their keys, with the source's frame count.
     for (i, frames) in [(0u32, 12u64), (1, 9)] {
@@ -99,7 +118,6 @@ async fn converts_tasks_end_to_end_and_the_trigger_requests_reassembly() {
             .unwrap()
             > 0
     );
-    let seen = conv.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2);
     let first = &seen[0];
     assert_eq!(first.seam, SeamStart::Fresh);
@@ -197,31 +215,15 @@ impl video_worker::converter::SegmentConverter for DrainingConverter {
     }
 }
 
-/// Converts two tasks of one job with a [`DrainingConverter`]; returns the most conversions
-/// in flight at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_whose_predecessor_was_converted_elsewhere_warms_up_on_its_tail() {
     let dir = tempfile::tempdir().unwrap();
     let common = common(dir.path(), 30, 4);
     let b = backends(&common).await;
-    let job = chunked_job(&b, 2).await;
-    for (i, frames) in [(0u32, 12u32), (1, 9)] {
-        let clip = dir.path().join(format!("{i}.mkv"));
-        make_clip(&clip, frames, "64x48").await;
-        b.storage
-            .upload(&keys::segment(&job.job_id, i), &clip)
-            .await
-            .unwrap();
-    }
+    let job = job_with_segments(&b, dir.path(), &[12, 9]).await;
     // Only segment 1 comes to this worker.
     send_task(&b, &task(&job, 1, 9, 5)).await;
-    let conv = Arc::new(HstackConverter::new(false));
-    let (stop, run) = start_worker(&b, &common, conv.clone());
-    outputs_sent(&b, 1).await;
-    stop.cancel();
-    run.await.unwrap();
-
-    let seen = conv.seen.lock().unwrap().clone();
+    let seen = convert_until_reported(&b, &common, 1).await;
     assert_eq!(seen.len(), 1);
     // Warmed up on segment 0's source (downloaded; the stand-in reads it), the task's frames.
     match &seen[0].seam {
@@ -233,6 +235,8 @@ async fn a_segment_whose_predecessor_was_converted_elsewhere_warms_up_on_its_tai
     }
 }
 
+/// Converts two tasks of one job with a [`DrainingConverter`]; returns the most conversions
+/// in flight at once.
 async fn most_in_flight(overlap: bool) -> usize {
     let dir = tempfile::tempdir().unwrap();
     let common = common(dir.path(), 60, 4);
