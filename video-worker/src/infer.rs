@@ -32,7 +32,6 @@ use parallax_core::backends::Backends;
 use parallax_core::jobs::JobStore;
 use parallax_core::keys::{self, QueueName};
 use parallax_core::model::{JobUpdate, SegmentOutput, SegmentTask};
-use parallax_core::process::ToolCommand;
 use parallax_core::queue::{QueueReceiver, QueueSender, ReceivedMessage};
 use parallax_core::storage::{ObjectStorage, ObjectStorageExt as _};
 use parallax_core::Error;
@@ -512,24 +511,6 @@ impl InferWorker {
         }
         Ok(())
     }
-}
-
-/// Frames in the first video stream of `path`, counted from its packets (no decoding).
-pub async fn count_frames(path: &Path) -> anyhow::Result<u64> {
-    let out = ToolCommand::ffprobe(Duration::from_secs(120))
-        .args(["-select_streams", "v:0", "-count_packets"])
-        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .await
-        .with_context(|| format!("counting the frames of {}", path.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.trim().trim_end_matches(',').parse().with_context(|| {
-        format!(
-            "ffprobe gave no frame count for {}: {text:?}",
-            path.display()
-        )
-    })
 }
 
 fn log_panic(handled: Result<(), tokio::task::JoinError>, msg: &ReceivedMessage) {

@@ -19,7 +19,8 @@ use parallax_core::storage::ObjectStorageExt as _;
 use tokio_util::sync::CancellationToken;
 use util::*;
 use video_worker::converter::SeamStart;
-use video_worker::infer::{count_frames, InferConfig, InferWorker};
+use video_worker::engine::probe::count_frames;
+use video_worker::infer::{InferConfig, InferWorker};
 use video_worker::trigger::{Trigger, TriggerConfig};
 
 /// Starts an in-process worker with the stand-in converter; returns its shutdown token and

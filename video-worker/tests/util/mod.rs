@@ -19,8 +19,8 @@ use parallax_core::queue::ReceivedMessage;
 use video_worker::converter::{
     BadInput, NormState, SeamStart, SegmentConverter, SegmentReport, SegmentWork,
 };
+use video_worker::engine::probe::count_frames;
 use video_worker::engine::temporal::{Normalizer, THUMB_H, THUMB_W};
-use video_worker::infer::count_frames;
 
 /// Local adapter settings on `dir` with the given visibility timeout and max receives.
 pub fn common(dir: &Path, visibility_secs: u64, max_receives: u32) -> CommonArgs {
