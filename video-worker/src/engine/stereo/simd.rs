@@ -1,9 +1,11 @@
-//! AVX2 versions of the warp's two hot steps, the splat and the sampling, chosen at run time
-//! on CPUs that have AVX2 (the binary stays baseline x86-64; elsewhere the scalar code runs).
-//! They compute exactly what the scalar code does, eight pixels at a time (the tests compare
-//! the two bit for bit): the splat computes every source pixel's candidate targets and keys
-//! side by side and merges them into the z-buffer one by one; the sampling reads both taps of
-//! each pixel with one gather.
+//! AVX2 versions of the warp's inner loops, chosen at run time on CPUs that have AVX2 (the
+//! binary stays baseline x86-64; elsewhere the scalar code runs). They compute exactly what
+//! the scalar code does, eight pixels at a time (the tests compare the two bit for bit):
+//! - the depth row's resampling to per-pixel shifts: two gathers per eight pixels;
+//! - the splat: every source pixel's candidate targets and keys side by side, merged into the
+//!   z-buffer one by one (neighbours can land on the same target);
+//! - the chroma keys from the luma keys: every case of the scalar code as masks;
+//! - the sampling: one gather reads both taps of each pixel.
 //!
 //! The only `unsafe` in the workspace: intrinsics behind the feature check, loads and gathers
 //! whose indices are bounded first (each has its SAFETY note).
