@@ -32,6 +32,10 @@ use super::{
 const OUT_POOL: usize = 3;
 /// Depth maps in flight between depth and render.
 const DEPTH_POOL: usize = 3;
+/// The capacity asked for the pipes to and from ffmpeg: Linux's default of 64 KiB moves a
+/// 720p frame in dozens of writes, each waking the other side; 1 MiB is the most an
+/// unprivileged process may ask for by default (`/proc/sys/fs/pipe-max-size`).
+const PIPE_BYTES: usize = 1 << 20;
 
 struct FrameMsg {
     frame: Yuv420,
@@ -222,6 +226,7 @@ pub(super) async fn convert(
     let write = async {
         let mut encoder = encoder;
         let mut stdin = encoder.child.stdin.take().expect("stdin is piped");
+        widen_pipe(&stdin);
         let mut written = 0u64;
         let mut out_free_tx = Some(out_free_tx);
         while let Some(buf) = to_write_rx.recv().await {
@@ -407,6 +412,7 @@ async fn read_frames(
     count: &mut u64,
 ) -> anyhow::Result<u64> {
     let mut stdout = running.child.stdout.take().expect("stdout is piped");
+    widen_pipe(&stdout);
     let mut n = 0u64;
     loop {
         let mut buf = match spare.take() {
@@ -444,6 +450,14 @@ async fn read_frames(
     drop(stdout);
     running.wait().await?;
     Ok(n)
+}
+
+/// Asks for a [`PIPE_BYTES`] pipe: fewer, larger transfers and fewer wake-ups on both sides.
+/// A refusal (a lower system limit) only costs speed.
+fn widen_pipe(pipe: &impl std::os::fd::AsFd) {
+    if let Err(e) = rustix::pipe::fcntl_setpipe_size(pipe, PIPE_BYTES) {
+        tracing::debug!(error = %e, "keeping the pipe's default size");
+    }
 }
 
 async fn read_full(r: &mut (impl AsyncRead + Unpin), buf: &mut [u8]) -> anyhow::Result<usize> {
