@@ -8,7 +8,8 @@
 //! - `inference_vs_onnxruntime`: the engine's depth-model throughput as a ratio to
 //!   onnxruntime's own Python API on the same model (a random-weight model with Depth
 //!   Anything V2 Small's compute shape, from `../shared/models/`), size, threads and batch;
-//! - `warp_mpix_per_s`: the stereo warp kernel (full SBS, source megapixels per second).
+//! - `warp_mpix_per_s`: the stereo warp kernel (full SBS, source megapixels per second), with
+//!   the CPU a frame costs it and the model input's preparation on one thread.
 //!
 //! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (default 6),
 //! `BENCH_ROUNDS` (frame-path rounds, best kept; default 1), `BENCH_WARP_FRAMES` (default 100),
@@ -19,6 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use parallax_core::model::{ConversionSettings, StereoMode};
+use video_worker::engine::preprocess::Preprocessor;
 use video_worker::engine::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
 use video_worker::engine::{ConvertRequest, Engine, EngineConfig};
 
@@ -286,6 +288,29 @@ fn warp() -> (f64, Option<f64>) {
     (mpix, cpu_ms)
 }
 
+/// The CPU one 1280x720 frame's model input (924x518) costs, on one thread.
+fn preprocess() -> Option<f64> {
+    let mut src = Yuv420::new(1280, 720);
+    for (i, p) in src.data.iter_mut().enumerate() {
+        *p = (i * 31 % 251) as u8;
+    }
+    let mut pre = Preprocessor::new(1280, 720, 924, 518);
+    let mut out = vec![0.0f32; 3 * 924 * 518];
+    let n = env_num("BENCH_WARP_FRAMES", 100).max(1) as usize;
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool");
+    one.install(|| {
+        pre.fill(&src, &mut out);
+        let c0 = process_cpu_seconds()?;
+        for _ in 0..n {
+            pre.fill(&src, &mut out);
+        }
+        Some((process_cpu_seconds()? - c0) * 1e3 / n as f64)
+    })
+}
+
 /// This process's CPU time (user + system, all threads) from `/proc/self/stat`, on Linux.
 fn process_cpu_seconds() -> Option<f64> {
     cpu_ticks(2)
@@ -358,6 +383,13 @@ fn main() {
                 "warp_cpu_ms_per_frame", ms
             ));
             results.push(("warp_cpu_ms_per_frame", ms));
+        }
+        if let Some(ms) = preprocess() {
+            rows.push(format!(
+                "{:<26} {:>8.2}   (CPU per 1280x720 frame's 924x518 model input, one thread)",
+                "preprocess_cpu_ms", ms
+            ));
+            results.push(("preprocess_cpu_ms", ms));
         }
     }
 

@@ -20,6 +20,7 @@
 
 pub mod model;
 mod pipeline;
+pub mod preprocess;
 pub mod probe;
 pub mod stereo;
 pub mod temporal;

@@ -12,16 +12,8 @@ use anyhow::{anyhow, bail, Context as _};
 use ort::ep::ExecutionProvider as _;
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef};
-use rayon::prelude::*;
 
-use super::stereo::Yuv420;
 use super::ExecutionProvider;
-
-/// ImageNet normalisation the contract prescribes.
-const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-const STD: [f32; 3] = [0.229, 0.224, 0.225];
-/// `1 / STD`: the per-pixel normalisation multiplies.
-const INV_STD: [f32; 3] = [1.0 / STD[0], 1.0 / STD[1], 1.0 / STD[2]];
 
 /// The environment variable naming the ONNX Runtime library.
 pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
@@ -342,94 +334,4 @@ fn check_contract(session: &Session) -> anyhow::Result<ModelInfo> {
         height: Dim::from_i64(shape[2]),
         width: Dim::from_i64(shape[3]),
     })
-}
-
-/// Turns YUV 4:2:0 frames into the model's normalised RGB input at the model's size,
-/// with precomputed sampling tables (no per-frame allocation).
-#[derive(Debug)]
-pub struct Preprocessor {
-    w: usize,
-    h: usize,
-    luma_x: Vec<(u32, u32, f32)>,
-    luma_y: Vec<(u32, u32, f32)>,
-    chroma_x: Vec<u32>,
-    chroma_y: Vec<u32>,
-}
-
-impl Preprocessor {
-    /// For `frame_w` x `frame_h` frames into `w` x `h` model input.
-    pub fn new(frame_w: usize, frame_h: usize, w: usize, h: usize) -> Self {
-        fn axis(src: usize, dst: usize) -> Vec<(u32, u32, f32)> {
-            let scale = src as f32 / dst as f32;
-            (0..dst)
-                .map(|i| {
-                    let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
-                    let a = s.floor() as usize;
-                    (a as u32, (a + 1).min(src - 1) as u32, s - a as f32)
-                })
-                .collect()
-        }
-        fn nearest(src: usize, dst: usize) -> Vec<u32> {
-            (0..dst)
-                .map(|i| {
-                    (((i as f32 + 0.5) * src as f32 / dst as f32) as usize).min(src - 1) as u32
-                })
-                .collect()
-        }
-        Self {
-            w,
-            h,
-            luma_x: axis(frame_w, w),
-            luma_y: axis(frame_h, h),
-            chroma_x: nearest(frame_w / 2, w),
-            chroma_y: nearest(frame_h / 2, h),
-        }
-    }
-
-    /// Writes one frame as `[3,h,w]` into `out` (length `3*h*w`).
-    pub fn fill(&self, frame: &Yuv420, out: &mut [f32]) {
-        super::stereo::on_frame_pool(|| self.fill_here(frame, out));
-    }
-
-    fn fill_here(&self, frame: &Yuv420, out: &mut [f32]) {
-        let (w, h) = (self.w, self.h);
-        let fw = frame.width;
-        let cw = fw / 2;
-        let (py, pu, pv) = frame.planes();
-        let (r, rest) = out.split_at_mut(w * h);
-        let (g, b) = rest.split_at_mut(w * h);
-        r.par_chunks_mut(w)
-            .zip(g.par_chunks_mut(w))
-            .zip(b.par_chunks_mut(w))
-            .enumerate()
-            .for_each(|(y, ((r, g), b))| {
-                let (y0, y1, fy) = self.luma_y[y];
-                let row0 = &py[y0 as usize * fw..][..fw];
-                let row1 = &py[y1 as usize * fw..][..fw];
-                let crow = self.chroma_y[y] as usize * cw;
-                // Gather first (bilinear luma, nearest chroma), into the output rows...
-                for x in 0..w {
-                    let (x0, x1, fx) = self.luma_x[x];
-                    let (x0, x1) = (x0 as usize, x1 as usize);
-                    let top = row0[x0] as f32 + (row0[x1] as f32 - row0[x0] as f32) * fx;
-                    let bot = row1[x0] as f32 + (row1[x1] as f32 - row1[x0] as f32) * fx;
-                    let ci = crow + self.chroma_x[x] as usize;
-                    r[x] = top + (bot - top) * fy;
-                    g[x] = pu[ci] as f32;
-                    b[x] = pv[ci] as f32;
-                }
-                // ...then convert in place: straight-line arithmetic the compiler vectorises.
-                for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
-                    let c = (*r - 16.0) * (1.164 / 255.0);
-                    let d = (*g - 128.0) * (1.0 / 255.0);
-                    let e = (*b - 128.0) * (1.0 / 255.0);
-                    let rr = (c + 1.596 * e).clamp(0.0, 1.0);
-                    let gg = (c - 0.392 * d - 0.813 * e).clamp(0.0, 1.0);
-                    let bb = (c + 2.017 * d).clamp(0.0, 1.0);
-                    *r = (rr - MEAN[0]) * INV_STD[0];
-                    *g = (gg - MEAN[1]) * INV_STD[1];
-                    *b = (bb - MEAN[2]) * INV_STD[2];
-                }
-            });
-    }
 }

@@ -20,7 +20,7 @@ use parallax_core::process::{ProcessError, ToolCommand};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::model::Preprocessor;
+use super::preprocess::Preprocessor;
 use super::probe::{self, VideoInfo};
 use super::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
 use super::temporal::{thumbnail, Normalizer, Thumbnail};
@@ -487,7 +487,7 @@ fn depth_stage(
     mut free_depth: mpsc::Receiver<DepthMap>,
     to_render: mpsc::Sender<(FrameMsg, DepthMap)>,
 ) -> anyhow::Result<()> {
-    let pre = Preprocessor::new(w, h, dw, dh);
+    let mut pre = Preprocessor::new(w, h, dw, dh);
     let stride = 3 * dw * dh;
     let mut tensor = vec![0.0f32; batch * stride];
     let mut out = Vec::new();

@@ -1,0 +1,356 @@
+//! The model's input: YUV 4:2:0 frames turned into RGB at the model's size, normalised as
+//! the contract prescribes (RGB / 255, then ImageNet mean and standard deviation), laid out
+//! `[3, h, w]`.
+//!
+//! Luma is resized bilinearly, chroma by nearest neighbour (the model sees colour only
+//! coarsely). Each output row: the two source luma rows are blended into one row of floats
+//! (a straight loop the compiler vectorises), then every output pixel reads its two taps from
+//! that row and its chroma, and is converted. All sampling tables and row buffers are made
+//! once per size: preparing a frame allocates nothing. Bands of rows run in parallel on the
+//! frame pool.
+
+use rayon::prelude::*;
+
+use super::stereo::{on_frame_pool, Yuv420};
+
+#[cfg(target_arch = "x86_64")]
+mod simd;
+
+/// ImageNet normalisation the contract prescribes.
+const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+const STD: [f32; 3] = [0.229, 0.224, 0.225];
+/// `1 / STD`: the per-pixel normalisation multiplies.
+const INV_STD: [f32; 3] = [1.0 / STD[0], 1.0 / STD[1], 1.0 / STD[2]];
+
+/// BT.601 limited range to RGB in 0..=1: `(Y - 16) * Y_GAIN`, chroma `(C - 128) / 255` times
+/// these.
+const Y_GAIN: f32 = 1.164 / 255.0;
+const C_GAIN: f32 = 1.0 / 255.0;
+const R_FROM_V: f32 = 1.596;
+const G_FROM_U: f32 = 0.392;
+const G_FROM_V: f32 = 0.813;
+const B_FROM_U: f32 = 2.017;
+
+/// Bands of output rows per frame: one rayon task each.
+const BANDS: usize = 16;
+
+/// Turns frames of one size into the model's input at one size.
+#[derive(Debug)]
+pub struct Preprocessor {
+    frame_w: usize,
+    frame_h: usize,
+    w: usize,
+    h: usize,
+    /// Per output row: the two source luma rows and the weight of the second.
+    luma_y: Vec<(u32, u32, f32)>,
+    /// Per output row: the source chroma row.
+    chroma_y: Vec<u32>,
+    taps: Taps,
+    rows_per_band: usize,
+    bands: Vec<RowScratch>,
+}
+
+/// Per output column, as separate arrays (so eight load at once): the two luma taps, the
+/// weight of the second, and the chroma column.
+#[derive(Debug)]
+struct Taps {
+    x0: Vec<i32>,
+    x1: Vec<i32>,
+    fx: Vec<f32>,
+    cx: Vec<i32>,
+    /// Every luma tap is below this (the source width).
+    luma_len: usize,
+    /// Every chroma tap is below this (the source's chroma width).
+    chroma_len: usize,
+}
+
+/// One band's row buffers, at the source's width.
+#[derive(Debug, Clone)]
+struct RowScratch {
+    /// The output row's luma, blended vertically.
+    luma: Vec<f32>,
+    u: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl Preprocessor {
+    /// For `frame_w` x `frame_h` frames (even sizes) into `w` x `h` model input.
+    pub fn new(frame_w: usize, frame_h: usize, w: usize, h: usize) -> Self {
+        assert!(
+            frame_w >= 2 && frame_h >= 2 && w > 0 && h > 0,
+            "empty sizes"
+        );
+        fn axis(src: usize, dst: usize) -> Vec<(u32, u32, f32)> {
+            let scale = src as f32 / dst as f32;
+            (0..dst)
+                .map(|i| {
+                    let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
+                    let a = s.floor() as usize;
+                    (a as u32, (a + 1).min(src - 1) as u32, s - a as f32)
+                })
+                .collect()
+        }
+        fn nearest(src: usize, dst: usize) -> Vec<u32> {
+            (0..dst)
+                .map(|i| {
+                    (((i as f32 + 0.5) * src as f32 / dst as f32) as usize).min(src - 1) as u32
+                })
+                .collect()
+        }
+        let xs = axis(frame_w, w);
+        let taps = Taps {
+            x0: xs.iter().map(|t| t.0 as i32).collect(),
+            x1: xs.iter().map(|t| t.1 as i32).collect(),
+            fx: xs.iter().map(|t| t.2).collect(),
+            cx: nearest(frame_w / 2, w).iter().map(|&c| c as i32).collect(),
+            luma_len: frame_w,
+            chroma_len: frame_w / 2,
+        };
+        // The AVX2 sampling gathers at these taps without further checks.
+        assert!(taps
+            .x0
+            .iter()
+            .chain(&taps.x1)
+            .all(|&x| (x as usize) < frame_w));
+        assert!(taps.cx.iter().all(|&x| (x as usize) < frame_w / 2));
+        let rows_per_band = h.div_ceil(BANDS.min(h));
+        let scratch = RowScratch {
+            luma: vec![0.0; frame_w],
+            u: vec![0.0; frame_w / 2],
+            v: vec![0.0; frame_w / 2],
+        };
+        Self {
+            frame_w,
+            frame_h,
+            w,
+            h,
+            luma_y: axis(frame_h, h),
+            chroma_y: nearest(frame_h / 2, h),
+            taps,
+            rows_per_band,
+            bands: vec![scratch; h.div_ceil(rows_per_band)],
+        }
+    }
+
+    /// Writes one frame as `[3,h,w]` into `out` (length `3*h*w`), in parallel on the frame
+    /// pool.
+    pub fn fill(&mut self, frame: &Yuv420, out: &mut [f32]) {
+        on_frame_pool(|| self.fill_here(frame, out));
+    }
+
+    fn fill_here(&mut self, frame: &Yuv420, out: &mut [f32]) {
+        assert_eq!(
+            (frame.width, frame.height),
+            (self.frame_w, self.frame_h),
+            "frame size"
+        );
+        let (w, h) = (self.w, self.h);
+        assert_eq!(out.len(), 3 * w * h, "model input size");
+        let Self {
+            frame_w: fw,
+            luma_y,
+            chroma_y,
+            taps,
+            rows_per_band: per,
+            bands,
+            ..
+        } = self;
+        let (fw, per) = (*fw, *per);
+        let cw = fw / 2;
+        let (py, pu, pv) = frame.planes();
+        let (r, rest) = out.split_at_mut(w * h);
+        let (g, b) = rest.split_at_mut(w * h);
+        bands
+            .par_iter_mut()
+            .zip(r.par_chunks_mut(per * w))
+            .zip(g.par_chunks_mut(per * w))
+            .zip(b.par_chunks_mut(per * w))
+            .enumerate()
+            .for_each(|(band, (((s, r), g), b))| {
+                let rows = r.chunks_mut(w).zip(g.chunks_mut(w)).zip(b.chunks_mut(w));
+                for (i, ((r, g), b)) in rows.enumerate() {
+                    let y = band * per + i;
+                    let (y0, y1, fy) = luma_y[y];
+                    let c = chroma_y[y] as usize * cw;
+                    let src = RowSource {
+                        luma: [&py[y0 as usize * fw..][..fw], &py[y1 as usize * fw..][..fw]],
+                        fy,
+                        u: &pu[c..c + cw],
+                        v: &pv[c..c + cw],
+                    };
+                    #[cfg(target_arch = "x86_64")]
+                    let done = simd::widen(&src, s);
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let done = false;
+                    if !done {
+                        widen(&src, s);
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    if simd::sample_convert(taps, s, [&mut *r, &mut *g, &mut *b]) {
+                        continue;
+                    }
+                    sample_convert(taps, s, [r, g, b]);
+                }
+            });
+    }
+}
+
+/// The source rows one output row reads.
+struct RowSource<'a> {
+    /// The two luma rows around it, and the weight of the second.
+    luma: [&'a [u8]; 2],
+    fy: f32,
+    /// Its chroma rows.
+    u: &'a [u8],
+    v: &'a [u8],
+}
+
+/// The row's luma blended vertically, and its chroma, as floats (loops the compiler
+/// vectorises; [`simd::widen`] compiles this same code for AVX2).
+#[inline(always)]
+fn widen(src: &RowSource<'_>, s: &mut RowScratch) {
+    let [row0, row1] = src.luma;
+    for ((t, &a), &b) in s.luma.iter_mut().zip(row0).zip(row1) {
+        let a = f32::from(a);
+        *t = a + (f32::from(b) - a) * src.fy;
+    }
+    let chroma = s.u.iter_mut().zip(s.v.iter_mut());
+    for ((ou, ov), (&u, &v)) in chroma.zip(src.u.iter().zip(src.v)) {
+        *ou = f32::from(u);
+        *ov = f32::from(v);
+    }
+}
+
+/// One output row from its blended luma and its chroma: the horizontal sampling, then the
+/// conversion to normalised RGB (in place, a loop the compiler vectorises).
+fn sample_convert(taps: &Taps, s: &RowScratch, [r, g, b]: [&mut [f32]; 3]) {
+    for (x, ((r, g), b)) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).enumerate() {
+        let (a, c) = (s.luma[taps.x0[x] as usize], s.luma[taps.x1[x] as usize]);
+        let cx = taps.cx[x] as usize;
+        *r = a + (c - a) * taps.fx[x];
+        *g = s.u[cx];
+        *b = s.v[cx];
+    }
+    for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
+        [*r, *g, *b] = to_input(*r, *g, *b);
+    }
+}
+
+/// One pixel's model input (normalised R, G, B) from its Y, U, V.
+#[inline(always)]
+fn to_input(y: f32, u: f32, v: f32) -> [f32; 3] {
+    let c = (y - 16.0) * Y_GAIN;
+    let d = (u - 128.0) * C_GAIN;
+    let e = (v - 128.0) * C_GAIN;
+    let rr = (c + R_FROM_V * e).clamp(0.0, 1.0);
+    let gg = (c - G_FROM_U * d - G_FROM_V * e).clamp(0.0, 1.0);
+    let bb = (c + B_FROM_U * d).clamp(0.0, 1.0);
+    [
+        (rr - MEAN[0]) * INV_STD[0],
+        (gg - MEAN[1]) * INV_STD[1],
+        (bb - MEAN[2]) * INV_STD[2],
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain per-pixel definition: bilinear luma (horizontal, then vertical), nearest
+    /// chroma, then the conversion.
+    fn reference(frame: &Yuv420, w: usize, h: usize) -> Vec<f32> {
+        let p = Preprocessor::new(frame.width, frame.height, w, h);
+        let (fw, cw) = (frame.width, frame.width / 2);
+        let (py, pu, pv) = frame.planes();
+        let mut out = vec![0.0; 3 * w * h];
+        for y in 0..h {
+            let (y0, y1, fy) = p.luma_y[y];
+            let crow = p.chroma_y[y] as usize * cw;
+            for x in 0..w {
+                let (x0, x1) = (p.taps.x0[x] as usize, p.taps.x1[x] as usize);
+                let fx = p.taps.fx[x];
+                let at = |row: u32, x: usize| f32::from(py[row as usize * fw + x]);
+                let top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * fx;
+                let bot = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * fx;
+                let ci = crow + p.taps.cx[x] as usize;
+                let rgb = to_input(top + (bot - top) * fy, f32::from(pu[ci]), f32::from(pv[ci]));
+                for (c, v) in rgb.into_iter().enumerate() {
+                    out[(c * h + y) * w + x] = v;
+                }
+            }
+        }
+        out
+    }
+
+    fn noise_frame(w: usize, h: usize, seed: u64) -> Yuv420 {
+        let mut f = Yuv420::new(w, h);
+        let mut state = seed;
+        for p in &mut f.data {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *p = (state >> 24) as u8;
+        }
+        f
+    }
+
+    #[test]
+    fn matches_the_per_pixel_definition_when_shrinking_and_growing() {
+        // Odd model sizes, fewer rows than bands, row lengths that are not multiples of 8,
+        // and a shrink far enough that eight outputs' taps spread beyond any window.
+        for (fw, fh, w, h) in [
+            (1280, 720, 924, 518),
+            (64, 48, 37, 11),
+            (32, 18, 70, 40),
+            (640, 360, 70, 40),
+        ] {
+            let frame = noise_frame(fw, fh, (fw * fh) as u64);
+            let want = reference(&frame, w, h);
+            let mut p = Preprocessor::new(fw, fh, w, h);
+            let mut got = vec![f32::NAN; 3 * w * h];
+            p.fill(&frame, &mut got);
+            let worst = want
+                .iter()
+                .zip(&got)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            // Blending vertically first rounds differently: a few float ulps of a value
+            // around 1, and never NaN (every output written).
+            assert!(worst < 1e-4, "{fw}x{fh} -> {w}x{h}: off by {worst}");
+        }
+    }
+
+    #[test]
+    fn the_scalar_and_the_simd_rows_agree() {
+        let frame = noise_frame(1280, 720, 7);
+        let (w, h) = (924, 518);
+        let mut p = Preprocessor::new(1280, 720, w, h);
+        let mut fast = vec![0.0; 3 * w * h];
+        p.fill(&frame, &mut fast);
+        // The same rows through the scalar code alone.
+        let mut slow = vec![0.0; 3 * w * h];
+        let (py, pu, pv) = frame.planes();
+        let mut s = p.bands[0].clone();
+        let (r, rest) = slow.split_at_mut(w * h);
+        let (g, b) = rest.split_at_mut(w * h);
+        for y in 0..h {
+            let (y0, y1, fy) = p.luma_y[y];
+            for x in 0..1280 {
+                let (a, c) = (py[y0 as usize * 1280 + x], py[y1 as usize * 1280 + x]);
+                s.luma[x] = f32::from(a) + (f32::from(c) - f32::from(a)) * fy;
+            }
+            let c = p.chroma_y[y] as usize * 640;
+            for x in 0..640 {
+                s.u[x] = f32::from(pu[c + x]);
+                s.v[x] = f32::from(pv[c + x]);
+            }
+            let row = y * w..(y + 1) * w;
+            sample_convert(
+                &p.taps,
+                &s,
+                [&mut r[row.clone()], &mut g[row.clone()], &mut b[row]],
+            );
+        }
+        assert!(fast == slow, "the AVX2 rows differ from the scalar ones");
+    }
+}
