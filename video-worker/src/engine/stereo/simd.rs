@@ -1,20 +1,29 @@
 //! AVX2 versions of the warp's inner loops, chosen at run time on CPUs that have AVX2 (the
 //! binary stays baseline x86-64; elsewhere the scalar code runs). They compute exactly what
 //! the scalar code does, eight pixels at a time (the tests compare the two bit for bit):
-//! - the depth row's resampling to per-pixel shifts: two gathers per eight pixels;
-//! - the splat: every source pixel's candidate targets and keys side by side, merged into the
-//!   z-buffer one by one (neighbours can land on the same target);
+//! - the depth row's resampling to per-pixel shifts: one load and two permutations per
+//!   eight pixels while upsampling, two gathers otherwise;
+//! - the splat: every source pixel's candidate targets and keys side by side (the
+//!   reciprocal of each span divided out rather than gathered from the table); where eight
+//!   neighbours land on eight neighbouring targets (a smooth surface) they are merged into
+//!   the z-buffer with two vector maxima, elsewhere one by one;
 //! - the chroma keys from the luma keys: every case of the scalar code as masks;
-//! - the sampling: one gather reads both taps of each pixel.
+//! - the sampling: both taps of eight pixels from a 16-byte window with one byte shuffle per
+//!   row, and the interpolation of both rows in 16-bit lanes; a gather where the taps spread
+//!   wider (at depth edges).
 //!
-//! The only `unsafe` in the workspace: intrinsics behind the feature check, loads and gathers
-//! whose indices are bounded first (each has its SAFETY note).
+//! Gathers are slow on the CPUs we run on (Zen 3: most of the sampling's time went to them),
+//! hence the windows.
+//!
+//! With `preprocess/simd.rs`, the only `unsafe` in the workspace: intrinsics behind the
+//! feature check, loads and gathers whose indices are bounded first (each has its SAFETY
+//! note).
 
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
 
-use super::{chroma_keys_scalar, FRAC, HOLE, MAX_SPAN, ONE, RECIP};
+use super::{chroma_keys_scalar, FRAC, HOLE, MAX_SPAN, ONE};
 use super::{lerp, splat_tail, taps, FixedAxis};
 
 // The kernels clear and mask keys with zeros.
@@ -61,13 +70,34 @@ unsafe fn resample_row_avx2(src: &[i32], xs: &FixedAxis, out: &mut [i32]) {
     let mut x = 0;
     while x + 8 <= n {
         // SAFETY: x + 8 <= n <= each array's length; the gathered indices are inside `src`
-        // (checked above).
+        // (checked above), and so is the window (checked before its load).
         unsafe {
             let ia = _mm256_loadu_si256(xs.a.as_ptr().add(x) as *const __m256i);
             let ib = _mm256_loadu_si256(xs.b.as_ptr().add(x) as *const __m256i);
             let f = _mm256_loadu_si256(xs.f.as_ptr().add(x) as *const __m256i);
-            let a = _mm256_i32gather_epi32::<4>(src.as_ptr(), ia);
-            let b = _mm256_i32gather_epi32::<4>(src.as_ptr(), ib);
+            // Upsampling, eight outputs read within eight neighbouring inputs: one load and
+            // two permutations instead of two gathers.
+            let first = *xs.a.get_unchecked(x);
+            let (da, db) = (
+                _mm256_sub_epi32(ia, _mm256_set1_epi32(first)),
+                _mm256_sub_epi32(ib, _mm256_set1_epi32(first)),
+            );
+            let outside = _mm256_or_si256(
+                _mm256_cmpgt_epi32(_mm256_setzero_si256(), da),
+                _mm256_cmpgt_epi32(db, _mm256_set1_epi32(7)),
+            );
+            let (a, b) = if _mm256_movemask_epi8(outside) == 0 && first as usize + 8 <= src.len() {
+                let window = _mm256_loadu_si256(src.as_ptr().add(first as usize) as *const __m256i);
+                (
+                    _mm256_permutevar8x32_epi32(window, da),
+                    _mm256_permutevar8x32_epi32(window, db),
+                )
+            } else {
+                (
+                    _mm256_i32gather_epi32::<4>(src.as_ptr(), ia),
+                    _mm256_i32gather_epi32::<4>(src.as_ptr(), ib),
+                )
+            };
             let d = _mm256_mullo_epi32(_mm256_sub_epi32(b, a), f);
             let v = _mm256_add_epi32(
                 a,
@@ -213,8 +243,8 @@ unsafe fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
     let max_span = _mm256_set1_epi32(MAX_SPAN);
     let width = _mm256_set1_epi32(w as i32);
     let bias = _mm256_set1_epi32(i32::MIN);
-    let mut ts = [0i32; 16];
-    let mut ks = [0u64; 16];
+    let mut ts = [0i32; 8];
+    let mut ks = [0u64; 8];
     // Source pixels x1 = 1.. in eights, each with its left neighbour x1 - 1.
     let mut x1 = 1;
     while x1 + 8 <= w {
@@ -246,9 +276,7 @@ unsafe fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
             _mm256_cmpgt_epi32(span, max_span),
             _mm256_cmpgt_epi32(span, _mm256_setzero_si256()),
         );
-        let idx = _mm256_and_si256(span, cont);
-        // SAFETY: idx is span where 1 <= span <= MAX_SPAN and 0 elsewhere: inside RECIP.
-        let r = unsafe { _mm256_i32gather_epi32::<4>(RECIP.as_ptr() as *const i32, idx) };
+        let r = recip(span, cont);
         let t0 =
             _mm256_srai_epi32::<{ FRAC as i32 }>(_mm256_add_epi32(p0, _mm256_set1_epi32(ONE - 1)));
         let off0 = _mm256_sub_epi32(_mm256_slli_epi32::<{ FRAC as i32 }>(t0), p0);
@@ -263,14 +291,15 @@ unsafe fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
             // Keys for lanes 0-1, 4-5 and 2-3, 6-7; reordered to 0-3 and 4-7.
             let a = _mm256_unpacklo_epi32(lo, hi);
             let b = _mm256_unpackhi_epi32(lo, hi);
-            (
+            [
                 _mm256_permute2x128_si256::<0x20>(a, b),
                 _mm256_permute2x128_si256::<0x31>(a, b),
-            )
+            ]
         };
         // The two candidates of a continuous surface: offsets off0 and off0 + ONE.
         let mut targets = [_mm256_setzero_si256(); 2];
-        let mut any = [false; 2];
+        let mut cand_keys = [[_mm256_setzero_si256(); 2]; 2];
+        let mut used = [0u32; 2];
         for (c, off) in [off0, _mm256_add_epi32(off0, full)].into_iter().enumerate() {
             let t = _mm256_add_epi32(t0, _mm256_set1_epi32(c as i32));
             let valid = _mm256_and_si256(
@@ -283,38 +312,57 @@ unsafe fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
                 _mm256_srai_epi32::<{ FRAC as i32 }>(_mm256_mullo_epi32(ds, frac)),
             );
             targets[c] = _mm256_and_si256(t, valid);
-            any[c] = _mm256_movemask_epi8(valid) != 0;
-            let (ka, kb) = keys_of(s, _mm256_add_epi32(base, frac), valid);
-            // SAFETY: ks has 16 slots; c * 8 + 8 <= 16.
-            unsafe {
-                let p = ks.as_mut_ptr().add(c * 8) as *mut __m256i;
-                _mm256_storeu_si256(p, ka);
-                _mm256_storeu_si256(p.add(1), kb);
-            }
+            used[c] = _mm256_movemask_ps(_mm256_castsi256_ps(valid)) as u32;
+            cand_keys[c] = keys_of(s, _mm256_add_epi32(base, frac), valid);
         }
-        // A fold or a tear: the pixel covers its nearest slot, in place of candidate 0.
+        // A fold or a tear: the pixel covers its nearest slot, as candidate 0 (whose mask had
+        // `cont`, so the two never overlap).
         let tf =
             _mm256_srai_epi32::<{ FRAC as i32 }>(_mm256_add_epi32(p0, _mm256_set1_epi32(ONE / 2)));
         let fold = _mm256_andnot_si256(cont, in_row(tf));
-        let (fa, fb) = keys_of(s0, base, fold);
-        // SAFETY: ks has 16 slots; the first eight are read and written.
-        unsafe {
-            let p = ks.as_mut_ptr() as *mut __m256i;
-            // Where the pixel folds, candidate 0 is unused (its mask had `cont`): or them.
-            _mm256_storeu_si256(p, _mm256_or_si256(_mm256_loadu_si256(p), fa));
-            _mm256_storeu_si256(p.add(1), _mm256_or_si256(_mm256_loadu_si256(p.add(1)), fb));
+        let [fa, fb] = keys_of(s0, base, fold);
+        cand_keys[0] = [
+            _mm256_or_si256(cand_keys[0][0], fa),
+            _mm256_or_si256(cand_keys[0][1], fb),
+        ];
+        targets[0] = _mm256_or_si256(targets[0], _mm256_and_si256(tf, fold));
+        used[0] |= _mm256_movemask_ps(_mm256_castsi256_ps(fold)) as u32;
+        // Where the surface is smooth, the eight pixels land on eight neighbouring targets,
+        // one each: merge them with two vector max operations.
+        if used == [0xff, 0] {
+            let first = _mm256_cvtsi256_si32(targets[0]);
+            let next = _mm256_add_epi32(_mm256_set1_epi32(first), lanes);
+            if _mm256_movemask_epi8(_mm256_cmpeq_epi32(targets[0], next)) == -1 {
+                // SAFETY: every lane is in the row, so first..first + 8 is inside `keys`.
+                unsafe {
+                    let p = keys.as_mut_ptr().add(first as usize) as *mut __m256i;
+                    let [ka, kb] = cand_keys[0];
+                    _mm256_storeu_si256(p, max_u64(_mm256_loadu_si256(p), ka));
+                    _mm256_storeu_si256(p.add(1), max_u64(_mm256_loadu_si256(p.add(1)), kb));
+                }
+                x1 += 8;
+                continue;
+            }
         }
-        let t_first = _mm256_or_si256(targets[0], _mm256_and_si256(tf, fold));
-        // SAFETY: ts has 16 slots.
-        unsafe {
-            _mm256_storeu_si256(ts.as_mut_ptr() as *mut __m256i, t_first);
-            _mm256_storeu_si256(ts.as_mut_ptr().add(8) as *mut __m256i, targets[1]);
-        }
-        // The second candidates are mostly unused (a pixel spans one target or none).
-        let used = if any[1] { 16 } else { 8 };
-        for (&t, &k) in ts[..used].iter().zip(&ks[..used]) {
-            let slot = &mut keys[t as usize];
-            *slot = (*slot).max(k);
+        // Otherwise one by one (neighbours can land on the same target).
+        for c in 0..2 {
+            if used[c] == 0 {
+                continue;
+            }
+            // SAFETY: ts has 8 slots, ks 8 (two stores of four).
+            unsafe {
+                _mm256_storeu_si256(ts.as_mut_ptr() as *mut __m256i, targets[c]);
+                let p = ks.as_mut_ptr() as *mut __m256i;
+                _mm256_storeu_si256(p, cand_keys[c][0]);
+                _mm256_storeu_si256(p.add(1), cand_keys[c][1]);
+            }
+            let mut m = used[c];
+            while m != 0 {
+                let j = m.trailing_zeros() as usize;
+                let slot = &mut keys[ts[j] as usize];
+                *slot = (*slot).max(ks[j]);
+                m &= m - 1;
+            }
         }
         x1 += 8;
     }
@@ -335,9 +383,9 @@ unsafe fn lerp2_avx2(s0: &[u8], s1: &[u8], keys: &[u64], d0: &mut [u8], d1: &mut
     let last = _mm256_set1_epi32(w as i32 - 1);
     // A gather reads 4 bytes from a tap's first pixel: only where that stays in the row.
     let gather_limit = _mm256_set1_epi32(w as i32 - 4);
-    let byte = _mm256_set1_epi32(0xff);
     let frac_mask = _mm256_set1_epi32(ONE - 1);
-    let half = _mm256_set1_epi32(ONE / 2);
+    // The last offset from a window's first tap whose second tap is still in the window.
+    let window_last = _mm256_set1_epi32(14);
     let mut x = 0;
     while x + 8 <= w {
         // SAFETY: x + 8 <= w = keys.len(): both 32-byte loads are inside `keys`.
@@ -357,6 +405,43 @@ unsafe fn lerp2_avx2(s0: &[u8], s1: &[u8], keys: &[u64], d0: &mut [u8], d1: &mut
         let pos = _mm256_permute4x64_epi64::<0b11_01_10_00>(pos);
         let i = _mm256_min_epi32(_mm256_srli_epi32::<{ FRAC as i32 }>(pos), last);
         let f = _mm256_and_si256(pos, frac_mask);
+        // Eight neighbouring outputs mostly read within 16 source pixels (away from depth
+        // edges): then one load and one byte shuffle per row give every pixel's two taps,
+        // as the gather below would, at a fraction of its cost.
+        let base = _mm256_cvtsi256_si32(i);
+        let d = _mm256_sub_epi32(i, _mm256_set1_epi32(base));
+        let outside = _mm256_or_si256(
+            _mm256_cmpgt_epi32(d, window_last),
+            _mm256_cmpgt_epi32(zero, d),
+        );
+        if _mm256_movemask_epi8(outside) == 0 && base as usize + 16 <= w {
+            // Each lane's offset as a byte, twice over: d0..d7 d0..d7.
+            let d8 = _mm256_packus_epi16(_mm256_packus_epi32(d, d), zero);
+            let d8 = _mm_unpacklo_epi32(
+                _mm256_castsi256_si128(d8),
+                _mm256_extracti128_si256::<1>(d8),
+            );
+            // The byte pairs (i, i + 1) of each lane, for both rows' windows at once.
+            let pairs = _mm_unpacklo_epi8(d8, _mm_add_epi8(d8, _mm_set1_epi8(1)));
+            // SAFETY: base + 16 <= w = each row's length: both 16-byte loads are inside.
+            let windows = unsafe {
+                _mm256_loadu2_m128i(
+                    s1.as_ptr().add(base as usize) as *const __m128i,
+                    s0.as_ptr().add(base as usize) as *const __m128i,
+                )
+            };
+            let ab = _mm256_shuffle_epi8(windows, _mm256_broadcastsi128_si256(pairs));
+            // Sixteen lerps in 16-bit lanes (row 0's eight, then row 1's): the weights
+            // f0..f7 in both halves.
+            let f16 = _mm256_permute4x64_epi64::<0b10_00_10_00>(_mm256_packus_epi32(f, f));
+            let v = lerp16(ab, f16);
+            let lo = _mm_cvtsi128_si64(_mm256_castsi256_si128(v)) as u64;
+            let hi = _mm_cvtsi128_si64(_mm256_extracti128_si256::<1>(v)) as u64;
+            d0[x..x + 8].copy_from_slice(&lo.to_le_bytes());
+            d1[x..x + 8].copy_from_slice(&hi.to_le_bytes());
+            x += 8;
+            continue;
+        }
         if _mm256_movemask_epi8(_mm256_cmpgt_epi32(i, gather_limit)) != 0 {
             // A tap near the row's end: these eight the scalar way.
             for x in x..x + 8 {
@@ -370,20 +455,7 @@ unsafe fn lerp2_avx2(s0: &[u8], s1: &[u8], keys: &[u64], d0: &mut [u8], d1: &mut
         for (s, d) in [(s0, &mut *d0), (s1, &mut *d1)] {
             // SAFETY: every index is at most w - 4, so each 4-byte read is inside `s`.
             let g = unsafe { _mm256_i32gather_epi32::<1>(s.as_ptr() as *const i32, i) };
-            let a = _mm256_and_si256(g, byte);
-            let b = _mm256_and_si256(_mm256_srli_epi32::<8>(g), byte);
-            // (a * ONE + (b - a) * f + ONE / 2) >> FRAC, as `lerp`: never negative.
-            let v = _mm256_add_epi32(
-                _mm256_add_epi32(_mm256_slli_epi32::<{ FRAC as i32 }>(a), half),
-                _mm256_mullo_epi32(_mm256_sub_epi32(b, a), f),
-            );
-            let v = _mm256_srli_epi32::<{ FRAC as i32 }>(v);
-            let v16 = _mm256_packus_epi32(v, v);
-            let v8 = _mm256_packus_epi16(v16, v16);
-            let lo = _mm_cvtsi128_si32(_mm256_castsi256_si128(v8)) as u32;
-            let hi = _mm_cvtsi128_si32(_mm256_extracti128_si256::<1>(v8)) as u32;
-            let bytes = (u64::from(hi) << 32 | u64::from(lo)).to_le_bytes();
-            d[x..x + 8].copy_from_slice(&bytes);
+            d[x..x + 8].copy_from_slice(&lerp8(g, f));
         }
         x += 8;
     }
@@ -397,11 +469,73 @@ unsafe fn lerp2_avx2(s0: &[u8], s1: &[u8], keys: &[u64], d0: &mut [u8], d1: &mut
     any_hole
 }
 
+/// `RECIP[span]` (`(65536 + span / 2) / span`) of the lanes where `cont` is set (spans of
+/// 1..=MAX_SPAN); the other lanes get garbage. Computed rather than gathered from the table:
+/// the truncated float quotient of these small integers is the integer quotient for every
+/// span up to MAX_SPAN (a test checks each one).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn recip(span: __m256i, cont: __m256i) -> __m256i {
+    let d = _mm256_blendv_epi8(_mm256_set1_epi32(1), span, cont);
+    let n = _mm256_add_epi32(_mm256_set1_epi32(1 << 16), _mm256_srli_epi32::<1>(d));
+    _mm256_cvttps_epi32(_mm256_div_ps(_mm256_cvtepi32_ps(n), _mm256_cvtepi32_ps(d)))
+}
+
+/// The lane-wise maximum of four unsigned 64-bit keys.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn max_u64(a: __m256i, b: __m256i) -> __m256i {
+    let sign = _mm256_set1_epi64x(i64::MIN);
+    let a_gt = _mm256_cmpgt_epi64(_mm256_xor_si256(a, sign), _mm256_xor_si256(b, sign));
+    _mm256_blendv_epi8(b, a, a_gt)
+}
+
+/// Sixteen pixels of [`super::lerp`], exactly: each 16-bit lane of `ab` holds the two taps
+/// (low byte, high byte), the same lane of `f` the weight of the second (0..256). The
+/// results are packed to bytes in the low eight bytes of each 128-bit half.
+///
+/// `a + ((b - a) * f + 128) >> 8` is `a` plus a rounding multiply-high of `(b - a) << 7`
+/// (at most 255 << 7, which fits) by `f`: `((b - a) * f * 128 + 2^14) >> 15`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn lerp16(ab: __m256i, f: __m256i) -> __m256i {
+    let a = _mm256_and_si256(ab, _mm256_set1_epi16(0xff));
+    let b = _mm256_srli_epi16::<8>(ab);
+    let step = _mm256_mulhrs_epi16(_mm256_slli_epi16::<7>(_mm256_sub_epi16(b, a)), f);
+    let v = _mm256_add_epi16(a, step);
+    _mm256_packus_epi16(v, v)
+}
+
+/// Eight pixels of [`super::lerp`]: each lane of `g` holds the two taps (low byte, next
+/// byte), `f` the weight of the second.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn lerp8(g: __m256i, f: __m256i) -> [u8; 8] {
+    let byte = _mm256_set1_epi32(0xff);
+    let a = _mm256_and_si256(g, byte);
+    let b = _mm256_and_si256(_mm256_srli_epi32::<8>(g), byte);
+    // (a * ONE + (b - a) * f + ONE / 2) >> FRAC, as `lerp`: never negative.
+    let v = _mm256_add_epi32(
+        _mm256_add_epi32(
+            _mm256_slli_epi32::<{ FRAC as i32 }>(a),
+            _mm256_set1_epi32(ONE / 2),
+        ),
+        _mm256_mullo_epi32(_mm256_sub_epi32(b, a), f),
+    );
+    let v = _mm256_srli_epi32::<{ FRAC as i32 }>(v);
+    let v16 = _mm256_packus_epi32(v, v);
+    let v8 = _mm256_packus_epi16(v16, v16);
+    let lo = _mm_cvtsi128_si32(_mm256_castsi256_si128(v8)) as u32;
+    let hi = _mm_cvtsi128_si32(_mm256_extracti128_si256::<1>(v8)) as u32;
+    (u64::from(hi) << 32 | u64::from(lo)).to_le_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{chroma_keys_scalar, lerp2_scalar, resample_row, splat_tail};
-    use super::super::{FixedAxis, ResampleMap, HOLE, ONE};
-    use super::{chroma_keys, lerp2, splat_eye};
+    use super::super::{FixedAxis, ResampleMap, HOLE, MAX_SPAN, ONE, RECIP};
+    use super::{chroma_keys, lerp2, recip, splat_eye};
+    use std::arch::x86_64::*;
 
     fn rng(mut state: u64) -> impl FnMut() -> u64 {
         move || {
@@ -427,7 +561,9 @@ mod tests {
         let mut next = rng(0x2545_f491_4f6c_dd1d);
         for w in [1usize, 2, 8, 9, 10, 17, 33, 100, 1280] {
             for round in 0..30 {
-                // Smooth shifts with steps (folds and tears) and, now and then, wild values.
+                // Smooth shifts with steps (folds and tears) and, now and then, wild values;
+                // every third round gentle slopes, where whole blocks land one pixel each.
+                let slope = if round % 3 == 1 { 16 } else { 120 };
                 let mut s = (next() % 4000) as i32 - 2000;
                 let shift: Vec<i32> = (0..w)
                     .map(|_| {
@@ -435,7 +571,7 @@ mod tests {
                         s += match r % 16 {
                             0 => (r >> 8) as i32 % 3000 - 1500,
                             1 if round % 5 == 0 => (r >> 8) as i32 % 200_000 - 100_000,
-                            _ => (r >> 8) as i32 % 120 - 60,
+                            _ => (r >> 8) as i32 % slope - slope / 2,
                         };
                         s
                     })
@@ -446,6 +582,26 @@ mod tests {
                 {
                     assert_eq!(fast, slow, "width {w}, round {round}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_computed_reciprocals_are_the_table_exactly() {
+        if !is_x86_feature_detected!("avx2") {
+            return;
+        }
+        for first in (1..=MAX_SPAN).step_by(8) {
+            let spans: [i32; 8] = std::array::from_fn(|i| (first + i as i32).min(MAX_SPAN));
+            let mut got = [0i32; 8];
+            // SAFETY: the CPU has AVX2 (checked above); loads and stores of eight i32s.
+            unsafe {
+                let span = _mm256_loadu_si256(spans.as_ptr() as *const __m256i);
+                let r = recip(span, _mm256_set1_epi32(-1));
+                _mm256_storeu_si256(got.as_mut_ptr() as *mut __m256i, r);
+            }
+            for (span, r) in spans.iter().zip(got) {
+                assert_eq!(r as u32, RECIP[*span as usize], "span {span}");
             }
         }
     }
@@ -498,6 +654,7 @@ mod tests {
             (924, 1280),
             (518, 1920),
             (9, 8),
+            (1920, 700),
         ] {
             let map = ResampleMap::new(src_w, 4, dst_w, 4);
             let xs: &FixedAxis = &map.xs_fixed;
