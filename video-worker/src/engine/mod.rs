@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+mod feed;
 pub mod model;
 mod pipeline;
 pub mod preprocess;

@@ -20,6 +20,7 @@ use parallax_core::process::{ProcessError, ToolCommand};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use super::feed::Feed;
 use super::preprocess::Preprocessor;
 use super::probe::{self, VideoInfo};
 use super::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
@@ -28,8 +29,9 @@ use super::{
     BadInput, ConvertReport, ConvertRequest, Engine, SeamStart, StateSink, DEFAULT_DEPTH_RESOLUTION,
 };
 
-/// Output frames in flight between render and write.
-const OUT_POOL: usize = 3;
+/// Output frames in flight between render and write (one of them may be held by the write
+/// stage until the encoder has read it; see `feed`).
+const OUT_POOL: usize = 4;
 /// Depth maps in flight between depth and render.
 const DEPTH_POOL: usize = 3;
 /// The capacity asked for the pipes to and from ffmpeg: Linux's default of 64 KiB moves a
@@ -225,13 +227,16 @@ pub(super) async fn convert(
     // Write stage (async, here).
     let write = async {
         let mut encoder = encoder;
-        let mut stdin = encoder.child.stdin.take().expect("stdin is piped");
+        let stdin = encoder.child.stdin.take().expect("stdin is piped");
         widen_pipe(&stdin);
+        let feed = Feed::new(stdin).context("preparing the encoder's input")?;
         let mut written = 0u64;
         let mut out_free_tx = Some(out_free_tx);
+        // The last spliced frame, which the encoder may not have read yet.
+        let mut held = None;
         while let Some(buf) = to_write_rx.recv().await {
-            if let Err(e) = stdin.write_all(&buf.data).await {
-                drop(stdin);
+            if let Err(e) = feed.feed(&buf.data).await {
+                drop(feed);
                 return Err(match encoder.wait().await {
                     Err(p) => anyhow::Error::new(p).context("encoding"),
                     Ok(_) => anyhow!("writing to the encoder: {e}"),
@@ -239,15 +244,22 @@ pub(super) async fn convert(
             }
             written += 1;
             progress(written);
-            if let Some(tx) = &out_free_tx {
-                if tx.send(buf).await.is_err() {
+            // Fed in full: the frame before it has been read.
+            let done = if feed.splices(buf.data.len()) {
+                held.replace(buf)
+            } else {
+                Some(buf)
+            };
+            if let (Some(tx), Some(done)) = (&out_free_tx, done) {
+                if tx.send(done).await.is_err() {
                     out_free_tx = None;
                 }
             }
         }
-        stdin.shutdown().await.ok();
-        drop(stdin);
+        // End of input for the encoder; the held frame is read once it has exited.
+        drop(feed);
         encoder.wait().await.context("encoding")?;
+        drop(held);
         anyhow::Ok(written)
     };
 
