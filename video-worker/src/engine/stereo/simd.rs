@@ -306,13 +306,17 @@ unsafe fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
                 _mm256_and_si256(cont, _mm256_cmpgt_epi32(span, off)),
                 in_row(t),
             );
+            used[c] = _mm256_movemask_ps(_mm256_castsi256_ps(valid)) as u32;
+            // The second candidates are mostly unused (a pixel spans one target or none).
+            if used[c] == 0 {
+                continue;
+            }
             let frac = _mm256_srli_epi32::<{ FRAC as i32 }>(_mm256_mullo_epi32(off, r));
             let s = _mm256_add_epi32(
                 s0,
                 _mm256_srai_epi32::<{ FRAC as i32 }>(_mm256_mullo_epi32(ds, frac)),
             );
             targets[c] = _mm256_and_si256(t, valid);
-            used[c] = _mm256_movemask_ps(_mm256_castsi256_ps(valid)) as u32;
             cand_keys[c] = keys_of(s, _mm256_add_epi32(base, frac), valid);
         }
         // A fold or a tear: the pixel covers its nearest slot, as candidate 0 (whose mask had
@@ -320,13 +324,16 @@ unsafe fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
         let tf =
             _mm256_srai_epi32::<{ FRAC as i32 }>(_mm256_add_epi32(p0, _mm256_set1_epi32(ONE / 2)));
         let fold = _mm256_andnot_si256(cont, in_row(tf));
-        let [fa, fb] = keys_of(s0, base, fold);
-        cand_keys[0] = [
-            _mm256_or_si256(cand_keys[0][0], fa),
-            _mm256_or_si256(cand_keys[0][1], fb),
-        ];
-        targets[0] = _mm256_or_si256(targets[0], _mm256_and_si256(tf, fold));
-        used[0] |= _mm256_movemask_ps(_mm256_castsi256_ps(fold)) as u32;
+        let folds = _mm256_movemask_ps(_mm256_castsi256_ps(fold)) as u32;
+        if folds != 0 {
+            let [fa, fb] = keys_of(s0, base, fold);
+            cand_keys[0] = [
+                _mm256_or_si256(cand_keys[0][0], fa),
+                _mm256_or_si256(cand_keys[0][1], fb),
+            ];
+            targets[0] = _mm256_or_si256(targets[0], _mm256_and_si256(tf, fold));
+            used[0] |= folds;
+        }
         // Where the surface is smooth, the eight pixels land on eight neighbouring targets,
         // one each: merge them with two vector max operations.
         if used == [0xff, 0] {
