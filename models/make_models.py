@@ -149,21 +149,18 @@ def luma_model(path, input_shape=("batch", 3, "height", "width"), four_d=False):
 
 
 def constant_model(path):
-    inits = [
-        numpy_helper.from_array(np.array([0], dtype=np.int64), "s0"),
-        numpy_helper.from_array(np.array([1], dtype=np.int64), "s1"),
-        numpy_helper.from_array(np.array([1], dtype=np.int64), "axis"),
-        const("zero", 0.0),
-        const("half", 0.5),
-    ]
+    # Only the input's shape is read: one fill of the output, no pass over the image.
+    inits = [numpy_helper.from_array(np.array([0, 2, 3], dtype=np.int64), "nhw")]
     nodes = [
-        helper.make_node("Slice", ["image", "s0", "s1", "axis"], ["c0"]),
-        helper.make_node("Squeeze", ["c0", "axis"], ["c0s"]),
-        helper.make_node("Mul", ["c0s", "zero"], ["z"]),
-        helper.make_node("Add", ["z", "half"], ["depth"]),
+        helper.make_node("Shape", ["image"], ["shape"]),
+        helper.make_node("Gather", ["shape", "nhw"], ["out_shape"]),
+        helper.make_node(
+            "ConstantOfShape", ["out_shape"], ["depth"],
+            value=helper.make_tensor("value", TensorProto.FLOAT, [1], [0.5]),
+        ),
     ]
     graph = helper.make_graph(nodes, "constant", [image_input()], [depth_output()], inits)
-    save(graph, path, "Test model: constant depth (costs nothing).")
+    save(graph, path, "Test model: constant depth 0.5 at the input's size (costs nothing).")
 
 
 def bad_rank_model(path):
