@@ -12,7 +12,7 @@
 //!   the CPU a frame costs it and the model input's preparation on one thread.
 //!
 //! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (default 6),
-//! `BENCH_ROUNDS` (frame-path rounds, best kept; default 1), `BENCH_WARP_FRAMES` (default 100),
+//! `BENCH_ROUNDS` (frame-path rounds, each side's best kept; default 3), `BENCH_WARP_FRAMES` (default 100),
 //! `BENCH_ONLY` (`warp`, `inference` or `frame_path`).
 
 use std::path::{Path, PathBuf};
@@ -121,7 +121,7 @@ fn frame_path(rt: &tokio::runtime::Runtime, dir: &Path) -> FramePath {
     // Alternate, and keep each side's best: noise on a shared machine only slows things down.
     // Also the CPU each side spends (this process and its waited-for children: ffmpeg,
     // ffprobe), which a busy machine disturbs far less than the wall clock.
-    let rounds = env_num("BENCH_ROUNDS", 1).max(1);
+    let rounds = env_num("BENCH_ROUNDS", 3).max(1);
     let (mut best_ff, mut best_engine) = (Duration::MAX, Duration::MAX);
     let (mut cpu_ff, mut cpu_engine) = (f64::MAX, f64::MAX);
     let timed_cpu = |f: &dyn Fn() -> Duration| {
