@@ -11,9 +11,10 @@
 //! - `warp_mpix_per_s`: the stereo warp kernel (full SBS, source megapixels per second), with
 //!   the CPU a frame costs it and the model input's preparation on one thread.
 //!
-//! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (default 6),
-//! `BENCH_ROUNDS` (frame-path rounds, each side's best kept; default 3), `BENCH_WARP_FRAMES` (default 100),
-//! `BENCH_ONLY` (`warp`, `inference` or `frame_path`).
+//! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (timed runs per
+//! median, default 6), `BENCH_INFER_ROUNDS` (alternations, each side's best median kept;
+//! default 3), `BENCH_ROUNDS` (frame-path rounds, each side's best kept; default 3),
+//! `BENCH_WARP_FRAMES` (default 100), `BENCH_ONLY` (`warp`, `inference` or `frame_path`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -236,9 +237,9 @@ fn inference(dir: &Path) -> Option<(f64, f64, f64)> {
             .parse::<f64>()
             .expect("a time")
     };
-    // Alternate twice; keep each side's best median.
+    // Alternate (BENCH_INFER_ROUNDS times, default 3); keep each side's best median.
     let (mut rust, mut py) = (f64::MAX, f64::MAX);
-    for _ in 0..2 {
+    for _ in 0..env_num("BENCH_INFER_ROUNDS", 3).max(1) {
         py = py.min(py_median());
         rust = rust.min(rust_median(&mut out));
     }
