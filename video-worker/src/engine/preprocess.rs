@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::stereo::{on_frame_pool, Yuv420};
+use super::stereo::{linear_axis, on_frame_pool, Yuv420};
 
 #[cfg(target_arch = "x86_64")]
 mod simd;
@@ -80,16 +80,6 @@ impl Preprocessor {
             frame_w >= 2 && frame_h >= 2 && w > 0 && h > 0,
             "empty sizes"
         );
-        fn axis(src: usize, dst: usize) -> Vec<(u32, u32, f32)> {
-            let scale = src as f32 / dst as f32;
-            (0..dst)
-                .map(|i| {
-                    let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
-                    let a = s.floor() as usize;
-                    (a as u32, (a + 1).min(src - 1) as u32, s - a as f32)
-                })
-                .collect()
-        }
         fn nearest(src: usize, dst: usize) -> Vec<u32> {
             (0..dst)
                 .map(|i| {
@@ -97,7 +87,7 @@ impl Preprocessor {
                 })
                 .collect()
         }
-        let xs = axis(frame_w, w);
+        let xs = linear_axis(frame_w, w);
         let taps = Taps {
             x0: xs.iter().map(|t| t.0 as i32).collect(),
             x1: xs.iter().map(|t| t.1 as i32).collect(),
@@ -124,7 +114,7 @@ impl Preprocessor {
             frame_h,
             w,
             h,
-            luma_y: axis(frame_h, h),
+            luma_y: linear_axis(frame_h, h),
             chroma_y: nearest(frame_h / 2, h),
             taps,
             rows_per_band,

@@ -792,22 +792,25 @@ struct ResampleMap {
     xs_fixed: FixedAxis,
 }
 
+/// Linear sampling positions from `src` samples to `dst` along one axis, pixel centres
+/// aligned (as image scalers do): for each output, the two inputs and the second's weight.
+pub(super) fn linear_axis(src: usize, dst: usize) -> Vec<(u32, u32, f32)> {
+    let scale = src as f32 / dst as f32;
+    (0..dst)
+        .map(|i| {
+            let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
+            let a = s.floor() as usize;
+            let b = (a + 1).min(src - 1);
+            (a as u32, b as u32, s - a as f32)
+        })
+        .collect()
+}
+
 impl ResampleMap {
     fn new(src_w: usize, src_h: usize, dst_w: usize, dst_h: usize) -> Self {
-        fn axis(src: usize, dst: usize) -> Vec<(u32, u32, f32)> {
-            let scale = src as f32 / dst as f32;
-            (0..dst)
-                .map(|i| {
-                    let s = ((i as f32 + 0.5) * scale - 0.5).clamp(0.0, (src - 1) as f32);
-                    let a = s.floor() as usize;
-                    let b = (a + 1).min(src - 1);
-                    (a as u32, b as u32, s - a as f32)
-                })
-                .collect()
-        }
         let src_w = src_w.max(1);
         let src_h = src_h.max(1);
-        let xs = axis(src_w, dst_w);
+        let xs = linear_axis(src_w, dst_w);
         let xs_fixed = FixedAxis {
             a: xs.iter().map(|&(a, _, _)| a as i32).collect(),
             b: xs.iter().map(|&(_, b, _)| b as i32).collect(),
@@ -822,8 +825,8 @@ impl ResampleMap {
             src_h,
             dst_w,
             xs,
-            ys: axis(src_h, dst_h),
-            pair_ys: axis(src_h, dst_h / 2),
+            ys: linear_axis(src_h, dst_h),
+            pair_ys: linear_axis(src_h, dst_h / 2),
             xs_fixed,
         }
     }
