@@ -15,9 +15,9 @@
 //! Gathers are slow on the CPUs we run on (Zen 3: most of the sampling's time went to them),
 //! hence the windows.
 //!
-//! With `preprocess/simd.rs`, the only `unsafe` in the workspace: intrinsics behind the
-//! feature check, loads and gathers whose indices are bounded first (each has its SAFETY
-//! note).
+//! With `preprocess/simd.rs` and `feed.rs` (vmsplice), the only `unsafe` in the workspace:
+//! here, intrinsics behind the feature check, loads and gathers whose indices are bounded
+//! first (each has its SAFETY note).
 
 #![allow(unsafe_code)]
 
