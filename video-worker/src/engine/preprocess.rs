@@ -146,8 +146,7 @@ impl Preprocessor {
             ..
         } = self;
         let (fw, per) = (*fw, *per);
-        let cw = fw / 2;
-        let (py, pu, pv) = frame.planes();
+        let planes = frame.planes();
         let (r, rest) = out.split_at_mut(w * h);
         let (g, b) = rest.split_at_mut(w * h);
         bands
@@ -159,15 +158,7 @@ impl Preprocessor {
             .for_each(|(band, (((s, r), g), b))| {
                 let rows = r.chunks_mut(w).zip(g.chunks_mut(w)).zip(b.chunks_mut(w));
                 for (i, ((r, g), b)) in rows.enumerate() {
-                    let y = band * per + i;
-                    let (y0, y1, fy) = luma_y[y];
-                    let c = chroma_y[y] as usize * cw;
-                    let src = RowSource {
-                        luma: [&py[y0 as usize * fw..][..fw], &py[y1 as usize * fw..][..fw]],
-                        fy,
-                        u: &pu[c..c + cw],
-                        v: &pv[c..c + cw],
-                    };
+                    let src = row_source(luma_y, chroma_y, planes, fw, band * per + i);
                     #[cfg(target_arch = "x86_64")]
                     let done = simd::widen(&src, s);
                     #[cfg(not(target_arch = "x86_64"))]
@@ -193,6 +184,25 @@ struct RowSource<'a> {
     /// Its chroma rows.
     u: &'a [u8],
     v: &'a [u8],
+}
+
+/// The source rows of output row `y`, from the frame's planes (`fw` wide).
+fn row_source<'a>(
+    luma_y: &[(u32, u32, f32)],
+    chroma_y: &[u32],
+    (py, pu, pv): (&'a [u8], &'a [u8], &'a [u8]),
+    fw: usize,
+    y: usize,
+) -> RowSource<'a> {
+    let (y0, y1, fy) = luma_y[y];
+    let cw = fw / 2;
+    let c = chroma_y[y] as usize * cw;
+    RowSource {
+        luma: [&py[y0 as usize * fw..][..fw], &py[y1 as usize * fw..][..fw]],
+        fy,
+        u: &pu[c..c + cw],
+        v: &pv[c..c + cw],
+    }
 }
 
 /// The row's luma blended vertically, and its chroma, as floats (loops the compiler
@@ -319,21 +329,12 @@ mod tests {
         p.fill(&frame, &mut fast);
         // The same rows through the scalar code alone.
         let mut slow = vec![0.0; 3 * w * h];
-        let (py, pu, pv) = frame.planes();
         let mut s = p.bands[0].clone();
         let (r, rest) = slow.split_at_mut(w * h);
         let (g, b) = rest.split_at_mut(w * h);
         for y in 0..h {
-            let (y0, y1, fy) = p.luma_y[y];
-            for x in 0..1280 {
-                let (a, c) = (py[y0 as usize * 1280 + x], py[y1 as usize * 1280 + x]);
-                s.luma[x] = f32::from(a) + (f32::from(c) - f32::from(a)) * fy;
-            }
-            let c = p.chroma_y[y] as usize * 640;
-            for x in 0..640 {
-                s.u[x] = f32::from(pu[c + x]);
-                s.v[x] = f32::from(pv[c + x]);
-            }
+            let src = row_source(&p.luma_y, &p.chroma_y, frame.planes(), 1280, y);
+            widen(&src, &mut s);
             let row = y * w..(y + 1) * w;
             sample_convert(
                 &p.taps,
