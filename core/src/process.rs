@@ -120,6 +120,7 @@ fn limit() -> std::sync::Arc<Semaphore> {
 pub struct ToolCommand {
     tool: Tool,
     args: Vec<OsString>,
+    envs: Vec<(OsString, OsString)>,
     timeout: Duration,
 }
 
@@ -138,6 +139,7 @@ impl ToolCommand {
         Self {
             tool,
             args: Vec::new(),
+            envs: Vec::new(),
             timeout: Duration::from_secs(600),
         }
     }
@@ -172,6 +174,12 @@ impl ToolCommand {
         self
     }
 
+    /// Sets an environment variable for the process (on top of this process's environment).
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
     /// Sets the timeout.
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
@@ -198,6 +206,7 @@ impl ToolCommand {
         let program = self.tool.name();
         let mut cmd = Command::new(self.tool.path());
         cmd.args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(stdin)
             .stdout(stdout)
             .stderr(Stdio::piped())
@@ -346,6 +355,20 @@ mod tests {
             }
             other => panic!("unexpected {other}"),
         }
+    }
+
+    #[tokio::test]
+    async fn the_process_gets_the_variables_set_for_it() {
+        // FFREPORT makes ffmpeg write a report file where the variable says.
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report.log");
+        ToolCommand::ffmpeg(Duration::from_secs(30))
+            .env("FFREPORT", format!("file={}", report.display()))
+            .arg("-version")
+            .run()
+            .await
+            .unwrap();
+        assert!(report.exists(), "ffmpeg did not see FFREPORT");
     }
 
     #[tokio::test]
