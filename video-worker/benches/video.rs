@@ -11,9 +11,8 @@
 //! - `warp_mpix_per_s`: the stereo warp kernel (full SBS, source megapixels per second), with
 //!   the CPU a frame costs it and the model input's preparation on one thread.
 //!
-//! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (timed runs per
-//! median, default 6), `BENCH_INFER_ROUNDS` (alternations, each side's best median kept;
-//! default 3), `BENCH_ROUNDS` (frame-path rounds, each side's best kept; default 3),
+//! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (model runs
+//! on each side, taken in turn; default 12), `BENCH_ROUNDS` (frame-path rounds, each side's best kept; default 3),
 //! `BENCH_WARP_FRAMES` (default 100), `BENCH_ONLY` (`warp`, `inference` or `frame_path`).
 
 use std::path::{Path, PathBuf};
@@ -163,27 +162,34 @@ struct FramePath {
     cpu_ms_ff: f64,
 }
 
+/// onnxruntime's own Python API, kept running: after a warm-up it answers each line on stdin
+/// with the seconds one `run` took, so its runs can alternate with the engine's one by one.
 const PY_BENCH: &str = r#"
 import sys, time
 import numpy as np
 import onnxruntime as ort
-path, n, h, w, threads, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+path, n, h, w, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 so = ort.SessionOptions()
 so.intra_op_num_threads = threads
 s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 name = s.get_inputs()[0].name
 x = np.random.default_rng(0).standard_normal((n, 3, h, w)).astype(np.float32)
 s.run(None, {name: x})
-times = []
-for _ in range(runs):
+print("ready", flush=True)
+for _ in sys.stdin:
     t = time.perf_counter()
     s.run(None, {name: x})
-    times.append(time.perf_counter() - t)
-times.sort()
-print(times[len(times) // 2])
+    print(time.perf_counter() - t, flush=True)
 "#;
 
+/// The median of `v` (sorted in place).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn inference(dir: &Path) -> Option<(f64, f64, f64)> {
+    use std::io::{BufRead as _, BufReader, Write as _};
     let script = repo().join("../shared/models/make_vits14_dpt.py");
     if !script.exists() {
         eprintln!(
@@ -197,53 +203,57 @@ fn inference(dir: &Path) -> Option<(f64, f64, f64)> {
         run(Command::new(python()).arg(&script).arg("--out").arg(&model));
     }
     let (n, h, w, threads) = (1usize, 518usize, 518usize, 2usize);
-    let runs = env_num("BENCH_INFER_RUNS", 6) as usize;
     let mut cfg = EngineConfig::new(&model);
     cfg.intra_threads = Some(threads);
     cfg.batch_size = n;
     let engine = Engine::load(&cfg).expect("loading the ViT-S/14 DPT model");
     let input = vec![0.1f32; n * 3 * h * w];
     let mut out = Vec::new();
-    let rust_median = |out: &mut Vec<f32>| {
-        engine.model().run(&input, n, (w, h), out).expect("warm-up");
-        let mut times: Vec<f64> = (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                engine
-                    .model()
-                    .run(&input, n, (w, h), out)
-                    .expect("inference");
-                t.elapsed().as_secs_f64()
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        times[times.len() / 2]
+    let mut py = Command::new(python())
+        .arg("-c")
+        .arg(PY_BENCH)
+        .arg(&model)
+        .args([n, h, w, threads].map(|v| v.to_string()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let mut py_in = py.stdin.take().expect("piped");
+    let mut py_out = BufReader::new(py.stdout.take().expect("piped")).lines();
+    let mut py_line = || {
+        py_out
+            .next()
+            .expect("python answers")
+            .expect("reading python's answer")
     };
-    let py_median = || {
-        let out = Command::new(python())
-            .arg("-c")
-            .arg(PY_BENCH)
-            .arg(&model)
-            .args([n, h, w, threads, runs].map(|v| v.to_string()))
-            .output()
-            .expect("python runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse::<f64>()
-            .expect("a time")
-    };
-    // Alternate (BENCH_INFER_ROUNDS times, default 3); keep each side's best median.
-    let (mut rust, mut py) = (f64::MAX, f64::MAX);
-    for _ in 0..env_num("BENCH_INFER_ROUNDS", 3).max(1) {
-        py = py.min(py_median());
-        rust = rust.min(rust_median(&mut out));
+    assert_eq!(py_line(), "ready", "python's warm-up");
+    engine
+        .model()
+        .run(&input, n, (w, h), &mut out)
+        .expect("warm-up");
+    // One run each in turn (BENCH_INFER_RUNS pairs, default 12), with a pause between so
+    // neither side's threads are still winding down while the other runs; each side's
+    // median is kept.
+    let pairs = env_num("BENCH_INFER_RUNS", 12).max(1) as usize;
+    let (mut rust, mut onnx) = (Vec::new(), Vec::new());
+    for _ in 0..pairs {
+        std::thread::sleep(Duration::from_millis(100));
+        let t = Instant::now();
+        engine
+            .model()
+            .run(&input, n, (w, h), &mut out)
+            .expect("inference");
+        rust.push(t.elapsed().as_secs_f64());
+        std::thread::sleep(Duration::from_millis(100));
+        writeln!(py_in, "run").expect("asking python for a run");
+        let secs = py_line();
+        onnx.push(secs.trim().parse::<f64>().expect("a time"));
     }
-    Some((py / rust, n as f64 / rust, n as f64 / py))
+    drop(py_in);
+    let status = py.wait().expect("python exits");
+    assert!(status.success(), "the python side failed: {status}");
+    let (rust, onnx) = (median(&mut rust), median(&mut onnx));
+    Some((onnx / rust, n as f64 / rust, n as f64 / onnx))
 }
 
 fn warp() -> (f64, Option<f64>) {
