@@ -12,8 +12,9 @@
 //!   the CPU a frame costs it and the model input's preparation on one thread.
 //!
 //! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (model runs
-//! on each side, taken in turn; default 12), `BENCH_ROUNDS` (frame-path rounds, each side's best kept; default 3),
-//! `BENCH_WARP_FRAMES` (default 100), `BENCH_ONLY` (`warp`, `inference` or `frame_path`).
+//! on each side, taken in turn; default 12), `BENCH_ROUNDS` (frame-path rounds, each side's
+//! best kept; default 3), `BENCH_WARP_FRAMES` (default 100), `BENCH_ONLY` (`warp`,
+//! `inference` or `frame_path`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
