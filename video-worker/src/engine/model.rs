@@ -238,9 +238,27 @@ impl DepthModel {
         &self,
         input: &[f32],
         n: usize,
-        (w, h): (usize, usize),
+        size: (usize, usize),
         out: &mut Vec<f32>,
     ) -> anyhow::Result<(usize, usize)> {
+        self.run_with(input, n, size, |data, depth_size| {
+            out.clear();
+            out.extend_from_slice(data);
+            depth_size
+        })
+    }
+
+    /// Runs the model on `input` (`n` frames of `[3,h,w]`) and calls `f` with the `n` depth
+    /// maps (one slice, frame after frame) and their (width, height) while they are still
+    /// the runtime's output: read in place, not copied. The session stays locked until `f`
+    /// returns, so `f` should only compute.
+    pub fn run_with<R>(
+        &self,
+        input: &[f32],
+        n: usize,
+        (w, h): (usize, usize),
+        f: impl FnOnce(&[f32], (usize, usize)) -> R,
+    ) -> anyhow::Result<R> {
         let tensor = TensorRef::from_array_view(([n, 3, h, w], input))
             .map_err(|e| anyhow!("making the input tensor: {e}"))?;
         let mut session = self
@@ -268,9 +286,7 @@ impl DepthModel {
                 shape_text(dims)
             );
         }
-        out.clear();
-        out.extend_from_slice(data);
-        Ok((ow as usize, oh as usize))
+        Ok(f(data, (ow as usize, oh as usize)))
     }
 }
 

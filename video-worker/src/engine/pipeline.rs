@@ -32,8 +32,9 @@ use super::{
 /// Output frames in flight between render and write (one of them may be held by the write
 /// stage until the encoder has read it; see `feed`).
 const OUT_POOL: usize = 4;
-/// Depth maps in flight between depth and render.
-const DEPTH_POOL: usize = 3;
+/// Depth maps in flight between depth and render, beyond one batch's (the depth stage takes
+/// a whole batch's maps before running the model).
+const DEPTH_POOL: usize = 2;
 /// The capacity asked for the pipes to and from ffmpeg: Linux's default of 64 KiB moves a
 /// 720p frame in dozens of writes, each waking the other side; 1 MiB is the most an
 /// unprivileged process may ask for by default (`/proc/sys/fs/pipe-max-size`).
@@ -141,8 +142,9 @@ pub(super) async fn convert(
     for _ in 0..frame_pool {
         free_tx.try_send(Yuv420::new(w, h)).expect("pool capacity");
     }
-    let (depth_free_tx, depth_free_rx) = mpsc::channel::<DepthMap>(DEPTH_POOL);
-    for _ in 0..DEPTH_POOL {
+    let depth_pool = batch + DEPTH_POOL;
+    let (depth_free_tx, depth_free_rx) = mpsc::channel::<DepthMap>(depth_pool);
+    for _ in 0..depth_pool {
         depth_free_tx
             .try_send(DepthMap::new(0, 0))
             .expect("pool capacity");
@@ -154,7 +156,7 @@ pub(super) async fn convert(
             .expect("pool capacity");
     }
     let (to_depth_tx, to_depth_rx) = mpsc::channel::<FrameMsg>(batch + 1);
-    let (to_render_tx, to_render_rx) = mpsc::channel::<(FrameMsg, DepthMap)>(DEPTH_POOL);
+    let (to_render_tx, to_render_rx) = mpsc::channel::<(FrameMsg, DepthMap)>(depth_pool);
     let (to_write_tx, mut to_write_rx) = mpsc::channel::<Yuv420>(OUT_POOL);
 
     // Depth stage.
@@ -529,7 +531,7 @@ fn depth_stage(
     let mut pre = Preprocessor::new(w, h, dw, dh);
     let stride = 3 * dw * dh;
     let mut tensor = vec![0.0f32; batch * stride];
-    let mut out = Vec::new();
+    let mut maps: Vec<DepthMap> = Vec::with_capacity(batch);
     let mut thumbs: Vec<Thumbnail> =
         vec![[0.0; super::temporal::THUMB_W * super::temporal::THUMB_H]; batch];
     let mut pending: Vec<FrameMsg> = Vec::with_capacity(batch);
@@ -559,24 +561,45 @@ fn depth_stage(
         } else {
             batch
         };
-        let (ow, oh) = model.run(&tensor[..run_n * stride], run_n, (dw, dh), &mut out)?;
-        let plane = ow * oh;
-        for (i, m) in pending.drain(..).enumerate() {
-            let raw = &out[i * plane..(i + 1) * plane];
-            let range = norm.observe(raw, &thumbs[i]);
+        // The batch's depth maps (warm-up frames need none), taken before the run so that
+        // each is normalised straight from the model's output.
+        maps.clear();
+        for _ in pending.iter().filter(|m| !m.warmup) {
+            let Some(dm) = free_depth.blocking_recv() else {
+                return Ok(());
+            };
+            maps.push(dm);
+        }
+        model.run_with(
+            &tensor[..run_n * stride],
+            run_n,
+            (dw, dh),
+            |raw, (ow, oh)| {
+                let plane = ow * oh;
+                let mut maps = maps.iter_mut();
+                for (i, m) in pending.iter().enumerate() {
+                    let raw = &raw[i * plane..(i + 1) * plane];
+                    let range = norm.observe(raw, &thumbs[i]);
+                    if m.warmup {
+                        continue;
+                    }
+                    let dm = maps.next().expect("a depth map per frame");
+                    if (dm.width, dm.height) != (ow, oh) {
+                        *dm = DepthMap::new(ow, oh);
+                    }
+                    Normalizer::apply(range, raw, &mut dm.data);
+                }
+            },
+        )?;
+        let mut maps = maps.drain(..);
+        for m in pending.drain(..) {
             if m.warmup {
                 if free_frames.blocking_send(m.frame).is_err() {
                     return Ok(());
                 }
                 continue;
             }
-            let Some(mut dm) = free_depth.blocking_recv() else {
-                return Ok(());
-            };
-            if (dm.width, dm.height) != (ow, oh) {
-                dm = DepthMap::new(ow, oh);
-            }
-            Normalizer::apply(range, raw, &mut dm.data);
+            let dm = maps.next().expect("a depth map per frame");
             if to_render.blocking_send((m, dm)).is_err() {
                 return Ok(());
             }
