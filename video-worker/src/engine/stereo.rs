@@ -478,17 +478,30 @@ impl BandContext<'_> {
         let (y0, y1, fy) = self.map.pair_ys[pair];
         let r0 = &self.depth.data[y0 as usize * dw..][..dw];
         let r1 = &self.depth.data[y1 as usize * dw..][..dw];
-        let (k, c) = (self.scale, self.convergence);
-        for ((o, &a), &b) in coarse.iter_mut().zip(r0).zip(r1) {
-            let z = a + (b - a) * fy;
-            *o = round_i32(k * (z - c));
-        }
+        coarse_shifts([r0, r1], fy, (self.scale, self.convergence), coarse);
         let xs = &self.map.xs_fixed;
         #[cfg(target_arch = "x86_64")]
         if simd::resample_row(coarse, xs, shift) {
             return;
         }
         resample_row(coarse, xs, shift);
+    }
+}
+
+/// The shifts of a depth row interpolated `fy` of the way from row `r0` to `r1`: `k * (z - c)`
+/// rounded, for `(k, c)` the shift per unit of depth and the convergence.
+fn coarse_shifts([r0, r1]: [&[f32]; 2], fy: f32, (k, c): (f32, f32), out: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::coarse_shifts([r0, r1], fy, (k, c), out) {
+        return;
+    }
+    coarse_shifts_scalar([r0, r1], fy, (k, c), out);
+}
+
+fn coarse_shifts_scalar([r0, r1]: [&[f32]; 2], fy: f32, (k, c): (f32, f32), out: &mut [i32]) {
+    for ((o, &a), &b) in out.iter_mut().zip(r0).zip(r1) {
+        let z = a + (b - a) * fy;
+        *o = round_i32(k * (z - c));
     }
 }
 

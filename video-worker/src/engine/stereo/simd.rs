@@ -23,7 +23,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{chroma_keys_scalar, FRAC, HOLE, MAX_SPAN, ONE};
+use super::{chroma_keys_scalar, coarse_shifts_scalar, FRAC, HOLE, MAX_SPAN, ONE, ROUND_MAGIC};
 use super::{lerp, splat_tail, taps, FixedAxis};
 
 // The kernels clear and mask keys with zeros.
@@ -44,6 +44,45 @@ pub(super) fn lerp2(
     }
     // SAFETY: the CPU has AVX2, checked just above.
     Some(unsafe { lerp2_avx2(s0, s1, keys, d0, d1) })
+}
+
+/// [`super::coarse_shifts`] with AVX2 when the CPU has it; `false` (nothing done) when it
+/// does not.
+#[inline]
+pub(super) fn coarse_shifts(rows: [&[f32]; 2], fy: f32, k_c: (f32, f32), out: &mut [i32]) -> bool {
+    if !is_x86_feature_detected!("avx2") {
+        return false;
+    }
+    // SAFETY: the CPU has AVX2, checked just above.
+    unsafe { coarse_shifts_avx2(rows, fy, k_c, out) };
+    true
+}
+
+/// Eight shifts at a time, with the scalar code's operations in its order (no fused
+/// multiply-add, which would round differently).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn coarse_shifts_avx2([r0, r1]: [&[f32]; 2], fy: f32, (k, c): (f32, f32), out: &mut [i32]) {
+    let n = out.len().min(r0.len()).min(r1.len());
+    let (vfy, vk, vc) = (_mm256_set1_ps(fy), _mm256_set1_ps(k), _mm256_set1_ps(c));
+    let magic = _mm256_set1_ps(ROUND_MAGIC);
+    let magic_bits = _mm256_set1_epi32(ROUND_MAGIC.to_bits() as i32);
+    let mut x = 0;
+    while x + 8 <= n {
+        // SAFETY: x + 8 <= n, which no slice is shorter than.
+        unsafe {
+            let a = _mm256_loadu_ps(r0.as_ptr().add(x));
+            let b = _mm256_loadu_ps(r1.as_ptr().add(x));
+            let z = _mm256_add_ps(a, _mm256_mul_ps(_mm256_sub_ps(b, a), vfy));
+            let v = _mm256_add_ps(_mm256_mul_ps(vk, _mm256_sub_ps(z, vc)), magic);
+            let shift = _mm256_sub_epi32(_mm256_castps_si256(v), magic_bits);
+            _mm256_storeu_si256(out.as_mut_ptr().add(x) as *mut __m256i, shift);
+        }
+        x += 8;
+    }
+    coarse_shifts_scalar([&r0[x..n], &r1[x..n]], fy, (k, c), &mut out[x..n]);
 }
 
 /// [`super::resample_row`] with AVX2 when the CPU has it; `false` (nothing done) when it
@@ -539,9 +578,11 @@ fn lerp8(g: __m256i, f: __m256i) -> [u8; 8] {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{chroma_keys_scalar, lerp2_scalar, resample_row, splat_tail};
+    use super::super::{
+        chroma_keys_scalar, coarse_shifts_scalar, lerp2_scalar, resample_row, splat_tail,
+    };
     use super::super::{FixedAxis, ResampleMap, HOLE, MAX_SPAN, ONE, RECIP};
-    use super::{chroma_keys, lerp2, recip, splat_eye};
+    use super::{chroma_keys, coarse_shifts, lerp2, recip, splat_eye};
     use std::arch::x86_64::*;
 
     fn rng(mut state: u64) -> impl FnMut() -> u64 {
@@ -647,6 +688,29 @@ mod tests {
                 let mut slow = vec![7u64; cw];
                 chroma_keys_scalar(&luma, &mut slow, cw);
                 assert_eq!(fast, slow, "chroma width {cw}, round {round}");
+            }
+        }
+    }
+
+    #[test]
+    fn avx2_depth_to_shift_matches_the_scalar_code_exactly() {
+        let mut next = rng(0x5eed_1234_abcd_0042);
+        let mut unit = || (next() >> 40) as f32 / (1u64 << 24) as f32;
+        for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 924] {
+            for round in 0..10 {
+                // Depth mostly in 0..1, sometimes beyond (a raw range the EMA lags behind).
+                let r0: Vec<f32> = (0..n).map(|_| unit() * 1.5 - 0.25).collect();
+                let r1: Vec<f32> = (0..n).map(|_| unit() * 1.5 - 0.25).collect();
+                let (fy, c) = (unit(), unit());
+                // Up to 10% of an 8K width a side, in 1/256 px.
+                let k = unit() * 0.1 * 7680.0 * 256.0 * if round % 2 == 0 { 1.0 } else { 0.01 };
+                let mut fast = vec![7; n];
+                if !coarse_shifts([&r0, &r1], fy, (k, c), &mut fast) {
+                    return;
+                }
+                let mut slow = vec![7; n];
+                coarse_shifts_scalar([&r0, &r1], fy, (k, c), &mut slow);
+                assert_eq!(fast, slow, "{n} values, round {round}");
             }
         }
     }
