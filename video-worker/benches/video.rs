@@ -119,35 +119,62 @@ fn frame_path(rt: &tokio::runtime::Runtime, dir: &Path) -> FramePath {
         assert_eq!(rep.frames, frames);
         t.elapsed()
     };
-    // Alternate, and keep each side's best: noise on a shared machine only slows things down.
-    // Also the CPU each side spends (this process and its waited-for children: ffmpeg,
-    // ffprobe), which a busy machine disturbs far less than the wall clock.
+    // Rounds of one run each, the order swapped every round; each round's ratios compare two
+    // runs made back to back, and the median round's are reported. The machine's speed drifts
+    // by more than the difference measured over minutes (ffmpeg alone has taken from 70 to
+    // 79 ms of CPU a frame here), so pairing runs close in time beats each side's best, which
+    // can come from different minutes. Also the CPU each side spends (this process and its
+    // waited-for children: ffmpeg, ffprobe), which a busy machine disturbs far less than the
+    // wall clock.
     let rounds = env_num("BENCH_ROUNDS", 3).max(1);
-    let (mut best_ff, mut best_engine) = (Duration::MAX, Duration::MAX);
-    let (mut cpu_ff, mut cpu_engine) = (f64::MAX, f64::MAX);
     let timed_cpu = |f: &dyn Fn() -> Duration| {
         let c0 = cpu_seconds_with_children();
         let wall = f();
         let cpu = c0.and_then(|c0| Some(cpu_seconds_with_children()? - c0));
-        (wall, cpu.unwrap_or(f64::NAN))
+        (wall.as_secs_f64(), cpu.unwrap_or(f64::NAN))
     };
-    for _ in 0..rounds {
-        let (wall, cpu) = timed_cpu(&ffmpeg_alone);
-        best_ff = best_ff.min(wall);
-        cpu_ff = cpu_ff.min(cpu);
-        let (wall, cpu) = timed_cpu(&engine_run);
-        best_engine = best_engine.min(wall);
-        cpu_engine = cpu_engine.min(cpu);
+    // (wall ratio, CPU ratio, engine wall, ffmpeg wall, engine CPU, ffmpeg CPU) per round.
+    let mut paired = Vec::new();
+    for round in 0..rounds {
+        let (ff, engine) = if round % 2 == 0 {
+            let ff = timed_cpu(&ffmpeg_alone);
+            (ff, timed_cpu(&engine_run))
+        } else {
+            let engine = timed_cpu(&engine_run);
+            (timed_cpu(&ffmpeg_alone), engine)
+        };
+        paired.push((ff.0 / engine.0, ff.1 / engine.1, engine, ff));
     }
-    let fps_ff = frames as f64 / best_ff.as_secs_f64();
-    let fps_engine = frames as f64 / best_engine.as_secs_f64();
+    let mut ratios: Vec<f64> = paired.iter().map(|p| p.0).collect();
+    let ratio = median(&mut ratios);
+    let mut cpu_ratios: Vec<f64> = paired.iter().map(|p| p.1).collect();
+    let cpu_ratio = median(&mut cpu_ratios);
+    // The rounds the medians came from, for their speeds and CPU times.
+    let &(_, _, (wall_engine, _), (wall_ff, _)) = paired
+        .iter()
+        .find(|p| p.0 == ratio)
+        .expect("the median is one of the rounds");
+    let &(_, _, (_, cpu_engine), (_, cpu_ff)) = paired
+        .iter()
+        .find(|p| p.1 == cpu_ratio || cpu_ratio.is_nan())
+        .expect("the median is one of the rounds");
+    let fps_ff = frames as f64 / wall_ff;
+    let fps_engine = frames as f64 / wall_engine;
     let _ = std::fs::remove_file(&out_ff);
     let _ = std::fs::remove_file(&out_engine);
+    eprintln!(
+        "frame path rounds (fps ratio / CPU ratio): {}",
+        paired
+            .iter()
+            .map(|p| format!("{:.3}/{:.3}", p.0, p.1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     FramePath {
-        ratio: fps_engine / fps_ff,
+        ratio,
         fps_engine,
         fps_ff,
-        cpu_ratio: cpu_ff / cpu_engine,
+        cpu_ratio,
         cpu_ms_engine: cpu_engine * 1e3 / frames as f64,
         cpu_ms_ff: cpu_ff * 1e3 / frames as f64,
     }
