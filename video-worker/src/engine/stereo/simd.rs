@@ -1,6 +1,8 @@
 //! AVX2 versions of the warp's inner loops, chosen at run time on CPUs that have AVX2 (the
 //! binary stays baseline x86-64; elsewhere the scalar code runs). They compute exactly what
 //! the scalar code does, eight pixels at a time (the tests compare the two bit for bit):
+//! - a row pair's depth, interpolated between two depth-map rows, as shifts (the scalar
+//!   code's float operations in its order, so the same roundings);
 //! - the depth row's resampling to per-pixel shifts: one load and two permutations per
 //!   eight pixels while upsampling, two gathers otherwise;
 //! - the splat: every source pixel's candidate targets and keys side by side (the
@@ -698,7 +700,7 @@ mod tests {
         let mut unit = || (next() >> 40) as f32 / (1u64 << 24) as f32;
         for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 924] {
             for round in 0..10 {
-                // Depth mostly in 0..1, sometimes beyond (a raw range the EMA lags behind).
+                // Normalised depth is in 0..1; a little beyond tests the formula all the same.
                 let r0: Vec<f32> = (0..n).map(|_| unit() * 1.5 - 0.25).collect();
                 let r1: Vec<f32> = (0..n).map(|_| unit() * 1.5 - 0.25).collect();
                 let (fy, c) = (unit(), unit());
