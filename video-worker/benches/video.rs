@@ -133,7 +133,7 @@ fn frame_path(rt: &tokio::runtime::Runtime, dir: &Path) -> FramePath {
         let cpu = c0.and_then(|c0| Some(cpu_seconds_with_children()? - c0));
         (wall.as_secs_f64(), cpu.unwrap_or(f64::NAN))
     };
-    // (wall ratio, CPU ratio, engine wall, ffmpeg wall, engine CPU, ffmpeg CPU) per round.
+    // Per round: (wall ratio, CPU ratio, engine (wall, CPU), ffmpeg alone (wall, CPU)).
     let mut paired = Vec::new();
     for round in 0..rounds {
         let (ff, engine) = if round % 2 == 0 {
