@@ -26,7 +26,8 @@ use super::probe::{self, VideoInfo};
 use super::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
 use super::temporal::{thumbnail, Normalizer, Thumbnail};
 use super::{
-    BadInput, ConvertReport, ConvertRequest, Engine, SeamStart, StateSink, DEFAULT_DEPTH_RESOLUTION,
+    BadInput, ConvertReport, ConvertRequest, Engine, EngineConfig, SeamStart, StateSink,
+    DEFAULT_DEPTH_RESOLUTION,
 };
 
 /// Output frames in flight between render and write (one of them may be held by the write
@@ -131,7 +132,7 @@ pub(super) async fn convert(
     let decoded_ok = Arc::new(AtomicBool::new(false));
 
     let partial = partial_path(&req.output);
-    let encoder = encoder_command(engine, req, &info, (ow, oh), &partial)
+    let encoder = encoder_command(&engine.cfg, req, &info, (ow, oh), &partial)
         .spawn(Stdio::piped(), Stdio::null())
         .await
         .context("starting the encoder")?;
@@ -287,9 +288,9 @@ pub(super) async fn convert(
         }
         // End of input for the encoder; the held frame is read once it has exited.
         drop(feed);
-        encoder.wait().await.context("encoding")?;
+        let stderr = encoder.wait().await.context("encoding")?;
         drop(held);
-        anyhow::Ok(written)
+        anyhow::Ok((written, encoded_frames(&stderr)))
     };
 
     let depth = async {
@@ -303,7 +304,7 @@ pub(super) async fn convert(
             .map_err(|e| anyhow!("the render stage panicked: {e}"))?
     };
     let result = tokio::try_join!(read, depth, render, write);
-    let (decoded, (), preview, written) = match result {
+    let (decoded, (), preview, (written, encoded)) = match result {
         Ok(v) => v,
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
@@ -326,7 +327,12 @@ pub(super) async fn convert(
         if written != decoded {
             bail!("wrote {written} frames for {decoded} decoded");
         }
-        let in_file = probe::count_frames(&partial).await?;
+        // The encoder's own count, else (an ffmpeg whose report reads differently) the
+        // file's, from one more ffprobe over it.
+        let in_file = match encoded {
+            Some(n) => n,
+            None => probe::count_frames(&partial).await?,
+        };
         if in_file != decoded {
             bail!("the encoded file has {in_file} frames, {decoded} were sent");
         }
@@ -397,7 +403,7 @@ fn decoder_command(
 }
 
 fn encoder_command(
-    engine: &Engine,
+    cfg: &EngineConfig,
     req: &ConvertRequest,
     info: &VideoInfo,
     (ow, oh): (usize, usize),
@@ -405,10 +411,15 @@ fn encoder_command(
 ) -> ToolCommand {
     let enc = req.settings.encoder.as_str();
     let crf = req.settings.crf.to_string();
-    let mut cmd = streaming(ToolCommand::ffmpeg(engine.cfg.ffmpeg_timeout))
+    let mut cmd = streaming(ToolCommand::ffmpeg(cfg.ffmpeg_timeout))
         .args([
             "-loglevel",
             "error",
+            // A report of the frames encoded when it ends (and one at the start; no others):
+            // see `encoded_frames`.
+            "-stats",
+            "-stats_period",
+            "1000000",
             "-f",
             "rawvideo",
             "-pix_fmt",
@@ -422,8 +433,7 @@ fn encoder_command(
     }
     cmd = cmd.args(["-map", "0:v", "-c:v", enc]);
     let nvenc = enc.ends_with("_nvenc");
-    let preset = engine
-        .cfg
+    let preset = cfg
         .preset
         .clone()
         .unwrap_or_else(|| if nvenc { "p4" } else { "medium" }.to_owned());
@@ -440,6 +450,21 @@ fn encoder_command(
         cmd = cmd.args([*flag, v.as_str()]);
     }
     cmd.arg(out)
+}
+
+/// The number of frames ffmpeg encoded, from the report it prints to stderr when it ends
+/// (`frame=  300 fps=... Lsize=...`, the last report being the one with `Lsize`), so that the
+/// finished file need not be probed again. `None` when no such report is found.
+fn encoded_frames(stderr: &str) -> Option<u64> {
+    let last = &stderr[stderr.rfind("frame=")?..];
+    if !last.contains("Lsize=") {
+        return None;
+    }
+    let digits = last["frame=".len()..].trim_start();
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
 }
 
 /// Reads whole frames from the decoder into pool buffers and sends them on; returns the
@@ -690,6 +715,49 @@ mod warmup_tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn the_encoded_frame_count_is_read_from_the_encoders_final_report() {
+        let first = "frame=    1 fps=0.0 q=0.0 size=       1kB time=00:00:00.00 bitrate=N/A speed=N/A    \r";
+        let last = "frame=  900 fps= 24 q=-1.0 Lsize=   26312kB time=00:00:29.93 bitrate=7200.1kbits/s dup=0 drop=0 speed=0.8x    \n";
+        assert_eq!(encoded_frames(&format!("{first}{last}")), Some(900));
+        assert_eq!(encoded_frames(last), Some(900));
+        // An error after the report, or no final report at all: no count.
+        assert_eq!(encoded_frames(first), None);
+        assert_eq!(encoded_frames(""), None);
+        assert_eq!(encoded_frames("[mp4 @ 0x1] frame= bad Lsize="), None);
+    }
+
+    /// The real encoder's report, as the engine runs it.
+    #[tokio::test]
+    async fn the_encoder_reports_the_frames_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.mkv");
+        let cfg = EngineConfig::new(dir.path().join("unused.onnx"));
+        let info = VideoInfo {
+            width: 64,
+            height: 48,
+            rate: (24, 1),
+            variable_rate: false,
+            start_time: 0.0,
+            colour: Vec::new(),
+        };
+        let mut req = ConvertRequest::new(dir.path().join("in.mkv"), &out);
+        req.settings.encoder = "libx264".to_owned();
+        let mut running = encoder_command(&cfg, &req, &info, (64, 48), &out)
+            .spawn(Stdio::piped(), Stdio::null())
+            .await
+            .unwrap();
+        let mut stdin = running.child.stdin.take().unwrap();
+        let frame = Yuv420::new(64, 48);
+        for _ in 0..37 {
+            stdin.write_all(&frame.data).await.unwrap();
+        }
+        drop(stdin);
+        let stderr = running.wait().await.unwrap();
+        assert_eq!(encoded_frames(&stderr), Some(37), "{stderr:?}");
+        assert_eq!(probe::count_frames(&out).await.unwrap(), 37);
+    }
 
     #[test]
     fn the_users_malloc_tunables_come_after_the_pipelines_so_they_win() {
