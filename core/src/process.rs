@@ -335,12 +335,25 @@ async fn drain_tail(mut r: impl AsyncRead + Unpin) -> String {
         }
     }
     let start = tail.len().saturating_sub(STDERR_TAIL);
-    String::from_utf8_lossy(&tail[start..]).trim().to_owned()
+    // ffmpeg ends its progress lines with a carriage return: as lines of their own they read
+    // in a message without overwriting what follows on a terminal.
+    String::from_utf8_lossy(&tail[start..])
+        .trim()
+        .replace('\r', "\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn progress_lines_become_lines_of_their_own_in_the_tail() {
+        let stderr: &[u8] = b"frame=    1 fps=0.0 size=1kB    \r[out#0] No space left on device\n";
+        assert_eq!(
+            drain_tail(stderr).await,
+            "frame=    1 fps=0.0 size=1kB    \n[out#0] No space left on device"
+        );
+    }
 
     #[tokio::test]
     async fn failure_keeps_status_and_stderr_tail() {
