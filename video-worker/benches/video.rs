@@ -12,9 +12,9 @@
 //!   the CPU a frame costs it and the model input's preparation on one thread.
 //!
 //! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (model runs
-//! on each side, taken in turn; default 12), `BENCH_ROUNDS` (frame-path rounds, each side's
-//! best kept; default 3), `BENCH_WARP_FRAMES` (default 100), `BENCH_ONLY` (`warp`,
-//! `inference` or `frame_path`).
+//! on each side, taken in turn; default 12), `BENCH_ROUNDS` (frame-path rounds of two
+//! back-to-back runs, the median round reported; default 5), `BENCH_WARP_FRAMES` (default
+//! 100), `BENCH_ONLY` (`warp`, `inference` or `frame_path`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -125,8 +125,9 @@ fn frame_path(rt: &tokio::runtime::Runtime, dir: &Path) -> FramePath {
     // 79 ms of CPU a frame here), so pairing runs close in time beats each side's best, which
     // can come from different minutes. Also the CPU each side spends (this process and its
     // waited-for children: ffmpeg, ffprobe), which a busy machine disturbs far less than the
-    // wall clock.
-    let rounds = env_num("BENCH_ROUNDS", 3).max(1);
+    // wall clock. Five rounds: single rounds of one run spread by up to 0.09 here, and the
+    // median of three moved by as much between runs.
+    let rounds = env_num("BENCH_ROUNDS", 5).max(1);
     let timed_cpu = |f: &dyn Fn() -> Duration| {
         let c0 = cpu_seconds_with_children();
         let wall = f();
