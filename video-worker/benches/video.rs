@@ -125,8 +125,8 @@ fn frame_path(rt: &tokio::runtime::Runtime, dir: &Path) -> FramePath {
     // 79 ms of CPU a frame here), so pairing runs close in time beats each side's best, which
     // can come from different minutes. Also the CPU each side spends (this process and its
     // waited-for children: ffmpeg, ffprobe), which a busy machine disturbs far less than the
-    // wall clock. Five rounds: single rounds of one run spread by up to 0.09 here, and the
-    // median of three moved by as much between runs.
+    // wall clock. Five rounds: the rounds of one run have spread by up to 0.11 here, and the
+    // median of three moved by 0.085 between two runs of the same code.
     let rounds = env_num("BENCH_ROUNDS", 5).max(1);
     let timed_cpu = |f: &dyn Fn() -> Duration| {
         let c0 = cpu_seconds_with_children();
