@@ -85,6 +85,114 @@ pub async fn make_clip(path: &Path, spec: &ClipSpec) -> Result<()> {
     Ok(())
 }
 
+/// Writes a true variable-frame-rate clip with one audio track as MP4: a 30 fps pattern
+/// with frames left out (three of every thirteen) and irregular extra gaps (61 ms after every
+/// fourth frame kept), so the container's nominal rate (30) is far from its average.
+pub async fn make_vfr_clip(path: &Path, seconds: f64) -> Result<()> {
+    ToolCommand::ffmpeg(Duration::from_secs(600))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=320x180:rate=30:duration={seconds}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!(
+            "sine=frequency=440:sample_rate=48000:duration={seconds}"
+        ))
+        .args([
+            "-vf",
+            "select='not(between(mod(n,13),3,5))',setpts='(N*0.033+floor(N/4)*0.061)/TB'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+        ])
+        .arg(path.as_os_str())
+        .run()
+        .await
+        .context("making the variable-frame-rate clip")?;
+    Ok(())
+}
+
+/// The presentation times of `path`'s first video stream's frames, in seconds, sorted.
+pub async fn frame_times(path: &Path) -> Result<Vec<f64>> {
+    let out = ToolCommand::ffprobe(Duration::from_secs(300))
+        .args([
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path.as_os_str())
+        .output()
+        .await
+        .with_context(|| format!("reading the frame times of {}", path.display()))?;
+    let mut times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
+/// The largest difference between two lists of frame times, each taken from its own first
+/// frame; `Err` when they hold different numbers of frames.
+pub fn frame_time_error(a: &[f64], b: &[f64]) -> Result<f64, String> {
+    if a.len() != b.len() || a.is_empty() {
+        return Err(format!("{} frames against {}", a.len(), b.len()));
+    }
+    Ok(a.iter()
+        .zip(b)
+        .map(|(x, y)| ((x - a[0]) - (y - b[0])).abs())
+        .fold(0.0, f64::max))
+}
+
+/// `HH:MM:SS.fraction` (Matroska's DURATION tag) in seconds.
+fn clock_secs(v: &str) -> Option<f64> {
+    let mut parts = v.split(':').rev();
+    let s: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next().unwrap_or("0").parse().ok()?;
+    let h: f64 = parts.next().unwrap_or("0").parse().ok()?;
+    Some(h * 3600.0 + m * 60.0 + s)
+}
+
+/// Start time and duration (seconds) of each stream of `path`, by type (`video`, `audio`).
+pub async fn stream_spans(path: &Path) -> Result<Vec<(String, f64, f64)>> {
+    let out = ToolCommand::ffprobe(Duration::from_secs(300))
+        .args(["-show_streams", "-show_format", "-of", "json"])
+        .arg(path.as_os_str())
+        .output()
+        .await
+        .with_context(|| format!("probing {}", path.display()))?;
+    let v: Value = serde_json::from_slice(&out.stdout)?;
+    let secs = |v: &Value| v.as_str().and_then(|s| s.parse::<f64>().ok());
+    let format_duration = secs(&v["format"]["duration"]).unwrap_or(0.0);
+    Ok(v["streams"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            let start = secs(&s["start_time"]).unwrap_or(0.0);
+            let duration = secs(&s["duration"])
+                .or_else(|| s["tags"]["DURATION"].as_str().and_then(clock_secs))
+                .unwrap_or(format_duration);
+            (
+                s["codec_type"].as_str().unwrap_or("").to_owned(),
+                start,
+                duration,
+            )
+        })
+        .collect())
+}
+
 /// What the tests check of a video file.
 #[derive(Debug, Clone)]
 pub struct Probe {

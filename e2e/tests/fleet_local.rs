@@ -104,3 +104,116 @@ async fn bad_uploads_fail_readably_and_lose_nothing() {
     fleet.check_alive().unwrap();
     fleet.stop(std::time::Duration::from_secs(20));
 }
+
+/// `video-worker convert IN OUT` with the fleet's model, as a user would run it.
+async fn convert_single(input: &std::path::Path, output: &std::path::Path) {
+    let root = parallax_e2e::fleet::repo_root();
+    let mut cmd =
+        std::process::Command::new(parallax_e2e::fleet::default_bin_dir().join("video-worker"));
+    cmd.current_dir(&root)
+        .args(["convert", "--quiet"])
+        .arg(input)
+        .arg(output);
+    if let Some(lib) = parallax_e2e::fleet::venv_onnxruntime(&root) {
+        cmd.env("ORT_DYLIB_PATH", lib);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "convert failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every frame keeps its source time through the fleet (segments, per-segment conversion,
+/// reassembly) and through `convert`, for a true variable frame rate whose nominal rate is
+/// mislabelled (30 against an average near 21) and for NTSC's 30000/1001; the audio keeps its
+/// place, and the fleet's output equals `convert`'s frame for frame in time.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_frame_keeps_its_time_through_the_fleet_and_convert() {
+    use parallax_e2e::media::{
+        frame_time_error, frame_times, make_clip, make_vfr_clip, stream_spans, ClipSpec,
+    };
+
+    let scratch = Scratch::new("e2e-times");
+    let dir = scratch.path();
+    let vfr = dir.join("vfr.mp4");
+    make_vfr_clip(&vfr, 6.0).await.unwrap();
+    let ntsc = dir.join("ntsc.mp4");
+    let spec = ClipSpec {
+        fps: "30000/1001".into(),
+        ..ClipSpec::small(4.0)
+    };
+    make_clip(&ntsc, &spec).await.unwrap();
+
+    let mut fleet = start(local_config(&scratch)).await;
+    let client = Client::new(fleet.url());
+    for (source, name) in [(&vfr, "vfr"), (&ntsc, "ntsc")] {
+        let src_times = frame_times(source).await.unwrap();
+        if name == "vfr" {
+            // The clip is what it claims to be: irregular gaps, nominal rate far off.
+            let gaps: Vec<f64> = src_times.windows(2).map(|w| w[1] - w[0]).collect();
+            let (lo, hi) = gaps
+                .iter()
+                .fold((f64::MAX, 0.0f64), |(l, h), g| (l.min(*g), h.max(*g)));
+            assert!(hi > 2.0 * lo, "gaps from {lo} to {hi} s");
+        }
+        let job = client.submit(source, name, "full_sbs").await.unwrap();
+        expect_completed(&mut fleet, &client, &job).await;
+        let out = client
+            .download(&job, &dir.join(format!("out-{name}")))
+            .await
+            .unwrap();
+        let fleet_times = frame_times(&out).await.unwrap();
+        let err = frame_time_error(&src_times, &fleet_times).unwrap();
+        assert!(
+            err <= 0.001,
+            "{name}: fleet frame times off by up to {err} s"
+        );
+
+        let single = dir.join(format!("{name}-single.mkv"));
+        convert_single(source, &single).await;
+        let single_times = frame_times(&single).await.unwrap();
+        let err = frame_time_error(&src_times, &single_times).unwrap();
+        assert!(
+            err <= 0.001,
+            "{name}: convert's frame times off by up to {err} s"
+        );
+        let err = frame_time_error(&fleet_times, &single_times).unwrap();
+        assert!(
+            err <= 0.001,
+            "{name}: the fleet and convert differ by up to {err} s"
+        );
+
+        // Audio in sync: it starts where it started against the video and lasts as long.
+        let spans = |v: Vec<(String, f64, f64)>| {
+            let get = |kind: &str| v.iter().find(|s| s.0 == kind).cloned().unwrap();
+            let (a, v) = (get("audio"), get("video"));
+            (a.1 - v.1, a.2, v.2)
+        };
+        let (src_lead, src_audio, src_video) = spans(stream_spans(source).await.unwrap());
+        let (out_lead, out_audio, out_video) = spans(stream_spans(&out).await.unwrap());
+        assert!(
+            (src_lead - out_lead).abs() <= 0.001,
+            "{name}: audio lead {out_lead} vs {src_lead}"
+        );
+        assert!(
+            (src_audio - out_audio).abs() <= 0.03,
+            "{name}: audio {out_audio} s vs {src_audio} s"
+        );
+        // The last frame's own display time is the encoder's guess: within the longest gap.
+        let longest = src_times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(0.0, f64::max);
+        assert!(
+            (src_video - out_video).abs() <= longest + 0.001,
+            "{name}: video {out_video} s vs {src_video} s"
+        );
+    }
+    fleet.check_alive().unwrap();
+    fleet.stop(std::time::Duration::from_secs(20));
+}

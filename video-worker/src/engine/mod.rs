@@ -23,6 +23,7 @@ pub mod model;
 mod pipeline;
 pub mod preprocess;
 pub mod probe;
+mod rawmkv;
 pub mod stereo;
 pub mod temporal;
 

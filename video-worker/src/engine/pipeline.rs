@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use super::feed::Feed;
 use super::preprocess::Preprocessor;
 use super::probe::{self, VideoInfo};
+use super::rawmkv::{self, Clock};
 use super::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
 use super::temporal::{thumbnail, Normalizer, Thumbnail};
 use super::{
@@ -33,6 +34,8 @@ use super::{
 /// Output frames in flight between render and write (one of them may be held by the write
 /// stage until the encoder has read it; see `feed`).
 const OUT_POOL: usize = 4;
+/// The pixel format of the frames handed to the encoder.
+const OUT_PIX_FMT: &str = "yuv420p";
 /// Depth maps in flight between depth and render, beyond one batch's (the depth stage takes
 /// a whole batch's maps before running the model).
 const DEPTH_POOL: usize = 2;
@@ -109,10 +112,10 @@ pub(super) async fn convert(
         input = %req.input.display(), width = w, height = h, rate = ?info.rate,
         depth_width = dw, depth_height = dh, batch, mode = %req.mode, "converting"
     );
-    if info.variable_rate {
-        tracing::warn!(input = %req.input.display(), rate = ?info.rate,
-            "variable frame rate: the output keeps every frame at the average rate");
-    }
+    // Every output frame is shown when its source frame was (variable and mislabelled rates
+    // included); past the known times (never, for a well-formed file) at the average rate.
+    let times = probe::frame_times(&req.input).await?;
+    let mut clock = Clock::new(times, info.rate.1 as f64 / info.rate.0 as f64);
 
     // Warm-up decoder over the previous segment's tail, if any: it seeks there (decoding from
     // the keyframe before it) rather than decoding the whole previous segment.
@@ -132,7 +135,7 @@ pub(super) async fn convert(
     let decoded_ok = Arc::new(AtomicBool::new(false));
 
     let partial = partial_path(&req.output);
-    let encoder = encoder_command(&engine.cfg, req, &info, (ow, oh), &partial)
+    let encoder = encoder_command(&engine.cfg, req, &info, &partial)
         .spawn(Stdio::piped(), Stdio::null())
         .await
         .context("starting the encoder")?;
@@ -260,12 +263,23 @@ pub(super) async fn convert(
         let stdin = encoder.child.stdin.take().expect("stdin is piped");
         widen_pipe(&stdin);
         let feed = Feed::new(stdin).context("preparing the encoder's input")?;
+        let fourcc = rawmkv::fourcc(OUT_PIX_FMT).expect("a raw format Matroska carries");
         let mut written = 0u64;
+        let header = rawmkv::header(ow, oh, fourcc);
+        let mut feed_err = feed.feed(&header).await.err();
         let mut out_free_tx = Some(out_free_tx);
         // The last spliced frame, which the encoder may not have read yet.
         let mut held = None;
         while let Some(buf) = to_write_rx.recv().await {
-            if let Err(e) = feed.feed(&buf.data).await {
+            if feed_err.is_none() {
+                let at = clock.time(written as usize);
+                let prefix = rawmkv::frame_prefix(at, buf.data.len());
+                feed_err = feed.feed(&prefix).await.err();
+            }
+            if feed_err.is_none() {
+                feed_err = feed.feed(&buf.data).await.err();
+            }
+            if let Some(e) = feed_err.take() {
                 drop(feed);
                 return Err(match encoder.wait().await {
                     Err(p) => anyhow::Error::new(p).context("encoding"),
@@ -406,32 +420,45 @@ fn encoder_command(
     cfg: &EngineConfig,
     req: &ConvertRequest,
     info: &VideoInfo,
-    (ow, oh): (usize, usize),
     out: &Path,
 ) -> ToolCommand {
     let enc = req.settings.encoder.as_str();
     let crf = req.settings.crf.to_string();
-    let mut cmd = streaming(ToolCommand::ffmpeg(cfg.ffmpeg_timeout))
-        .args([
-            "-loglevel",
-            "error",
-            // A report of the frames encoded when it ends (and one at the start; no others):
-            // see `encoded_frames`.
-            "-stats",
-            "-stats_period",
-            "1000000",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-s", &format!("{ow}x{oh}")])
-        .args(["-framerate", &format!("{}/{}", info.rate.0, info.rate.1)])
-        .args(["-i", "pipe:0"]);
+    let mut cmd = streaming(ToolCommand::ffmpeg(cfg.ffmpeg_timeout)).args([
+        "-loglevel",
+        "error",
+        // A report of the frames encoded when it ends (and one at the start; no others):
+        // see `encoded_frames`.
+        "-stats",
+        "-stats_period",
+        "1000000",
+        // Raw frames with their times (see `rawmkv`): the header says everything, so
+        // nothing needs to be read ahead to probe the stream.
+        "-probesize",
+        "32",
+        "-analyzeduration",
+        "0",
+        "-f",
+        "matroska",
+        "-i",
+        "pipe:0",
+    ]);
     if info.start_time != 0.0 {
         cmd = cmd.args(["-output_ts_offset", &format!("{:.6}", info.start_time)]);
     }
-    cmd = cmd.args(["-map", "0:v", "-c:v", enc]);
+    // Each frame keeps its time: not made constant by duplicating and dropping frames, nor
+    // rounded to a grid of the guessed frame rate (the encoder's default time base). 90 kHz
+    // holds every millisecond and every NTSC frame exactly.
+    cmd = cmd.args([
+        "-map",
+        "0:v",
+        "-fps_mode",
+        "passthrough",
+        "-enc_time_base",
+        "1:90000",
+        "-c:v",
+        enc,
+    ]);
     let nvenc = enc.ends_with("_nvenc");
     let preset = cfg
         .preset
@@ -744,19 +771,37 @@ mod warmup_tests {
         };
         let mut req = ConvertRequest::new(dir.path().join("in.mkv"), &out);
         req.settings.encoder = "libx264".to_owned();
-        let mut running = encoder_command(&cfg, &req, &info, (64, 48), &out)
+        let mut running = encoder_command(&cfg, &req, &info, &out)
             .spawn(Stdio::piped(), Stdio::null())
             .await
             .unwrap();
         let mut stdin = running.child.stdin.take().unwrap();
         let frame = Yuv420::new(64, 48);
-        for _ in 0..37 {
+        stdin
+            .write_all(&rawmkv::header(64, 48, *b"I420"))
+            .await
+            .unwrap();
+        // Irregular times: 0, 50, 100, 250, ... ms.
+        let mut clock = Clock::new(
+            (0..37).map(|i| 0.05 * (i + i / 3 * 2) as f64).collect(),
+            0.05,
+        );
+        for i in 0..37 {
+            let prefix = rawmkv::frame_prefix(clock.time(i), frame.data.len());
+            stdin.write_all(&prefix).await.unwrap();
             stdin.write_all(&frame.data).await.unwrap();
         }
         drop(stdin);
         let stderr = running.wait().await.unwrap();
         assert_eq!(encoded_frames(&stderr), Some(37), "{stderr:?}");
         assert_eq!(probe::count_frames(&out).await.unwrap(), 37);
+        // Each frame at its own time, none duplicated or dropped.
+        let times = probe::frame_times(&out).await.unwrap();
+        let want: Vec<f64> = (0..37).map(|i| 0.05 * (i + i / 3 * 2) as f64).collect();
+        assert_eq!(times.len(), 37);
+        for (got, want) in times.iter().zip(&want) {
+            assert!((got - want).abs() < 0.0006, "{got} vs {want}");
+        }
     }
 
     #[test]

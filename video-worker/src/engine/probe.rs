@@ -177,6 +177,47 @@ pub async fn count_frames(path: &Path) -> anyhow::Result<u64> {
         .with_context(|| format!("ffprobe's frame count {text:?}"))
 }
 
+/// The presentation times of `path`'s first video stream's frames in seconds, in
+/// presentation order, read from the packets without decoding (packets the container marks
+/// as discarded, before an edit list's start, are left out; a packet without a presentation
+/// time takes its decoding time).
+pub async fn frame_times(path: &Path) -> anyhow::Result<Vec<f64>> {
+    let out = ToolCommand::ffprobe(Duration::from_secs(600))
+        .args([
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,dts_time,flags",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .await
+        .with_context(|| format!("reading the frame times of {}", path.display()))?;
+    Ok(frame_times_of(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// [`frame_times`] on ffprobe's `pts_time,dts_time,flags` lines.
+fn frame_times_of(lines: &str) -> Vec<f64> {
+    let mut times: Vec<f64> = lines
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.trim().split(',');
+            let (pts, dts, flags) = (f.next()?, f.next().unwrap_or(""), f.next().unwrap_or(""));
+            if flags.contains('D') {
+                return None;
+            }
+            pts.parse::<f64>()
+                .ok()
+                .or_else(|| dts.parse().ok())
+                .filter(|t| t.is_finite())
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times
+}
+
 /// Where the last `n` frames of `path`'s first video stream start, in seconds from the
 /// stream's first frame (what `-ss` before `-i` means), read from the packets' timestamps
 /// without decoding. `None` when the stream has no more than `n` frames (decode it all).
@@ -244,6 +285,13 @@ mod tests {
         assert_eq!((v.width, v.height), (640, 480));
         assert_eq!(v.rate, (25, 1));
         assert!(v.variable_rate);
+    }
+
+    #[test]
+    fn frame_times_are_sorted_and_skip_discarded_packets() {
+        let lines = "0.000000,0.000000,K__\n0.080000,0.033000,___\n0.040000,0.040000,___\n\
+                     -0.040000,-0.080000,_D_\nN/A,0.120000,___\n";
+        assert_eq!(frame_times_of(lines), vec![0.0, 0.04, 0.08, 0.12]);
     }
 
     #[test]
