@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod keys;
 pub mod links;
 pub mod model;
+pub mod picture;
 pub mod process;
 pub mod queue;
 mod sqlite;

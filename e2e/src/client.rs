@@ -85,6 +85,17 @@ impl Client {
 
     /// Creates a job for `file` (`POST /api/jobs`): its id and where to upload.
     pub async fn create(&self, file: &Path, title: &str, mode: &str) -> Result<(String, Upload)> {
+        self.create_with(file, title, mode, json!({})).await
+    }
+
+    /// [`Client::create`] with conversion `settings` (a JSON object).
+    pub async fn create_with(
+        &self,
+        file: &Path,
+        title: &str,
+        mode: &str,
+        settings: serde_json::Value,
+    ) -> Result<(String, Upload)> {
         let size = tokio::fs::metadata(file)
             .await
             .with_context(|| format!("reading {}", file.display()))?
@@ -92,7 +103,12 @@ impl Client {
         let created = Self::json(
             self.http
                 .post(self.url("/api/jobs"))
-                .json(&json!({"title": title, "mode": mode, "source_file_size_bytes": size}))
+                .json(&json!({
+                    "title": title,
+                    "mode": mode,
+                    "settings": settings,
+                    "source_file_size_bytes": size,
+                }))
                 .send()
                 .await?,
             "POST /api/jobs",
@@ -179,7 +195,18 @@ impl Client {
     /// Creates a job for `file`, uploads it and PATCHes the job, as the upload page does.
     /// Returns the job id.
     pub async fn submit(&self, file: &Path, title: &str, mode: &str) -> Result<String> {
-        let (job_id, upload) = self.create(file, title, mode).await?;
+        self.submit_with(file, title, mode, json!({})).await
+    }
+
+    /// [`Client::submit`] with conversion `settings` (a JSON object).
+    pub async fn submit_with(
+        &self,
+        file: &Path,
+        title: &str,
+        mode: &str,
+        settings: serde_json::Value,
+    ) -> Result<String> {
+        let (job_id, upload) = self.create_with(file, title, mode, settings).await?;
         self.upload(&job_id, &upload, file, title).await?;
         Ok(job_id)
     }

@@ -217,3 +217,265 @@ async fn every_frame_keeps_its_time_through_the_fleet_and_convert() {
     fleet.check_alive().unwrap();
     fleet.stop(std::time::Duration::from_secs(20));
 }
+
+/// ffmpeg with `args`, for the test's own sources.
+async fn make_source(args: &[&str]) {
+    parallax_core::process::ToolCommand::ffmpeg(std::time::Duration::from_secs(300))
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .run()
+        .await
+        .unwrap();
+}
+
+/// One entry of a file's first video stream, as ffprobe prints it.
+async fn video_entry(path: &std::path::Path, entry: &str) -> String {
+    let out = parallax_core::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .arg(format!("stream={entry}"))
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Pictures through the fleet: HDR10 (PQ, with mastering metadata) and HLG sources come out
+/// tone-mapped to 8-bit BT.709 SDR, a full-range source at limited range, an interlaced one
+/// deinterlaced, each job saying what was done; a transfer the engine cannot map fails its
+/// job with `unsupported-transfer`, whether refused at upload (Matroska, probed by ffprobe)
+/// or by the segment worker (MP4, read in-process).
+#[tokio::test(flavor = "multi_thread")]
+async fn pictures_keep_their_meaning_through_the_fleet() {
+    let scratch = Scratch::new("e2e-picture");
+    let dir = scratch.path();
+    let p = |n: &str| dir.join(n).to_string_lossy().into_owned();
+    let src = "testsrc2=size=320x180:rate=25:duration=3";
+    let audio = "sine=frequency=440:sample_rate=48000:duration=3";
+    let pq = "log-level=error:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:\
+              master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400";
+    make_source(&[
+        "-f",
+        "lavfi",
+        "-i",
+        src,
+        "-f",
+        "lavfi",
+        "-i",
+        audio,
+        "-pix_fmt",
+        "yuv420p10le",
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        pq,
+        "-color_primaries",
+        "bt2020",
+        "-color_trc",
+        "smpte2084",
+        "-colorspace",
+        "bt2020nc",
+        "-c:a",
+        "aac",
+        &p("hdr10.mp4"),
+    ])
+    .await;
+    let hlg = "log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc";
+    make_source(&[
+        "-f",
+        "lavfi",
+        "-i",
+        src,
+        "-pix_fmt",
+        "yuv420p10le",
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        hlg,
+        "-color_primaries",
+        "bt2020",
+        "-color_trc",
+        "arib-std-b67",
+        "-colorspace",
+        "bt2020nc",
+        &p("hlg.mp4"),
+    ])
+    .await;
+    make_source(&[
+        "-f",
+        "lavfi",
+        "-i",
+        src,
+        "-vf",
+        "scale=out_range=pc",
+        "-pix_fmt",
+        "yuvj420p",
+        "-color_range",
+        "pc",
+        "-c:v",
+        "libx264",
+        &p("full.mp4"),
+    ])
+    .await;
+    make_source(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=50:duration=3",
+        "-vf",
+        "tinterlace=mode=interleave_top,fieldorder=tff,format=yuv420p",
+        "-c:v",
+        "libx264",
+        "-flags",
+        "+ildct+ilme",
+        "-x264-params",
+        "tff=1",
+        &p("interlaced.mp4"),
+    ])
+    .await;
+    for name in ["log.mkv", "log.mp4"] {
+        make_source(&[
+            "-f",
+            "lavfi",
+            "-i",
+            src,
+            "-pix_fmt",
+            "yuv420p",
+            "-color_trc",
+            "log100",
+            "-c:v",
+            "libx264",
+            &p(name),
+        ])
+        .await;
+    }
+
+    let mut fleet = start(local_config(&scratch)).await;
+    let client = Client::new(fleet.url());
+    // HDR10 kept: x265 main10 with its tags and mastering metadata, through segments and
+    // reassembly.
+    let kept = client
+        .submit_with(
+            &dir.join("hdr10.mp4"),
+            "hdr10-kept",
+            "full_sbs",
+            serde_json::json!({"encoder": "libx265"}),
+        )
+        .await
+        .unwrap();
+    let good = [
+        (
+            "hdr10.mp4",
+            "HDR10 (PQ) source: tone-mapped",
+            "yuv420p,tv,bt709,bt709,bt709",
+        ),
+        (
+            "hlg.mp4",
+            "HLG source: tone-mapped",
+            "yuv420p,tv,bt709,bt709,bt709",
+        ),
+        ("full.mp4", "full-range source", "yuv420p,tv"),
+        (
+            "interlaced.mp4",
+            "deinterlaced (bwdif",
+            "yuv420p,progressive",
+        ),
+    ];
+    let mut jobs = Vec::new();
+    for (name, _, _) in &good {
+        jobs.push(
+            client
+                .submit(&dir.join(name), name, "full_sbs")
+                .await
+                .unwrap(),
+        );
+    }
+    let mut bad = Vec::new();
+    for name in ["log.mkv", "log.mp4"] {
+        bad.push(
+            client
+                .submit(&dir.join(name), name, "full_sbs")
+                .await
+                .unwrap(),
+        );
+    }
+    for ((name, note, tags), job) in good.iter().zip(&jobs) {
+        expect_completed(&mut fleet, &client, job).await;
+        let state = client.job(job).await.unwrap();
+        let notes: Vec<String> = state.raw["notes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            notes.iter().any(|n| n.contains(note)),
+            "{name}: notes {notes:?}"
+        );
+        let out = client
+            .download(job, &dir.join(format!("out-{name}")))
+            .await
+            .unwrap();
+        let entries = match *name {
+            "full.mp4" => "pix_fmt,color_range",
+            "interlaced.mp4" => "pix_fmt,field_order",
+            _ => "pix_fmt,color_range,color_space,color_transfer,color_primaries",
+        };
+        let got = video_entry(&out, entries).await;
+        // MP4 writes no field order for progressive video.
+        let got = if *name == "interlaced.mp4" && got == "yuv420p,unknown" {
+            "yuv420p,progressive".to_owned()
+        } else {
+            got
+        };
+        assert_eq!(&got, tags, "{name}");
+    }
+    expect_completed(&mut fleet, &client, &kept).await;
+    let out = client
+        .download(&kept, &dir.join("out-hdr10-kept"))
+        .await
+        .unwrap();
+    assert_eq!(
+        video_entry(
+            &out,
+            "profile,pix_fmt,color_range,color_space,color_transfer,color_primaries"
+        )
+        .await,
+        "Main 10,yuv420p10le,tv,bt2020nc,smpte2084,bt2020"
+    );
+    let side = parallax_core::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-read_intervals",
+            "%+#1",
+        ])
+        .args(["-show_entries", "frame_side_data_list", "-of", "flat"])
+        .arg(&out)
+        .output()
+        .await
+        .unwrap();
+    let side = String::from_utf8_lossy(&side.stdout);
+    for want in [
+        "red_x=\"34000/50000\"",
+        "max_luminance=\"10000000/10000\"",
+        "max_content=1000",
+        "max_average=400",
+    ] {
+        assert!(side.contains(want), "{want} missing in\n{side}");
+    }
+    for (job, name) in bad.iter().zip(["log.mkv", "log.mp4"]) {
+        let state = wait_done(&mut fleet, &client, job).await;
+        assert_eq!(state.status(), "failed", "{name}");
+        let (code, message) = state.error().unwrap();
+        assert_eq!(code, "unsupported-transfer", "{name}: {message}");
+        assert!(message.contains("log100"), "{name}: {message}");
+    }
+    fleet.check_alive().unwrap();
+    fleet.stop(std::time::Duration::from_secs(20));
+}

@@ -47,6 +47,9 @@ pub struct StreamJson {
     /// Pixel format (video), e.g. `yuv420p10le`.
     #[serde(default)]
     pub pix_fmt: Option<String>,
+    /// Transfer function (video), e.g. `bt709`, `smpte2084`.
+    #[serde(default)]
+    pub color_transfer: Option<String>,
     /// Audio channels.
     #[serde(default)]
     pub channels: Option<u32>,
@@ -769,6 +772,12 @@ fn evaluate(
         ));
     }
     let (video, audio, subtitles) = classify(json)?;
+    // A picture the engine cannot convert is refused now, before any work (an unknown pixel
+    // format is left to the decode check).
+    if let Some(pix_fmt) = video.pix_fmt.as_deref() {
+        parallax_core::picture::check(Some(pix_fmt), video.color_transfer.as_deref())
+            .map_err(|u| Failure::reject(u.code, u.message))?;
+    }
     let format = json.format.clone().unwrap_or_default();
     let format_name = format.format_name.clone().unwrap_or_default();
     let declared_duration = secs(&format.duration).or_else(|| secs(&video.duration));

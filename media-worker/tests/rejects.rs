@@ -127,3 +127,17 @@ async fn limits() {
     };
     assert_eq!(code(&src, &s).await, "too-many-frames");
 }
+
+#[tokio::test]
+async fn pictures_the_engine_cannot_convert() {
+    let d = scratch();
+    // A logarithmic transfer has no standard display mapping.
+    let log = good_clip(d.path(), "log.mkv", "-color_trc log100");
+    assert_eq!(
+        code(&log, &Settings::default()).await,
+        "unsupported-transfer"
+    );
+    // The same clip tagged BT.709 is fine.
+    let sdr = good_clip(d.path(), "sdr.mkv", "-color_trc bt709");
+    probe::inspect(&sdr, &Settings::default()).await.unwrap();
+}

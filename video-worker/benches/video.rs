@@ -9,7 +9,9 @@
 //!   onnxruntime's own Python API on the same model (a random-weight model with Depth
 //!   Anything V2 Small's compute shape, from `../shared/models/`), size, threads and batch;
 //! - `warp_mpix_per_s`: the stereo warp kernel (full SBS, source megapixels per second), with
-//!   the CPU a frame costs it and the model input's preparation on one thread.
+//!   the CPU a frame costs it and the model input's preparation on one thread;
+//!   `warp10_vs_warp8`, the same warp on 10-bit frames as a ratio to 8-bit ones, taken in
+//!   turn (10-bit samples share the AVX2 splat but are interpolated by scalar code).
 //!
 //! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (model runs
 //! on each side, taken in turn; default 12), `BENCH_ROUNDS` (frame-path rounds of two
@@ -22,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use parallax_core::model::{ConversionSettings, StereoMode};
 use video_worker::engine::preprocess::Preprocessor;
-use video_worker::engine::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
+use video_worker::engine::stereo::{
+    output_size, DepthMap, Sample, StereoParams, StereoRenderer, Yuv420,
+};
 use video_worker::engine::{ConvertRequest, Engine, EngineConfig};
 
 fn repo() -> PathBuf {
@@ -285,12 +289,21 @@ fn inference(dir: &Path) -> Option<(f64, f64, f64)> {
     Some((onnx / rust, n as f64 / rust, n as f64 / onnx))
 }
 
-fn warp() -> (f64, Option<f64>) {
+/// A renderer for 1280x720 frames of `T` samples, a textured frame, a smooth depth map, the
+/// full SBS output and the stereo parameters.
+#[allow(clippy::type_complexity)]
+fn warp_setup<T: Sample>() -> (
+    StereoRenderer<T>,
+    Yuv420<T>,
+    DepthMap,
+    Yuv420<T>,
+    StereoParams,
+) {
     let (w, h) = (1280usize, 720usize);
     let (dw, dh) = (924usize, 518usize);
-    let mut src = Yuv420::new(w, h);
+    let mut src = Yuv420::<T>::new(w, h);
     for (i, p) in src.data.iter_mut().enumerate() {
-        *p = (i * 31 % 251) as u8;
+        *p = T::from_f32_8bit((i * 31 % 251) as f32);
     }
     let mut depth = DepthMap::new(dw, dh);
     for (i, z) in depth.data.iter_mut().enumerate() {
@@ -298,12 +311,49 @@ fn warp() -> (f64, Option<f64>) {
         *z = ((x as f32 / 37.0).sin() * (y as f32 / 23.0).cos() * 0.5 + 0.5).clamp(0.0, 1.0);
     }
     let (ow, oh) = output_size(StereoMode::FullSbs, w, h);
-    let mut out = Yuv420::new(ow, oh);
-    let mut r = StereoRenderer::new(w, h, dw, dh);
+    let out = Yuv420::<T>::new(ow, oh);
+    let r = StereoRenderer::<T>::new(w, h, dw, dh);
     let params = StereoParams {
         divergence: 2.0,
         convergence: 0.5,
     };
+    (r, src, depth, out, params)
+}
+
+/// Seconds for `n` full SBS renders.
+fn warp_seconds<T: Sample>(
+    (r, src, depth, out, params): &mut (
+        StereoRenderer<T>,
+        Yuv420<T>,
+        DepthMap,
+        Yuv420<T>,
+        StereoParams,
+    ),
+    n: usize,
+) -> f64 {
+    let t = Instant::now();
+    for _ in 0..n {
+        r.render(src, depth, *params, StereoMode::FullSbs, out);
+    }
+    t.elapsed().as_secs_f64()
+}
+
+/// 10-bit warp speed over 8-bit, in alternating rounds (the median round).
+fn warp10_vs_warp8() -> f64 {
+    let mut eight = warp_setup::<u8>();
+    let mut ten = warp_setup::<u16>();
+    let n = (env_num("BENCH_WARP_FRAMES", 100).max(5) / 5) as usize;
+    warp_seconds(&mut eight, 2);
+    warp_seconds(&mut ten, 2);
+    let mut ratios: Vec<f64> = (0..5)
+        .map(|_| warp_seconds(&mut eight, n) / warp_seconds(&mut ten, n))
+        .collect();
+    median(&mut ratios)
+}
+
+fn warp() -> (f64, Option<f64>) {
+    let (mut r, src, depth, mut out, params) = warp_setup::<u8>();
+    let (w, h) = (src.width, src.height);
     for _ in 0..5 {
         r.render(&src, &depth, params, StereoMode::FullSbs, &mut out);
     }
@@ -424,6 +474,12 @@ fn main() {
             ));
             results.push(("warp_cpu_ms_per_frame", ms));
         }
+        let ratio = warp10_vs_warp8();
+        rows.push(format!(
+            "{:<26} {:>8.2}   (10-bit frames' warp speed over 8-bit ones, same run)",
+            "warp10_vs_warp8", ratio
+        ));
+        results.push(("warp10_vs_warp8", ratio));
         if let Some(ms) = preprocess() {
             rows.push(format!(
                 "{:<26} {:>8.2}   (CPU per 1280x720 frame's 924x518 model input, one thread)",

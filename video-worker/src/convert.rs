@@ -76,6 +76,18 @@ pub struct ConvertArgs {
     /// Also write preview-sbs.jpg and preview-depth.png of the first frame into this folder.
     #[arg(long)]
     pub preview_dir: Option<PathBuf>,
+    /// Leave an interlaced source's frames as they are (by default it is deinterlaced with
+    /// bwdif before depth).
+    #[arg(long)]
+    pub no_deinterlace: bool,
+    /// Output bits per sample, 8 or 10 (10 needs libx265 or hevc_nvenc). By default a source
+    /// above 8 bits stays 10-bit with an HEVC encoder and H.264 output is 8-bit.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(8..=10))]
+    pub bit_depth: Option<u8>,
+    /// Tone-map an HDR (PQ or HLG) source to BT.709 SDR even when the output could keep HDR
+    /// (10-bit HEVC). An 8-bit output of an HDR source is always tone-mapped.
+    #[arg(long)]
+    pub tone_map: bool,
     /// No progress bar (for scripts).
     #[arg(long)]
     pub quiet: bool,
@@ -96,6 +108,9 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
         depth_resolution: None,
         encoder: args.encoder.clone(),
         crf: args.crf,
+        deinterlace: !args.no_deinterlace,
+        bit_depth: args.bit_depth,
+        tone_map: args.tone_map,
     };
     settings.validate().context("checking the settings")?;
     let engine = Engine::load(&args.engine.config())
@@ -136,6 +151,9 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
         report.frames,
         args.mode
     );
+    for note in &report.notes {
+        println!("note: {note}");
+    }
     if let (Some(s), Some(d)) = (&report.preview_sbs, &report.preview_depth) {
         println!("previews: {} {}", s.display(), d.display());
     }

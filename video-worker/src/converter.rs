@@ -43,6 +43,9 @@ pub struct SegmentReport {
     pub preview_sbs: Option<PathBuf>,
     /// The depth preview image, when asked for and written.
     pub preview_depth: Option<PathBuf>,
+    /// What the conversion did to the source's picture, in words (see
+    /// [`crate::engine::ConvertReport::notes`]).
+    pub notes: Vec<String>,
 }
 
 /// The input itself is unusable (not a video, undecodable, ...): retrying cannot help, so the
@@ -55,7 +58,16 @@ pub struct BadInput(pub String);
 impl BadInput {
     /// The bad-input reason somewhere in `err`'s chain, if there is one.
     pub fn find(err: &anyhow::Error) -> Option<&BadInput> {
-        err.chain().find_map(|e| e.downcast_ref::<BadInput>())
+        // A context (`anyhow::Error::context(BadInput(..))`) is found by downcasting the
+        // error itself; a cause, in the chain.
+        err.downcast_ref::<BadInput>()
+            .or_else(|| err.chain().find_map(|e| e.downcast_ref::<BadInput>()))
+    }
+
+    /// The stable code of a bad input that has one (an unsupported picture), else `fallback`.
+    pub fn code(err: &anyhow::Error, fallback: &'static str) -> &'static str {
+        err.downcast_ref::<parallax_core::picture::Unsupported>()
+            .map_or(fallback, |u| u.code)
     }
 }
 

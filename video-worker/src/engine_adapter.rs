@@ -27,6 +27,7 @@ impl SegmentConverter for Engine {
             frames: report.frames,
             preview_sbs: report.preview_sbs,
             preview_depth: report.preview_depth,
+            notes: report.notes,
         })
     }
 }

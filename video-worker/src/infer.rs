@@ -324,6 +324,21 @@ impl InferWorker {
         (Duration::from_secs(2) * msg.receive_count.max(1)).min(self.cfg.visibility_timeout)
     }
 
+    /// Puts what the conversion did to the picture on the job, for its page and the API; a
+    /// failure to write them costs only the notes.
+    async fn record_notes(&self, task: &SegmentTask, notes: &[String]) {
+        if notes.is_empty() {
+            return;
+        }
+        let update = JobUpdate {
+            notes: Some(notes.to_vec()),
+            ..JobUpdate::default()
+        };
+        if let Err(e) = self.jobs.update(&task.job_id, &update).await {
+            tracing::warn!(job_id = %task.job_id, error = %e, "the job's picture notes were not saved");
+        }
+    }
+
     async fn fail_job(&self, task: &SegmentTask, code: &str, message: &str) -> anyhow::Result<()> {
         match self
             .jobs
@@ -431,7 +446,7 @@ impl InferWorker {
             Err(e) => {
                 return Err(match BadInput::find(&e) {
                     Some(bad) => SegmentFailure::BadInput {
-                        code: "bad-segment",
+                        code: BadInput::code(&e, "bad-segment"),
                         message: format!(
                             "segment {} of {} cannot be converted: {bad}",
                             task.segment_index + 1,
@@ -460,6 +475,7 @@ impl InferWorker {
             .context("uploading the converted segment")?;
         if task.segment_index == 0 {
             self.upload_previews(task, &report).await?;
+            self.record_notes(task, &report.notes).await;
         }
         let out = SegmentOutput {
             job_id: task.job_id.clone(),

@@ -212,6 +212,7 @@ impl video_worker::converter::SegmentConverter for DrainingConverter {
             frames,
             preview_sbs: None,
             preview_depth: None,
+            notes: Vec::new(),
         })
     }
 }

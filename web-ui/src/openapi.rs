@@ -109,7 +109,10 @@ pub fn spec() -> Value {
                     "ema_decay": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
                     "depth_resolution": {"type": ["integer", "null"], "minimum": 14, "maximum": 2048},
                     "encoder": {"type": "string", "enum": ["libx264", "libx265", "h264_nvenc", "hevc_nvenc"]},
-                    "crf": {"type": "integer", "minimum": 0, "maximum": 51}
+                    "crf": {"type": "integer", "minimum": 0, "maximum": 51},
+                    "deinterlace": {"type": "boolean", "default": true, "description": "deinterlace an interlaced source (bwdif) before depth"},
+                    "bit_depth": {"type": ["integer", "null"], "enum": [8, 10, null], "description": "output bits per sample; null follows the source (10-bit stays 10-bit with libx265 or hevc_nvenc; H.264 is 8-bit); 10 needs an HEVC encoder"},
+                    "tone_map": {"type": "boolean", "default": false, "description": "tone-map an HDR (PQ or HLG) source to BT.709 SDR even when a 10-bit HEVC output could keep it; an 8-bit output of an HDR source is always tone-mapped"}
                 }},
                 "CreateJob": {"type": "object", "additionalProperties": false, "properties": {
                     "title": {"type": "string", "maxLength": 200},
@@ -142,7 +145,8 @@ pub fn spec() -> Value {
                     "eta_seconds": {"type": ["number", "null"]},
                     "conversion_seconds": {"type": ["number", "null"]},
                     "seconds_per_mb": {"type": ["number", "null"]},
-                    "download_url": {"type": ["string", "null"]}
+                    "download_url": {"type": ["string", "null"]},
+                    "notes": {"type": "array", "items": {"type": "string"}, "description": "what the conversion did to the source's picture (tone-mapped HDR, deinterlaced, chroma or range converted)"}
                 }}
             }
         },

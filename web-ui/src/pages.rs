@@ -351,6 +351,13 @@ async fn job_body(state: &AppState, id: &str) -> Result<(String, bool), AppError
     if !job.status.is_terminal() {
         let _ = write!(h, r#"<p>{} · {}</p>"#, progress_cell(&v), eta_cell(&v));
     }
+    if !job.notes.is_empty() {
+        h.push_str(r#"<ul class="notes">"#);
+        for n in &job.notes {
+            let _ = write!(h, "<li>{}</li>", esc(n));
+        }
+        h.push_str("</ul>");
+    }
     h.push_str("<dl class=\"facts\">");
     let s = &job.settings;
     let rows = [

@@ -46,6 +46,9 @@ pub struct JobView {
     pub seconds_per_mb: Option<f64>,
     /// Where to download the result (completed jobs).
     pub download_url: Option<String>,
+    /// What the conversion did to the source's picture (single-job answers, when any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl JobView {
@@ -92,6 +95,7 @@ impl JobView {
                 _ => None,
             },
             download_url: done.then(|| format!("/api/jobs/{}/download", item.job_id)),
+            notes: Vec::new(),
         }
     }
 
@@ -118,6 +122,7 @@ pub async fn job_view(state: &AppState, job: &Job) -> AppResult<JobView> {
     let mut v = JobView::from_item(&JobListItem::from(job), done, sec_per_mb);
     v.completed_segments = done.or(Some(0));
     v.settings = Some(job.settings.clone());
+    v.notes = job.notes.clone();
     Ok(v)
 }
 

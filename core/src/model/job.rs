@@ -188,6 +188,16 @@ pub struct ConversionSettings {
     pub encoder: String,
     /// Constant rate factor / quality for the encoder (lower = better).
     pub crf: u8,
+    /// Deinterlace an interlaced source (detected from its field order) with bwdif before
+    /// depth; `false` leaves its frames as they are.
+    pub deinterlace: bool,
+    /// Bits per sample of the output (8 or 10). `None` follows the source: a source above
+    /// 8 bits stays 10-bit with an HEVC encoder (`libx265`, `hevc_nvenc`); H.264 output is
+    /// 8-bit. 10 needs an HEVC encoder.
+    pub bit_depth: Option<u8>,
+    /// Tone-map an HDR source (PQ or HLG) to BT.709 SDR even where the output could keep it
+    /// (10-bit HEVC). An 8-bit output of an HDR source is always tone-mapped.
+    pub tone_map: bool,
 }
 
 impl Default for ConversionSettings {
@@ -199,6 +209,9 @@ impl Default for ConversionSettings {
             depth_resolution: None,
             encoder: "libx264".to_owned(),
             crf: 20,
+            deinterlace: true,
+            bit_depth: None,
+            tone_map: false,
         }
     }
 }
@@ -241,7 +254,33 @@ impl ConversionSettings {
         if self.crf > 51 {
             return Err(Error::invalid("crf", "crf must be between 0 and 51"));
         }
+        match self.bit_depth {
+            None | Some(8) => {}
+            Some(10) if !self.hevc() => {
+                return Err(Error::invalid(
+                    "bit_depth",
+                    "a 10-bit output needs an HEVC encoder (libx265 or hevc_nvenc); H.264 output is 8-bit",
+                ))
+            }
+            Some(10) => {}
+            Some(_) => return Err(Error::invalid("bit_depth", "bit_depth must be 8 or 10")),
+        }
         Ok(())
+    }
+
+    /// Whether the encoder writes HEVC (which carries 10-bit and HDR here).
+    pub fn hevc(&self) -> bool {
+        matches!(self.encoder.as_str(), "libx265" | "hevc_nvenc")
+    }
+
+    /// The output's bits per sample for a source of `source_bits`: 10 for a deeper source
+    /// (or when asked) with an HEVC encoder, else 8.
+    pub fn output_bits(&self, source_bits: u32) -> u32 {
+        match self.bit_depth {
+            Some(b) => u32::from(b),
+            None if source_bits > 8 && self.hevc() => 10,
+            None => 8,
+        }
     }
 }
 
@@ -300,6 +339,10 @@ pub struct Job {
     /// Storage key of the result, once completed.
     #[serde(default)]
     pub output_key: Option<String>,
+    /// What the conversion did to the source's picture (tone-mapped HDR, deinterlaced,
+    /// chroma or range converted), in words, once the first segment is converted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Job {
@@ -318,6 +361,7 @@ impl Job {
             settings,
             error: None,
             output_key: None,
+            notes: Vec::new(),
         }
     }
 
@@ -362,6 +406,9 @@ impl Job {
         if let Some(v) = &update.output_key {
             self.output_key = Some(v.clone());
         }
+        if let Some(v) = &update.notes {
+            self.notes = v.clone();
+        }
         Ok(())
     }
 
@@ -392,6 +439,8 @@ pub struct JobUpdate {
     pub error: Option<JobError>,
     /// Result key.
     pub output_key: Option<String>,
+    /// What the conversion did to the picture (replaces the job's notes).
+    pub notes: Option<Vec<String>>,
 }
 
 impl JobUpdate {

@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod colour;
 mod feed;
 pub mod model;
 mod pipeline;
@@ -181,6 +182,9 @@ pub struct ConvertReport {
     pub preview_sbs: Option<PathBuf>,
     /// The depth map of the first frame, when asked for.
     pub preview_depth: Option<PathBuf>,
+    /// What the conversion did to the source's picture (tone-mapped HDR, deinterlaced,
+    /// chroma or range converted), in words; empty for a plain source.
+    pub notes: Vec<String>,
 }
 
 /// The conversion engine: holds the loaded model, reused for every conversion.

@@ -20,22 +20,22 @@ use parallax_core::process::{ProcessError, ToolCommand};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use super::colour::Matrix;
 use super::feed::Feed;
 use super::preprocess::Preprocessor;
 use super::probe::{self, VideoInfo};
 use super::rawmkv::{self, Clock};
-use super::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
+use super::stereo::{output_size, DepthMap, Sample, StereoParams, StereoRenderer, Yuv420};
 use super::temporal::{thumbnail, Normalizer, Thumbnail};
 use super::{
     BadInput, ConvertReport, ConvertRequest, Engine, EngineConfig, SeamStart, StateSink,
     DEFAULT_DEPTH_RESOLUTION,
 };
+use parallax_core::picture::{self, Transfer};
 
 /// Output frames in flight between render and write (one of them may be held by the write
 /// stage until the encoder has read it; see `feed`).
 const OUT_POOL: usize = 4;
-/// The pixel format of the frames handed to the encoder.
-const OUT_PIX_FMT: &str = "yuv420p";
 /// Depth maps in flight between depth and render, beyond one batch's (the depth stage takes
 /// a whole batch's maps before running the model).
 const DEPTH_POOL: usize = 2;
@@ -71,16 +71,16 @@ fn streaming_tunables(own: Option<std::ffi::OsString>) -> std::ffi::OsString {
     tunables
 }
 
-struct FrameMsg {
-    frame: Yuv420,
+struct FrameMsg<T> {
+    frame: Yuv420<T>,
     /// Warm-up frames only feed the normalisation state.
     warmup: bool,
     /// Index among the main input's frames.
     index: u64,
 }
 
-struct Preview {
-    sbs: Yuv420,
+struct Preview<T> {
+    sbs: Yuv420<T>,
     depth: Vec<u8>,
 }
 
@@ -97,6 +97,22 @@ pub(super) async fn convert(
         .validate()
         .map_err(|e| bad(format!("invalid conversion settings: {e}")))?;
     let info = probe::probe(&req.input).await?;
+    let picture = PicturePlan::new(&info, &req.settings);
+    if picture.bits > 8 {
+        convert_as::<u16>(engine, req, progress, info, picture).await
+    } else {
+        convert_as::<u8>(engine, req, progress, info, picture).await
+    }
+}
+
+/// [`convert`] with frames of `T` samples from decode to encode.
+async fn convert_as<T: Sample>(
+    engine: &Engine,
+    req: &ConvertRequest,
+    progress: &(dyn Fn(u64) + Send + Sync),
+    info: VideoInfo,
+    picture: PicturePlan,
+) -> anyhow::Result<ConvertReport> {
     let (w, h) = (info.width, info.height);
     let short_side = req
         .settings
@@ -135,14 +151,14 @@ pub(super) async fn convert(
     let decoded_ok = Arc::new(AtomicBool::new(false));
 
     let partial = partial_path(&req.output);
-    let encoder = encoder_command(&engine.cfg, req, &info, &partial)
+    let encoder = encoder_command(&engine.cfg, req, &info, &picture, &partial)
         .spawn(Stdio::piped(), Stdio::null())
         .await
         .context("starting the encoder")?;
 
     // Pools.
     let frame_pool = batch + 4;
-    let (free_tx, mut free_rx) = mpsc::channel::<Yuv420>(frame_pool);
+    let (free_tx, mut free_rx) = mpsc::channel::<Yuv420<T>>(frame_pool);
     for _ in 0..frame_pool {
         free_tx.try_send(Yuv420::new(w, h)).expect("pool capacity");
     }
@@ -153,16 +169,17 @@ pub(super) async fn convert(
             .try_send(DepthMap::new(0, 0))
             .expect("pool capacity");
     }
-    let (out_free_tx, out_free_rx) = mpsc::channel::<Yuv420>(OUT_POOL);
+    let (out_free_tx, out_free_rx) = mpsc::channel::<Yuv420<T>>(OUT_POOL);
     for _ in 0..OUT_POOL {
         out_free_tx
             .try_send(Yuv420::new(ow, oh))
             .expect("pool capacity");
     }
-    let (to_depth_tx, to_depth_rx) = mpsc::channel::<FrameMsg>(batch + 1);
-    let (to_render_tx, to_render_rx) = mpsc::channel::<(FrameMsg, DepthMap)>(depth_pool);
-    let (to_write_tx, mut to_write_rx) = mpsc::channel::<Yuv420>(OUT_POOL);
+    let (to_depth_tx, to_depth_rx) = mpsc::channel::<FrameMsg<T>>(batch + 1);
+    let (to_render_tx, to_render_rx) = mpsc::channel::<(FrameMsg<T>, DepthMap)>(depth_pool);
+    let (to_write_tx, mut to_write_rx) = mpsc::channel::<Yuv420<T>>(OUT_POOL);
 
+    let matrix = picture.matrix;
     // Depth stage.
     let depth_stage = {
         let model = model.clone();
@@ -177,6 +194,7 @@ pub(super) async fn convert(
                 &model,
                 (w, h),
                 (dw, dh),
+                matrix,
                 batch,
                 (norm, seam_end),
                 to_depth_rx,
@@ -199,6 +217,7 @@ pub(super) async fn convert(
             render_stage(
                 (w, h),
                 (dw, dh),
+                matrix,
                 params,
                 mode,
                 want_preview,
@@ -216,7 +235,7 @@ pub(super) async fn convert(
         let mut decoded = 0u64;
         let mut spare = None;
         if let Some((prev, seek)) = &warmup {
-            let running = decoder_command(prev, *seek, (w, h), timeout)
+            let running = decoder_command(prev, *seek, (w, h), &picture, timeout)
                 .spawn(Stdio::null(), Stdio::piped())
                 .await
                 .context("starting the warm-up decoder")?;
@@ -232,7 +251,7 @@ pub(super) async fn convert(
             .with_context(|| format!("decoding the warm-up frames of {}", prev.display()))?;
             tracing::debug!(frames = n, "warm-up frames read");
         }
-        let running = decoder_command(&req.input, None, (w, h), timeout)
+        let running = decoder_command(&req.input, None, (w, h), &picture, timeout)
             .spawn(Stdio::null(), Stdio::piped())
             .await
             .context("starting the decoder")?;
@@ -263,7 +282,7 @@ pub(super) async fn convert(
         let stdin = encoder.child.stdin.take().expect("stdin is piped");
         widen_pipe(&stdin);
         let feed = Feed::new(stdin).context("preparing the encoder's input")?;
-        let fourcc = rawmkv::fourcc(OUT_PIX_FMT).expect("a raw format Matroska carries");
+        let fourcc = rawmkv::fourcc(T::PIX_FMT).expect("a raw format Matroska carries");
         let mut written = 0u64;
         let header = rawmkv::header(ow, oh, fourcc);
         let mut feed_err = feed.feed(&header).await.err();
@@ -273,11 +292,11 @@ pub(super) async fn convert(
         while let Some(buf) = to_write_rx.recv().await {
             if feed_err.is_none() {
                 let at = clock.time(written as usize);
-                let prefix = rawmkv::frame_prefix(at, buf.data.len());
+                let prefix = rawmkv::frame_prefix(at, buf.bytes().len());
                 feed_err = feed.feed(&prefix).await.err();
             }
             if feed_err.is_none() {
-                feed_err = feed.feed(&buf.data).await.err();
+                feed_err = feed.feed(buf.bytes()).await.err();
             }
             if let Some(e) = feed_err.take() {
                 drop(feed);
@@ -289,7 +308,7 @@ pub(super) async fn convert(
             written += 1;
             progress(written);
             // Fed in full: the frame before it has been read.
-            let done = if feed.splices(buf.data.len()) {
+            let done = if feed.splices(buf.bytes().len()) {
                 held.replace(buf)
             } else {
                 Some(buf)
@@ -363,16 +382,20 @@ pub(super) async fn convert(
         frames: decoded,
         preview_sbs: None,
         preview_depth: None,
+        notes: picture.notes.clone(),
     };
     if let (Some(dir), Some(p)) = (&req.preview_dir, preview) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the preview folder {}", dir.display()))?;
         let sbs = dir.join("preview-sbs.jpg");
         let depth = dir.join("preview-depth.png");
-        write_image(&p.sbs.data, "yuv420p", (p.sbs.width, p.sbs.height), &sbs).await?;
+        write_image(p.sbs.bytes(), T::PIX_FMT, (p.sbs.width, p.sbs.height), &sbs).await?;
         write_image(&p.depth, "gray", (w, h), &depth).await?;
         report.preview_sbs = Some(sbs);
         report.preview_depth = Some(depth);
+    }
+    for note in &report.notes {
+        tracing::info!(input = %req.input.display(), "{note}");
     }
     tracing::info!(frames = decoded, output = %req.output.display(), "converted");
     Ok(report)
@@ -387,17 +410,22 @@ fn partial_path(out: &Path) -> PathBuf {
     out.with_file_name(format!(".partial-{name}"))
 }
 
-/// Decodes `input` from `seek` seconds after its first frame (accurate seek: the frames before
-/// it are decoded from the previous keyframe and dropped) to the end.
+/// The decoder: `input`'s first video stream as raw frames in `picture`'s pixel format,
+/// after `picture`'s filters.
 fn decoder_command(
     input: &Path,
     seek: Option<f64>,
     (w, h): (usize, usize),
+    picture: &PicturePlan,
     timeout: std::time::Duration,
 ) -> ToolCommand {
-    // Autorotation is ffmpeg's default; crop to even sizes (yuv420p), scale only warm-up
-    // frames of a differently sized previous segment.
-    let vf = format!("crop=trunc(iw/2)*2:trunc(ih/2)*2,scale={w}:{h}:flags=bilinear");
+    // Autorotation is ffmpeg's default; the picture's own filters (deinterlace, tone-map)
+    // first; crop to even sizes (4:2:0), scale only warm-up frames of a differently sized
+    // previous segment, and make the levels limited range.
+    let vf = format!(
+        "{}crop=trunc(iw/2)*2:trunc(ih/2)*2,scale={w}:{h}:flags=bilinear:out_range=tv",
+        picture.filters
+    );
     let mut cmd = streaming(ToolCommand::ffmpeg(timeout)).args(["-loglevel", "error"]);
     if let Some(secs) = seek {
         cmd = cmd.args(["-ss", &format!("{secs:.6}")]);
@@ -411,15 +439,124 @@ fn decoder_command(
             "-f",
             "rawvideo",
             "-pix_fmt",
-            "yuv420p",
+            picture.pix_fmt,
             "pipe:1",
         ])
+}
+
+/// How the engine handles a source's picture: the decoder's filters before the usual crop and
+/// scale, the sample format from decode to encode, the matrix of the decoded frames, the
+/// output's colour tags and HDR metadata, and what the job is told.
+#[derive(Debug, Clone, PartialEq)]
+struct PicturePlan {
+    /// Filters (each followed by a comma) the decoder runs first.
+    filters: String,
+    /// Bits per sample from decode to encode (8, or 10 in 16-bit samples).
+    bits: u32,
+    /// The raw frames' pixel format.
+    pix_fmt: &'static str,
+    /// The YUV matrix of the decoded frames.
+    matrix: Matrix,
+    /// The encoder's colour flags.
+    colour: Vec<(&'static str, String)>,
+    /// HDR10 metadata the encoder writes (HDR kept).
+    hdr: Option<probe::HdrMetadata>,
+    /// What was done, in words.
+    notes: Vec<String>,
+}
+
+impl PicturePlan {
+    fn new(info: &VideoInfo, settings: &parallax_core::model::ConversionSettings) -> Self {
+        let output = picture::Output::new(
+            info.transfer,
+            settings.output_bits(info.layout.bits),
+            settings.tone_map,
+        );
+        let pix_fmt = if output.bits > 8 {
+            <u16 as Sample>::PIX_FMT
+        } else {
+            <u8 as Sample>::PIX_FMT
+        };
+        let mut filters = String::new();
+        let deinterlace = info.interlaced && settings.deinterlace;
+        if deinterlace {
+            // One frame per frame (the frame count and times stay the source's).
+            filters.push_str("bwdif=mode=send_frame:parity=auto:deint=all,");
+        }
+        let tag = |flag: &str| {
+            info.colour
+                .iter()
+                .find(|(f, _)| *f == flag)
+                .map(|(_, v)| v.clone())
+        };
+        let (matrix, colour, hdr) = if !output.tone_map {
+            // The source's matrix, primaries and transfer (HDR included), at limited range
+            // (the decoder's scale converts full-range levels).
+            let mut colour: Vec<_> = info
+                .colour
+                .iter()
+                .filter(|(f, _)| *f != "-color_range")
+                .cloned()
+                .collect();
+            colour.push(("-color_range", "tv".to_owned()));
+            // The matrix the engine read the source with, said in the file when the source
+            // did not say it (so players do not guess another; it also makes the encoders
+            // write the range into the bitstream, where every container keeps it).
+            if !colour.iter().any(|(f, _)| *f == "-colorspace") {
+                colour.push(("-colorspace", info.matrix.name.to_owned()));
+            }
+            let hdr = (info.transfer != Transfer::Sdr).then(|| info.hdr.clone());
+            (info.matrix, colour, hdr)
+        } else {
+            // HDR to BT.709 SDR: to linear light, to BT.709 primaries, tone-mapped (Hable),
+            // then BT.709's transfer and matrix at limited range.
+            let tin = tag("-color_trc").unwrap_or_else(|| "smpte2084".to_owned());
+            let pin = match tag("-color_primaries").as_deref() {
+                Some("bt709") => "709",
+                _ => "2020",
+            };
+            let min = match tag("-colorspace").as_deref() {
+                Some("bt709") => "709",
+                _ => "2020_ncl",
+            };
+            let rin = if info.full_range { "full" } else { "limited" };
+            filters.push_str(&format!(
+                "zscale=tin={tin}:pin={pin}:min={min}:rin={rin}:t=linear:npl=100,format=gbrpf32le,\
+                 zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv,\
+                 format={pix_fmt},"
+            ));
+            let colour = ["-colorspace", "-color_trc", "-color_primaries"]
+                .into_iter()
+                .map(|f| (f, "bt709".to_owned()))
+                .chain([("-color_range", "tv".to_owned())])
+                .collect();
+            (Matrix::BT709, colour, None)
+        };
+        let notes = picture::conversion_notes(
+            info.layout,
+            info.transfer,
+            output,
+            info.interlaced,
+            settings.deinterlace,
+            info.full_range,
+        );
+        Self {
+            filters,
+            bits: output.bits,
+            pix_fmt,
+            matrix,
+            colour,
+            hdr,
+            notes,
+        }
+    }
 }
 
 fn encoder_command(
     cfg: &EngineConfig,
     req: &ConvertRequest,
     info: &VideoInfo,
+    picture: &PicturePlan,
     out: &Path,
 ) -> ToolCommand {
     let enc = req.settings.encoder.as_str();
@@ -469,11 +606,24 @@ fn encoder_command(
     } else {
         cmd.args(["-crf", &crf, "-preset", &preset])
     };
+    let ten_bit = picture.bits > 8;
     if enc == "libx265" {
-        cmd = cmd.args(["-x265-params", "log-level=error"]);
+        // HDR10's static metadata goes into the stream's SEI (x265 takes it only as
+        // parameters); the colour tags reach its VUI from the flags below.
+        let hdr = picture
+            .hdr
+            .as_ref()
+            .map(|m| m.x265_params())
+            .unwrap_or_default();
+        cmd = cmd.args(["-x265-params", &format!("log-level=error{hdr}")]);
     }
-    cmd = cmd.args(["-pix_fmt", "yuv420p"]);
-    for (flag, v) in &info.colour {
+    cmd = match (ten_bit, nvenc) {
+        (false, _) => cmd.args(["-pix_fmt", "yuv420p"]),
+        (true, false) => cmd.args(["-pix_fmt", "yuv420p10le", "-profile:v", "main10"]),
+        // NVENC takes 10-bit 4:2:0 as P010.
+        (true, true) => cmd.args(["-pix_fmt", "p010le", "-profile:v", "main10"]),
+    };
+    for (flag, v) in &picture.colour {
         cmd = cmd.args([*flag, v.as_str()]);
     }
     cmd.arg(out)
@@ -496,11 +646,11 @@ fn encoded_frames(stderr: &str) -> Option<u64> {
 
 /// Reads whole frames from the decoder into pool buffers and sends them on; returns the
 /// number read (also added to `count`) after the decoder exited successfully.
-async fn read_frames(
+async fn read_frames<T: Sample>(
     mut running: parallax_core::process::Running,
-    free_rx: &mut mpsc::Receiver<Yuv420>,
-    spare: &mut Option<Yuv420>,
-    to_depth: &mpsc::Sender<FrameMsg>,
+    free_rx: &mut mpsc::Receiver<Yuv420<T>>,
+    spare: &mut Option<Yuv420<T>>,
+    to_depth: &mpsc::Sender<FrameMsg<T>>,
     warmup: bool,
     count: &mut u64,
 ) -> anyhow::Result<u64> {
@@ -515,16 +665,16 @@ async fn read_frames(
                 None => bail!("the pipeline stopped"),
             },
         };
-        let got = read_full(&mut stdout, &mut buf.data).await?;
+        let got = read_full(&mut stdout, buf.bytes_mut()).await?;
         if got == 0 {
             // Keep the unused buffer for the next decoder.
             *spare = Some(buf);
             break;
         }
-        if got < buf.data.len() {
+        if got < buf.bytes().len() {
             bail!(
                 "the decoder's output ended inside a frame ({got} of {} bytes)",
-                buf.data.len()
+                buf.bytes().len()
             );
         }
         let msg = FrameMsg {
@@ -569,24 +719,25 @@ async fn read_full(r: &mut (impl AsyncRead + Unpin), buf: &mut [u8]) -> anyhow::
 }
 
 #[allow(clippy::too_many_arguments)]
-fn depth_stage(
+fn depth_stage<T: Sample>(
     model: &super::model::DepthModel,
     (w, h): (usize, usize),
     (dw, dh): (usize, usize),
+    matrix: Matrix,
     batch: usize,
     (mut norm, seam_end): (Normalizer, Option<(StateSink, Arc<AtomicBool>)>),
-    mut input: mpsc::Receiver<FrameMsg>,
-    free_frames: mpsc::Sender<Yuv420>,
+    mut input: mpsc::Receiver<FrameMsg<T>>,
+    free_frames: mpsc::Sender<Yuv420<T>>,
     mut free_depth: mpsc::Receiver<DepthMap>,
-    to_render: mpsc::Sender<(FrameMsg, DepthMap)>,
+    to_render: mpsc::Sender<(FrameMsg<T>, DepthMap)>,
 ) -> anyhow::Result<()> {
-    let mut pre = Preprocessor::new(w, h, dw, dh);
+    let mut pre = Preprocessor::with_matrix(w, h, dw, dh, matrix);
     let stride = 3 * dw * dh;
     let mut tensor = vec![0.0f32; batch * stride];
     let mut maps: Vec<DepthMap> = Vec::with_capacity(batch);
     let mut thumbs: Vec<Thumbnail> =
         vec![[0.0; super::temporal::THUMB_W * super::temporal::THUMB_H]; batch];
-    let mut pending: Vec<FrameMsg> = Vec::with_capacity(batch);
+    let mut pending: Vec<FrameMsg<T>> = Vec::with_capacity(batch);
     let mut ended = false;
     while !ended {
         while pending.len() < batch {
@@ -667,19 +818,20 @@ fn depth_stage(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn render_stage(
+fn render_stage<T: Sample>(
     (w, h): (usize, usize),
     (dw, dh): (usize, usize),
+    matrix: Matrix,
     params: StereoParams,
     mode: StereoMode,
     want_preview: bool,
-    mut input: mpsc::Receiver<(FrameMsg, DepthMap)>,
-    free_frames: mpsc::Sender<Yuv420>,
+    mut input: mpsc::Receiver<(FrameMsg<T>, DepthMap)>,
+    free_frames: mpsc::Sender<Yuv420<T>>,
     free_depth: mpsc::Sender<DepthMap>,
-    mut free_out: mpsc::Receiver<Yuv420>,
-    to_write: mpsc::Sender<Yuv420>,
-) -> anyhow::Result<Option<Preview>> {
-    let mut renderer = StereoRenderer::new(w, h, dw, dh);
+    mut free_out: mpsc::Receiver<Yuv420<T>>,
+    to_write: mpsc::Sender<Yuv420<T>>,
+) -> anyhow::Result<Option<Preview<T>>> {
+    let mut renderer = StereoRenderer::<T>::new(w, h, dw, dh).with_matrix(matrix);
     let mut preview = None;
     while let Some((m, dm)) = input.blocking_recv() {
         let Some(mut out) = free_out.blocking_recv() else {
@@ -755,23 +907,42 @@ mod warmup_tests {
         assert_eq!(encoded_frames("[mp4 @ 0x1] frame= bad Lsize="), None);
     }
 
-    /// The real encoder's report, as the engine runs it.
-    #[tokio::test]
-    async fn the_encoder_reports_the_frames_it_wrote() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out.mkv");
-        let cfg = EngineConfig::new(dir.path().join("unused.onnx"));
-        let info = VideoInfo {
+    fn req_settings() -> parallax_core::model::ConversionSettings {
+        parallax_core::model::ConversionSettings::default()
+    }
+
+    /// A plain 8-bit 4:2:0 SDR progressive source of 64x48 at 24 fps.
+    fn plain_info() -> VideoInfo {
+        VideoInfo {
             width: 64,
             height: 48,
             rate: (24, 1),
             variable_rate: false,
             start_time: 0.0,
             colour: Vec::new(),
-        };
+            layout: parallax_core::picture::PixelLayout {
+                bits: 8,
+                chroma: parallax_core::picture::Chroma::C420,
+            },
+            transfer: Transfer::Sdr,
+            full_range: false,
+            interlaced: false,
+            matrix: Matrix::BT601,
+            hdr: probe::HdrMetadata::default(),
+        }
+    }
+
+    /// The real encoder's report, as the engine runs it.
+    #[tokio::test]
+    async fn the_encoder_reports_the_frames_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.mkv");
+        let cfg = EngineConfig::new(dir.path().join("unused.onnx"));
+        let info = plain_info();
+        let picture = PicturePlan::new(&info, &req_settings());
         let mut req = ConvertRequest::new(dir.path().join("in.mkv"), &out);
         req.settings.encoder = "libx264".to_owned();
-        let mut running = encoder_command(&cfg, &req, &info, &out)
+        let mut running = encoder_command(&cfg, &req, &info, &picture, &out)
             .spawn(Stdio::piped(), Stdio::null())
             .await
             .unwrap();
@@ -842,7 +1013,8 @@ mod warmup_tests {
             .await
             .unwrap();
         let timeout = Duration::from_secs(60);
-        let all = decoder_command(&prev, None, (64, 48), timeout)
+        let plain = PicturePlan::new(&plain_info(), &req_settings());
+        let all = decoder_command(&prev, None, (64, 48), &plain, timeout)
             .output()
             .await
             .unwrap()
@@ -852,7 +1024,7 @@ mod warmup_tests {
         for n in [1usize, 10, 30, 71] {
             let seek = probe::tail_start(&prev, n as u64).await.unwrap();
             assert!(seek.is_some(), "{n} of 72 frames");
-            let tail = decoder_command(&prev, seek, (64, 48), timeout)
+            let tail = decoder_command(&prev, seek, (64, 48), &plain, timeout)
                 .output()
                 .await
                 .unwrap()

@@ -11,7 +11,8 @@
 
 use rayon::prelude::*;
 
-use super::stereo::{linear_axis, on_frame_pool, Yuv420};
+use super::colour::{Matrix, YuvToRgb};
+use super::stereo::{linear_axis, on_frame_pool, Sample, Yuv420};
 
 #[cfg(target_arch = "x86_64")]
 mod simd;
@@ -21,15 +22,6 @@ const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// `1 / STD`: the per-pixel normalisation multiplies.
 const INV_STD: [f32; 3] = [1.0 / STD[0], 1.0 / STD[1], 1.0 / STD[2]];
-
-/// BT.601 limited range to RGB in 0..=1: `(Y - 16) * Y_GAIN`, chroma `(C - 128) / 255` times
-/// these.
-const Y_GAIN: f32 = 1.164 / 255.0;
-const C_GAIN: f32 = 1.0 / 255.0;
-const R_FROM_V: f32 = 1.596;
-const G_FROM_U: f32 = 0.392;
-const G_FROM_V: f32 = 0.813;
-const B_FROM_U: f32 = 2.017;
 
 /// Bands of output rows per frame: one rayon task each.
 const BANDS: usize = 16;
@@ -62,6 +54,8 @@ struct Taps {
     luma_len: usize,
     /// Every chroma tap is below this (the source's chroma width).
     chroma_len: usize,
+    /// The source's YUV to RGB conversion.
+    conv: YuvToRgb,
 }
 
 /// One band's row buffers, at the source's width.
@@ -74,8 +68,13 @@ struct RowScratch {
 }
 
 impl Preprocessor {
-    /// For `frame_w` x `frame_h` frames (even sizes) into `w` x `h` model input.
+    /// For `frame_w` x `frame_h` frames (even sizes) into `w` x `h` model input, BT.601.
     pub fn new(frame_w: usize, frame_h: usize, w: usize, h: usize) -> Self {
+        Self::with_matrix(frame_w, frame_h, w, h, Matrix::BT601)
+    }
+
+    /// [`Preprocessor::new`] for frames in `matrix`'s YUV.
+    pub fn with_matrix(frame_w: usize, frame_h: usize, w: usize, h: usize, matrix: Matrix) -> Self {
         assert!(
             frame_w >= 2 && frame_h >= 2 && w > 0 && h > 0,
             "empty sizes"
@@ -95,6 +94,7 @@ impl Preprocessor {
             cx: nearest(frame_w / 2, w).iter().map(|&c| c as i32).collect(),
             luma_len: frame_w,
             chroma_len: frame_w / 2,
+            conv: matrix.to_rgb(),
         };
         // The AVX2 sampling gathers at these taps without further checks.
         assert!(taps
@@ -124,11 +124,11 @@ impl Preprocessor {
 
     /// Writes one frame as `[3,h,w]` into `out` (length `3*h*w`), in parallel on the frame
     /// pool.
-    pub fn fill(&mut self, frame: &Yuv420, out: &mut [f32]) {
+    pub fn fill<T: Sample>(&mut self, frame: &Yuv420<T>, out: &mut [f32]) {
         on_frame_pool(|| self.fill_here(frame, out));
     }
 
-    fn fill_here(&mut self, frame: &Yuv420, out: &mut [f32]) {
+    fn fill_here<T: Sample>(&mut self, frame: &Yuv420<T>, out: &mut [f32]) {
         assert_eq!(
             (frame.width, frame.height),
             (self.frame_w, self.frame_h),
@@ -160,7 +160,7 @@ impl Preprocessor {
                 for (i, ((r, g), b)) in rows.enumerate() {
                     let src = row_source(luma_y, chroma_y, planes, fw, band * per + i);
                     #[cfg(target_arch = "x86_64")]
-                    let done = simd::widen(&src, s);
+                    let done = src.as_u8().is_some_and(|src| simd::widen(&src, s));
                     #[cfg(not(target_arch = "x86_64"))]
                     let done = false;
                     if !done {
@@ -177,23 +177,36 @@ impl Preprocessor {
 }
 
 /// The source rows one output row reads.
-struct RowSource<'a> {
+struct RowSource<'a, T = u8> {
     /// The two luma rows around it, and the weight of the second.
-    luma: [&'a [u8]; 2],
+    luma: [&'a [T]; 2],
     fy: f32,
     /// Its chroma rows.
-    u: &'a [u8],
-    v: &'a [u8],
+    u: &'a [T],
+    v: &'a [T],
+}
+
+impl<'a, T: Sample> RowSource<'a, T> {
+    /// The same rows as 8-bit samples, when they are.
+    #[cfg(target_arch = "x86_64")]
+    fn as_u8(&self) -> Option<RowSource<'a, u8>> {
+        Some(RowSource {
+            luma: [T::as_u8(self.luma[0])?, T::as_u8(self.luma[1])?],
+            fy: self.fy,
+            u: T::as_u8(self.u)?,
+            v: T::as_u8(self.v)?,
+        })
+    }
 }
 
 /// The source rows of output row `y`, from the frame's planes (`fw` wide).
-fn row_source<'a>(
+fn row_source<'a, T>(
     luma_y: &[(u32, u32, f32)],
     chroma_y: &[u32],
-    (py, pu, pv): (&'a [u8], &'a [u8], &'a [u8]),
+    (py, pu, pv): (&'a [T], &'a [T], &'a [T]),
     fw: usize,
     y: usize,
-) -> RowSource<'a> {
+) -> RowSource<'a, T> {
     let (y0, y1, fy) = luma_y[y];
     let cw = fw / 2;
     let c = chroma_y[y] as usize * cw;
@@ -205,19 +218,21 @@ fn row_source<'a>(
     }
 }
 
-/// The row's luma blended vertically, and its chroma, as floats (loops the compiler
-/// vectorises; [`simd::widen`] compiles this same code for AVX2).
+/// The row's luma blended vertically, and its chroma, as floats in 8-bit levels (10-bit
+/// levels keep their fraction), in loops the compiler vectorises; [`simd::widen`] compiles
+/// this same code for AVX2.
 #[inline(always)]
-fn widen(src: &RowSource<'_>, s: &mut RowScratch) {
+fn widen<T: Sample>(src: &RowSource<'_, T>, s: &mut RowScratch) {
+    let k = 1.0 / T::SCALE;
     let [row0, row1] = src.luma;
     for ((t, &a), &b) in s.luma.iter_mut().zip(row0).zip(row1) {
-        let a = f32::from(a);
-        *t = a + (f32::from(b) - a) * src.fy;
+        let a: f32 = a.into();
+        *t = (a + (b.into() - a) * src.fy) * k;
     }
     let chroma = s.u.iter_mut().zip(s.v.iter_mut());
     for ((ou, ov), (&u, &v)) in chroma.zip(src.u.iter().zip(src.v)) {
-        *ou = f32::from(u);
-        *ov = f32::from(v);
+        *ou = u.into() * k;
+        *ov = v.into() * k;
     }
 }
 
@@ -232,19 +247,14 @@ fn sample_convert(taps: &Taps, s: &RowScratch, [r, g, b]: [&mut [f32]; 3]) {
         *b = s.v[cx];
     }
     for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
-        [*r, *g, *b] = to_input(*r, *g, *b);
+        [*r, *g, *b] = to_input(&taps.conv, *r, *g, *b);
     }
 }
 
 /// One pixel's model input (normalised R, G, B) from its Y, U, V.
 #[inline(always)]
-fn to_input(y: f32, u: f32, v: f32) -> [f32; 3] {
-    let c = (y - 16.0) * Y_GAIN;
-    let d = (u - 128.0) * C_GAIN;
-    let e = (v - 128.0) * C_GAIN;
-    let rr = (c + R_FROM_V * e).clamp(0.0, 1.0);
-    let gg = (c - G_FROM_U * d - G_FROM_V * e).clamp(0.0, 1.0);
-    let bb = (c + B_FROM_U * d).clamp(0.0, 1.0);
+fn to_input(conv: &YuvToRgb, y: f32, u: f32, v: f32) -> [f32; 3] {
+    let [rr, gg, bb] = conv.rgb(y, u, v);
     [
         (rr - MEAN[0]) * INV_STD[0],
         (gg - MEAN[1]) * INV_STD[1],
@@ -273,7 +283,12 @@ mod tests {
                 let top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * fx;
                 let bot = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * fx;
                 let ci = crow + p.taps.cx[x] as usize;
-                let rgb = to_input(top + (bot - top) * fy, f32::from(pu[ci]), f32::from(pv[ci]));
+                let rgb = to_input(
+                    &Matrix::BT601.to_rgb(),
+                    top + (bot - top) * fy,
+                    f32::from(pu[ci]),
+                    f32::from(pv[ci]),
+                );
                 for (c, v) in rgb.into_iter().enumerate() {
                     out[(c * h + y) * w + x] = v;
                 }
@@ -343,5 +358,34 @@ mod tests {
             );
         }
         assert!(fast == slow, "the AVX2 rows differ from the scalar ones");
+    }
+
+    /// The model sees the source's colours: BT.709 red read with BT.709's matrix is red, and
+    /// read as BT.601 (what every source was taken for before) it is not.
+    #[test]
+    fn the_sources_matrix_gives_the_models_rgb() {
+        let (y, u, v) = Matrix::BT709.from_rgb([1.0, 0.0, 0.0]);
+        let mut frame = Yuv420::new(8, 8);
+        {
+            let (py, pu, pv) = frame.planes_mut();
+            py.fill(y.round() as u8);
+            pu.fill(u.round() as u8);
+            pv.fill(v.round() as u8);
+        }
+        let rgb = |m: Matrix| {
+            let mut out = vec![0.0; 3 * 4 * 4];
+            Preprocessor::with_matrix(8, 8, 4, 4, m).fill(&frame, &mut out);
+            [0, 1, 2].map(|c| out[c * 16] * STD[c] + MEAN[c])
+        };
+        let right = rgb(Matrix::BT709);
+        assert!(
+            (right[0] - 1.0).abs() < 0.02 && right[1] < 0.02 && right[2] < 0.02,
+            "{right:?}"
+        );
+        let wrong = rgb(Matrix::BT601);
+        assert!(
+            right[0] - wrong[0] > 0.05,
+            "BT.601 reads BT.709 red darker: {wrong:?}"
+        );
     }
 }

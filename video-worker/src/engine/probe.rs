@@ -8,6 +8,9 @@ use anyhow::Context as _;
 use parallax_core::process::ToolCommand;
 use serde::Deserialize;
 
+use parallax_core::picture::{self, PixelLayout, Transfer, Unsupported};
+
+use super::colour::Matrix;
 use crate::converter::BadInput;
 
 /// The first video stream of a file.
@@ -26,12 +29,140 @@ pub struct VideoInfo {
     /// Colour tags (`color_range`, `color_space`, `color_transfer`, `color_primaries`) known
     /// for the stream, as ffmpeg names them.
     pub colour: Vec<(&'static str, String)>,
+    /// Bit depth and chroma sampling.
+    pub layout: PixelLayout,
+    /// SDR, PQ or HLG.
+    pub transfer: Transfer,
+    /// Full-range (`pc`, JPEG) levels rather than limited (`tv`).
+    pub full_range: bool,
+    /// Interlaced frames (from the stream's field order).
+    pub interlaced: bool,
+    /// The YUV matrix (tagged, or assumed from the height).
+    pub matrix: Matrix,
+    /// HDR10 static metadata (mastering display, content light level), when the stream or
+    /// its first frame carries any.
+    pub hdr: HdrMetadata,
+}
+
+/// HDR10 static metadata, as ffprobe reads it from the container or the first frame's SEI.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HdrMetadata {
+    /// The mastering display: red, green, blue and white point chromaticities (CIE 1931 x, y)
+    /// and its largest and smallest luminance (cd/m²).
+    pub mastering: Option<Mastering>,
+    /// Content light level: the largest and the largest frame-average light level (cd/m²).
+    pub light_level: Option<(u32, u32)>,
+}
+
+/// A mastering display's colour volume (SMPTE ST 2086).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mastering {
+    /// Red, green, blue primaries, then the white point: (x, y).
+    pub chromaticities: [(f64, f64); 4],
+    /// Largest luminance, cd/m².
+    pub max_luminance: f64,
+    /// Smallest luminance, cd/m².
+    pub min_luminance: f64,
+}
+
+impl HdrMetadata {
+    /// Reads ffprobe's side data (`Mastering display metadata`, `Content light level
+    /// metadata`); entries it cannot read are left out.
+    fn from_side_data<'a>(
+        list: impl IntoIterator<Item = &'a serde_json::Map<String, serde_json::Value>>,
+    ) -> Self {
+        let mut meta = HdrMetadata::default();
+        for sd in list {
+            let num = |k: &str| -> Option<f64> {
+                match sd.get(k)? {
+                    serde_json::Value::Number(n) => n.as_f64(),
+                    serde_json::Value::String(s) => match s.split_once('/') {
+                        Some((n, d)) => {
+                            let (n, d) =
+                                (n.trim().parse::<f64>().ok()?, d.trim().parse::<f64>().ok()?);
+                            (d != 0.0).then(|| n / d)
+                        }
+                        None => s.trim().parse().ok(),
+                    },
+                    _ => None,
+                }
+            };
+            match sd.get("side_data_type").and_then(|v| v.as_str()) {
+                Some("Mastering display metadata") if meta.mastering.is_none() => {
+                    let xy = |c: &str| Some((num(&format!("{c}_x"))?, num(&format!("{c}_y"))?));
+                    let read = || {
+                        Some(Mastering {
+                            chromaticities: [
+                                xy("red")?,
+                                xy("green")?,
+                                xy("blue")?,
+                                xy("white_point")?,
+                            ],
+                            max_luminance: num("max_luminance")?,
+                            min_luminance: num("min_luminance")?,
+                        })
+                    };
+                    meta.mastering = read().filter(|m| m.max_luminance > 0.0);
+                }
+                Some("Content light level metadata") if meta.light_level.is_none() => {
+                    if let (Some(max), Some(avg)) = (num("max_content"), num("max_average")) {
+                        meta.light_level = Some((max.max(0.0) as u32, avg.max(0.0) as u32));
+                    }
+                }
+                _ => {}
+            }
+        }
+        meta
+    }
+
+    /// Whether there is nothing to carry.
+    pub fn is_empty(&self) -> bool {
+        self.mastering.is_none() && self.light_level.is_none()
+    }
+
+    /// The metadata as x265's `master-display` and `max-cll` parameters (chromaticities in
+    /// units of 0.00002, luminance in 0.0001 cd/m²), each preceded by `:`.
+    pub fn x265_params(&self) -> String {
+        let mut p = String::new();
+        if let Some(m) = &self.mastering {
+            let c = |(x, y): (f64, f64)| {
+                format!(
+                    "{},{}",
+                    (x * 50_000.0).round() as u32,
+                    (y * 50_000.0).round() as u32
+                )
+            };
+            let [r, g, b, wp] = m.chromaticities;
+            p.push_str(&format!(
+                ":master-display=G({})B({})R({})WP({})L({},{})",
+                c(g),
+                c(b),
+                c(r),
+                c(wp),
+                (m.max_luminance * 10_000.0).round() as u64,
+                (m.min_luminance * 10_000.0).round() as u64,
+            ));
+        }
+        if let Some((max, avg)) = self.light_level {
+            p.push_str(&format!(":max-cll={max},{avg}"));
+        }
+        p
+    }
 }
 
 #[derive(Debug, Deserialize)]
 struct Probe {
     #[serde(default)]
     streams: Vec<Stream>,
+    /// The first frame (HDR metadata from its SEI).
+    #[serde(default)]
+    frames: Vec<FrameSideData>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FrameSideData {
+    #[serde(default)]
+    side_data_list: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +177,10 @@ struct Stream {
     avg_frame_rate: Option<String>,
     #[serde(default)]
     start_time: Option<String>,
+    #[serde(default)]
+    pix_fmt: Option<String>,
+    #[serde(default)]
+    field_order: Option<String>,
     #[serde(default)]
     color_range: Option<String>,
     #[serde(default)]
@@ -70,6 +205,13 @@ fn rational(s: &str) -> Option<(u64, u64)> {
 pub async fn probe(path: &Path) -> anyhow::Result<VideoInfo> {
     let out = ToolCommand::ffprobe(Duration::from_secs(120))
         .args(["-select_streams", "v:0", "-show_streams", "-of", "json"])
+        // The first frame's side data: HDR10 metadata often lives only in the SEI.
+        .args([
+            "-read_intervals",
+            "%+#1",
+            "-show_entries",
+            "frame_side_data_list",
+        ])
         .arg(path)
         .output()
         .await;
@@ -87,12 +229,38 @@ pub async fn probe(path: &Path) -> anyhow::Result<VideoInfo> {
     let Some(s) = probe.streams.into_iter().next() else {
         return Err(BadInput(format!("{} has no video stream", path.display())).into());
     };
-    parse_stream(s).map_err(|m| BadInput(format!("{}: {m}", path.display())).into())
+    let frame_side_data = probe.frames.into_iter().next().map(|f| f.side_data_list);
+    let mut info = parse_stream(s).map_err(|e| match e {
+        Parsed::Bad(m) => BadInput(format!("{}: {m}", path.display())).into(),
+        Parsed::Unsupported(u) => {
+            let msg = format!("{}: {u}", path.display());
+            anyhow::Error::new(u).context(BadInput(msg))
+        }
+    })?;
+    if let Some(list) = frame_side_data {
+        let from_frame = HdrMetadata::from_side_data(&list);
+        info.hdr.mastering = info.hdr.mastering.or(from_frame.mastering);
+        info.hdr.light_level = info.hdr.light_level.or(from_frame.light_level);
+    }
+    Ok(info)
 }
 
-fn parse_stream(s: Stream) -> Result<VideoInfo, String> {
+/// Why a stream cannot be converted.
+#[derive(Debug)]
+enum Parsed {
+    Bad(String),
+    Unsupported(Unsupported),
+}
+
+impl From<String> for Parsed {
+    fn from(m: String) -> Self {
+        Parsed::Bad(m)
+    }
+}
+
+fn parse_stream(s: Stream) -> Result<VideoInfo, Parsed> {
     let (Some(mut width), Some(mut height)) = (s.width, s.height) else {
-        return Err("the video stream has no frame size".to_owned());
+        return Err("the video stream has no frame size".to_owned().into());
     };
     let mut rotation = s
         .tags
@@ -110,7 +278,7 @@ fn parse_stream(s: Stream) -> Result<VideoInfo, String> {
         std::mem::swap(&mut width, &mut height);
     }
     if width < 2 || height < 2 {
-        return Err(format!("frames of {width}x{height} are too small"));
+        return Err(format!("frames of {width}x{height} are too small").into());
     }
     let nominal = s.r_frame_rate.as_deref().and_then(rational);
     let average = s.avg_frame_rate.as_deref().and_then(rational);
@@ -125,7 +293,7 @@ fn parse_stream(s: Stream) -> Result<VideoInfo, String> {
         }
         (Some(n), None) => (n, false),
         (None, Some(a)) => (a, false),
-        (None, None) => return Err("the video stream has no frame rate".to_owned()),
+        (None, None) => return Err("the video stream has no frame rate".to_owned().into()),
     };
     let start_time = s
         .start_time
@@ -133,6 +301,13 @@ fn parse_stream(s: Stream) -> Result<VideoInfo, String> {
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|v| v.is_finite())
         .unwrap_or(0.0);
+    let (layout, transfer) = picture::check(s.pix_fmt.as_deref(), s.color_transfer.as_deref())
+        .map_err(Parsed::Unsupported)?;
+    let full_range = s.color_range.as_deref() == Some("pc")
+        || s.pix_fmt.as_deref().is_some_and(|p| p.starts_with("yuvj"));
+    let interlaced = picture::interlaced(s.field_order.as_deref());
+    let matrix = Matrix::from_tag(s.color_space.as_deref(), height);
+    let hdr = HdrMetadata::from_side_data(&s.side_data_list);
     let mut colour = Vec::new();
     for (flag, v) in [
         ("-color_range", s.color_range),
@@ -151,6 +326,12 @@ fn parse_stream(s: Stream) -> Result<VideoInfo, String> {
         variable_rate,
         start_time,
         colour,
+        layout,
+        transfer,
+        full_range,
+        interlaced,
+        matrix,
+        hdr,
     })
 }
 
@@ -263,7 +444,7 @@ mod tests {
     #[test]
     fn rotated_phone_video_is_upright_and_cfr() {
         let s: Stream = serde_json::from_str(
-            r#"{"width":1920,"height":1080,"r_frame_rate":"30000/1001","avg_frame_rate":"30000/1001",
+            r#"{"width":1920,"height":1080,"pix_fmt":"yuv420p","r_frame_rate":"30000/1001","avg_frame_rate":"30000/1001",
                 "start_time":"0.000000","color_range":"tv","color_space":"bt709",
                 "side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]}"#,
         )
@@ -278,7 +459,7 @@ mod tests {
     #[test]
     fn variable_rate_uses_the_average() {
         let s: Stream = serde_json::from_str(
-            r#"{"width":641,"height":481,"r_frame_rate":"90/1","avg_frame_rate":"25/1"}"#,
+            r#"{"width":641,"height":481,"pix_fmt":"yuv420p","r_frame_rate":"90/1","avg_frame_rate":"25/1"}"#,
         )
         .unwrap();
         let v = parse_stream(s).unwrap();

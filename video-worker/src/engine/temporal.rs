@@ -21,7 +21,7 @@ const PERCENTILE_SAMPLES: usize = 32_768;
 pub type Thumbnail = [f32; THUMB_W * THUMB_H];
 
 /// Computes a frame's thumbnail from its luma plane by sampling a few pixels per cell.
-pub fn thumbnail(y: &[u8], width: usize, height: usize) -> Thumbnail {
+pub fn thumbnail<T: super::stereo::Sample>(y: &[T], width: usize, height: usize) -> Thumbnail {
     const SAMPLES: usize = 4;
     let mut t = [0.0f32; THUMB_W * THUMB_H];
     for (cy, row) in t.chunks_mut(THUMB_W).enumerate() {
@@ -31,10 +31,10 @@ pub fn thumbnail(y: &[u8], width: usize, height: usize) -> Thumbnail {
                 let py = ((cy * SAMPLES + sy) * 2 + 1) * height / (THUMB_H * SAMPLES * 2);
                 for sx in 0..SAMPLES {
                     let px = ((cx * SAMPLES + sx) * 2 + 1) * width / (THUMB_W * SAMPLES * 2);
-                    sum += y[py * width + px] as u32;
+                    sum += y[py * width + px].level() as u32;
                 }
             }
-            *cell = sum as f32 / (SAMPLES * SAMPLES) as f32 / 255.0;
+            *cell = sum as f32 / (SAMPLES * SAMPLES) as f32 / (255.0 * T::SCALE);
         }
     }
     t

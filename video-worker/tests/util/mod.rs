@@ -215,6 +215,7 @@ impl SegmentConverter for HstackConverter {
             frames,
             preview_sbs,
             preview_depth,
+            notes: Vec::new(),
         })
     }
 }

@@ -8,8 +8,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{RowScratch, RowSource, Taps, B_FROM_U, C_GAIN, G_FROM_U, G_FROM_V, INV_STD, MEAN};
-use super::{R_FROM_V, Y_GAIN};
+use super::{RowScratch, RowSource, Taps, INV_STD, MEAN};
 
 /// [`super::sample_convert`] with AVX2 when the CPU has it; `false` (nothing done) when it
 /// does not.
@@ -109,15 +108,16 @@ unsafe fn sample_convert_avx2(taps: &Taps, s: &RowScratch, [r, g, b]: [&mut [f32
             )
         };
         // super::to_input, lane by lane.
-        let c = _mm256_mul_ps(_mm256_sub_ps(y, ps(16.0)), ps(Y_GAIN));
-        let d = _mm256_mul_ps(_mm256_sub_ps(u, ps(128.0)), ps(C_GAIN));
-        let e = _mm256_mul_ps(_mm256_sub_ps(v, ps(128.0)), ps(C_GAIN));
-        let rr = clamp(_mm256_add_ps(c, _mm256_mul_ps(ps(R_FROM_V), e)));
+        let k = &taps.conv;
+        let c = _mm256_mul_ps(_mm256_sub_ps(y, ps(16.0)), ps(k.y_gain));
+        let d = _mm256_mul_ps(_mm256_sub_ps(u, ps(128.0)), ps(k.c_gain));
+        let e = _mm256_mul_ps(_mm256_sub_ps(v, ps(128.0)), ps(k.c_gain));
+        let rr = clamp(_mm256_add_ps(c, _mm256_mul_ps(ps(k.r_from_v), e)));
         let gg = clamp(_mm256_sub_ps(
-            _mm256_sub_ps(c, _mm256_mul_ps(ps(G_FROM_U), d)),
-            _mm256_mul_ps(ps(G_FROM_V), e),
+            _mm256_sub_ps(c, _mm256_mul_ps(ps(k.g_from_u), d)),
+            _mm256_mul_ps(ps(k.g_from_v), e),
         ));
-        let bb = clamp(_mm256_add_ps(c, _mm256_mul_ps(ps(B_FROM_U), d)));
+        let bb = clamp(_mm256_add_ps(c, _mm256_mul_ps(ps(k.b_from_u), d)));
         let norm =
             |v: __m256, i: usize| _mm256_mul_ps(_mm256_sub_ps(v, ps(MEAN[i])), ps(INV_STD[i]));
         // SAFETY: x + 8 <= n = each output row's length.
@@ -131,7 +131,8 @@ unsafe fn sample_convert_avx2(taps: &Taps, s: &RowScratch, [r, g, b]: [&mut [f32
     for x in x..n {
         let (a, c) = (s.luma[taps.x0[x] as usize], s.luma[taps.x1[x] as usize]);
         let cx = taps.cx[x] as usize;
-        [r[x], g[x], b[x]] = super::to_input(a + (c - a) * taps.fx[x], s.u[cx], s.v[cx]);
+        [r[x], g[x], b[x]] =
+            super::to_input(&taps.conv, a + (c - a) * taps.fx[x], s.u[cx], s.v[cx]);
     }
 }
 
