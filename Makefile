@@ -15,7 +15,7 @@ export CARGO_INCREMENTAL ?= 0
 endif
 
 .PHONY: demo up fleet-release bench-fleet
-.PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video bench-media bench-web
+.PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video bench-media bench-web bench-quality
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -60,13 +60,16 @@ up: setup fleet-release ## Run web-ui, media-worker and video-worker until Ctrl-
 fleet-release: ## Build the fleet's binaries (release)
 	$(CARGO) build --release -p web-ui -p media-worker -p video-worker -p parallax-e2e --bins
 
-bench: bench-video bench-media bench-web bench-fleet ## Run every benchmark; figures in target/bench/results.json
+bench: bench-quality bench-video bench-media bench-web bench-fleet ## Run every benchmark; figures in target/bench/results.json
 
 bench-fleet: setup fleet-release ## Fleet figures (release): fleet_vs_single_process (1 and 2 video-workers), 60 s 720p clip
 	target/release/parallax-fleet bench --results target/bench/results.json
 
 bench-media: ## media-worker figures (release): chunk_vs_remux, concat_vs_remux on a 60 s 1080p source
 	$(CARGO) run --release -p media-worker --example bench_media
+
+bench-quality: ## Picture figures (release): disparity_error_px, edge_artifact_ratio on generated scenes of known depth
+	BENCH_ONLY=quality $(CARGO) bench -p video-worker --bench video
 
 bench-video: venv ## video-worker figures (release): frame_path_vs_ffmpeg, inference_vs_onnxruntime, warp_mpix_per_s
 	$(CARGO) bench -p video-worker --bench video

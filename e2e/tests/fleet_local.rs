@@ -43,6 +43,12 @@ async fn converts_a_clip_end_to_end() {
         src.duration
     );
     assert_eq!(got.audio_languages, vec!["eng", "fra"], "every audio track");
+    assert!(
+        stream_text(&out)
+            .await
+            .contains("side_data_type=Stereo 3D\ntype=side by side\n"),
+        "the result says it is side by side (MP4 st3d)"
+    );
     fleet.check_alive().unwrap();
     fleet.stop(std::time::Duration::from_secs(20));
 }
@@ -228,6 +234,17 @@ async fn make_source(args: &[&str]) {
         .unwrap();
 }
 
+/// `ffprobe -show_streams` of a file's first video stream.
+async fn stream_text(path: &std::path::Path) -> String {
+    let out = parallax_core::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
+        .args(["-select_streams", "v:0", "-show_streams"])
+        .arg(path)
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// One entry of a file's first video stream, as ffprobe prints it.
 async fn video_entry(path: &std::path::Path, entry: &str) -> String {
     let out = parallax_core::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
@@ -238,7 +255,11 @@ async fn video_entry(path: &std::path::Path, entry: &str) -> String {
         .output()
         .await
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    // A stream with side data (a stereo output's Stereo 3D) ends with an empty field.
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_end_matches(',')
+        .to_owned()
 }
 
 /// Pictures through the fleet: HDR10 (PQ, with mastering metadata) and HLG sources come out

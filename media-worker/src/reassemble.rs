@@ -63,7 +63,7 @@ pub fn choose_container(
 }
 
 /// The result's file name: the title as a slug, the 3D layout suffix players recognise, and
-/// the extension (`holiday-in-rome_LRF_Full_SBS.mp4`).
+/// the extension (`holiday-in-rome_LR.mp4`).
 pub fn file_name(job: &Job, container: Container) -> String {
     let mut slug = String::new();
     for c in job.title.chars().flat_map(char::to_lowercase) {
@@ -276,7 +276,16 @@ fn mux_command(
             if video_codec == Some("hevc") {
                 cmd = cmd.args(["-tag:v", "hvc1"]);
             }
-            cmd = cmd.args(["-movflags", "+faststart", "-f", "mp4"]);
+            // The converted video's Stereo 3D side data (the segments' Matroska StereoMode)
+            // becomes MP4's `st3d` box only at this level; Matroska keeps StereoMode as is.
+            cmd = cmd.args([
+                "-movflags",
+                "+faststart",
+                "-strict",
+                "unofficial",
+                "-f",
+                "mp4",
+            ]);
         }
         Container::Mkv => cmd = cmd.args(["-f", "matroska"]),
     }
@@ -520,9 +529,11 @@ mod tests {
             StereoMode::FullSbs,
             ConversionSettings::default(),
         );
+        assert_eq!(file_name(&job, Container::Mp4), "attack-on-titan-s3_LR.mp4");
+        job.mode = StereoMode::HalfTb;
         assert_eq!(
-            file_name(&job, Container::Mp4),
-            "attack-on-titan-s3_LRF_Full_SBS.mp4"
+            file_name(&job, Container::Mkv),
+            "attack-on-titan-s3_Half_TB.mkv"
         );
         job.title = "  ".into();
         job.mode = StereoMode::Anaglyph;

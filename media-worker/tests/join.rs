@@ -154,3 +154,80 @@ async fn differing_segments_fall_back_to_the_concat_demuxer() {
     assert!(!assembled.joined);
     assert_eq!(decoded_frames(&assembled.path), c.manifest.total_frames());
 }
+
+/// The video's Stereo 3D side data, as ffprobe prints it for the first video stream
+/// (`type=side by side`, ...), or "" when it has none.
+fn stereo_side_data(path: &Path) -> String {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_streams"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("[SIDE_DATA]")
+        .skip(1)
+        .filter_map(|sd| sd.split("[/SIDE_DATA]").next())
+        .find(|sd| sd.contains("side_data_type=Stereo 3D"))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Converted segments that say they are side by side (Matroska StereoMode, as the engine
+/// writes them) give a result that says so too: MP4 in its `st3d` box, MKV in StereoMode.
+#[tokio::test]
+async fn the_stereo_layout_declared_by_the_segments_reaches_the_result() {
+    for (name, audio, container) in [
+        ("src.mp4", "-c:a aac -b:a 64k", reassemble::Container::Mp4),
+        ("src.mkv", "-c:a pcm_s16le", reassemble::Container::Mkv),
+    ] {
+        let d = scratch();
+        let source = clip(
+            d.path(),
+            name,
+            &[
+                video_input("160x90", "25", 3.0),
+                sine_input(440, 3.0),
+                args("-c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 10"),
+                args(audio),
+            ],
+        );
+        let s = settings(1.0);
+        let (inspection, plan, segments) = chunk::chunk_file(&source, &d.path().join("segs"), &s)
+            .await
+            .unwrap();
+        let outputs: Vec<PathBuf> = segments
+            .iter()
+            .enumerate()
+            .map(|(i, seg)| {
+                let plain = d.path().join(format!("plain-{i}.mkv"));
+                stand_in(seg, &plain);
+                let out = make(
+                    d.path(),
+                    &format!("out-{i}.mkv"),
+                    &[
+                        "-i",
+                        plain.to_str().unwrap(),
+                        "-c",
+                        "copy",
+                        "-metadata:s:v:0",
+                        "stereo_mode=left_right",
+                    ],
+                );
+                assert!(stereo_side_data(&out).contains("type=side by side"));
+                out
+            })
+            .collect();
+        assert!(outputs.len() >= 2);
+        let manifest = Manifest::new("stereo", inspection.info, s.segment_secs, &plan);
+        let work = d.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let assembled = reassemble::assemble(&source, &manifest, &outputs, &work, &s)
+            .await
+            .unwrap();
+        assert!(assembled.joined, "joined in place");
+        assert_eq!(assembled.container, container);
+        let sd = stereo_side_data(&assembled.path);
+        assert!(sd.contains("type=side by side"), "{container:?}: {sd:?}");
+        assert!(sd.contains("inverted=0"), "{container:?}: {sd:?}");
+    }
+}

@@ -229,7 +229,7 @@ async fn the_loops_convert_a_job_end_to_end_and_survive_bad_input() {
     let key = done.output_key.clone().unwrap();
     assert_eq!(
         key,
-        keys::final_output(&good.job_id, "holiday-in-rome_LRF_Full_SBS.mp4")
+        keys::final_output(&good.job_id, "holiday-in-rome_LR.mp4")
     );
     assert!(done.completed_at.is_some());
     let result = d.path().join("result.mp4");

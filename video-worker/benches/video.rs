@@ -16,7 +16,12 @@
 //! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (model runs
 //! on each side, taken in turn; default 12), `BENCH_ROUNDS` (frame-path rounds of two
 //! back-to-back runs, the median round reported; default 5), `BENCH_WARP_FRAMES` (default
-//! 100), `BENCH_ONLY` (`warp`, `inference` or `frame_path`).
+//! 100), `BENCH_ONLY` (`quality`, `warp`, `inference` or `frame_path`); `BENCH_SWEEP=1` also prints
+//! the artifact count of each edge fix width (for choosing its default). The picture's figures
+//! (`disparity_error_px`, `edge_artifact_ratio`) are described in `video/quality.rs`.
+
+#[path = "video/quality.rs"]
+mod quality;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -316,6 +321,7 @@ fn warp_setup<T: Sample>() -> (
     let params = StereoParams {
         divergence: 2.0,
         convergence: 0.5,
+        ..StereoParams::default()
     };
     (r, src, depth, out, params)
 }
@@ -454,9 +460,35 @@ fn main() {
     let mut results = Vec::new();
     let mut rows = Vec::new();
 
-    // BENCH_ONLY=warp|inference|frame_path runs one figure (for working on it).
+    // BENCH_ONLY=quality|warp|inference|frame_path runs one figure (for working on it).
     let only = std::env::var("BENCH_ONLY").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+
+    if wanted("quality") {
+        let err = quality::disparity_error_px();
+        rows.push(format!(
+            "{:<26} {:>8.3}   (planes at known depths, default settings; target <= 0.5)",
+            "disparity_error_px", err
+        ));
+        results.push(("disparity_error_px", err));
+        let (ratio, with, without) = quality::edge_artifact_ratio();
+        rows.push(format!(
+            "{:<26} {:>8.3}   ({} object artifact pixels with the edge fix, {} without; target <= 0.5)",
+            "edge_artifact_ratio", ratio, with.0, without.0
+        ));
+        results.push(("edge_artifact_ratio", ratio));
+        let cost = with.1 as f64 / without.1.max(1) as f64;
+        rows.push(format!(
+            "{:<26} {:>8.3}   ({} changed background pixels with the edge fix, {} without)",
+            "edge_background_ratio", cost, with.1, without.1
+        ));
+        results.push(("edge_background_ratio", cost));
+        if std::env::var_os("BENCH_SWEEP").is_some() {
+            for (r, (object, background)) in quality::edge_dilation_sweep() {
+                println!("edge_dilation {r}: {object} object artifact pixels, {background} changed background pixels");
+            }
+        }
+    }
 
     if wanted("warp") {
         let (mpix, cpu_ms) = warp();

@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use parallax_core::model::{ConversionSettings, StereoMode};
+use parallax_core::model::{
+    AnaglyphMethod, ConversionSettings, StereoMode, SyntheticView, DEFAULT_EDGE_DILATION,
+};
 
 use crate::engine::{ConvertRequest, Engine, EngineConfig, ExecutionProvider, SeamStart};
 
@@ -55,7 +57,8 @@ pub struct ConvertArgs {
     pub input: PathBuf,
     /// Output video (video only; `.mkv` or `.mp4`).
     pub output: PathBuf,
-    /// 3D format: full_sbs, half_sbs, full_tb, half_tb, anaglyph or depth_map.
+    /// 3D format: full_sbs, half_sbs, full_tb, half_tb, full_cross, half_cross, anaglyph,
+    /// rgbd or depth_map.
     #[arg(long, default_value = "full_sbs", value_parser = parse_mode)]
     pub mode: StereoMode,
     /// 3D strength: the largest disparity in percent of the frame width.
@@ -84,6 +87,34 @@ pub struct ConvertArgs {
     /// above 8 bits stays 10-bit with an HEVC encoder and H.264 output is 8-bit.
     #[arg(long, value_parser = clap::value_parser!(u8).range(8..=10))]
     pub bit_depth: Option<u8>,
+    /// Edge fix: widen the near side of depth edges by this many depth-map pixels (0 = off).
+    #[arg(long, default_value_t = DEFAULT_EDGE_DILATION, value_parser = clap::value_parser!(u8).range(0..=10))]
+    pub edge_dilation: u8,
+    /// Turn off depth anti-aliasing (a light blur of the depth map's edges).
+    #[arg(long)]
+    pub no_depth_antialias: bool,
+    /// Foreground scale, -3..3: more (positive) or less (negative) 3D for near things.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub foreground_scale: f32,
+    /// IPD offset in percent of the width, -5..5: constant parallax added to every pixel
+    /// (positive = the scene further behind the screen).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub ipd_offset: f32,
+    /// Fade parallax to zero at the left and right frame edges (a floating window).
+    #[arg(long)]
+    pub preserve_screen_border: bool,
+    /// Synthesised views: both, left (the left eye sees the original) or right.
+    #[arg(long, default_value = "both", value_parser = parse_synthetic)]
+    pub synthetic_view: SyntheticView,
+    /// Convergence from each frame's depth distribution instead of --convergence.
+    #[arg(long)]
+    pub auto_convergence: bool,
+    /// The largest output width in pixels (larger outputs are scaled down).
+    #[arg(long)]
+    pub max_output_width: Option<u32>,
+    /// Anaglyph method: dubois, color, half_color, gray or wimmer.
+    #[arg(long, default_value = "dubois", value_parser = parse_anaglyph)]
+    pub anaglyph_method: AnaglyphMethod,
     /// Tone-map an HDR (PQ or HLG) source to BT.709 SDR even when the output could keep HDR
     /// (10-bit HEVC). An 8-bit output of an HDR source is always tone-mapped.
     #[arg(long)]
@@ -111,6 +142,15 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
         deinterlace: !args.no_deinterlace,
         bit_depth: args.bit_depth,
         tone_map: args.tone_map,
+        edge_dilation: args.edge_dilation,
+        depth_antialias: !args.no_depth_antialias,
+        foreground_scale: args.foreground_scale,
+        ipd_offset: args.ipd_offset,
+        preserve_screen_border: args.preserve_screen_border,
+        synthetic_view: args.synthetic_view,
+        auto_convergence: args.auto_convergence,
+        max_output_width: args.max_output_width,
+        anaglyph_method: args.anaglyph_method,
     };
     settings.validate().context("checking the settings")?;
     let engine = Engine::load(&args.engine.config())
@@ -158,4 +198,18 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
         println!("previews: {} {}", s.display(), d.display());
     }
     Ok(())
+}
+
+/// A snake_case value of a settings enum, through its serde name.
+fn parse_enum<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(s.replace('-', "_")))
+        .map_err(|_| format!("unknown value {s:?}"))
+}
+
+fn parse_synthetic(s: &str) -> Result<SyntheticView, String> {
+    parse_enum(s).map_err(|e| format!("{e}; use both, left or right"))
+}
+
+fn parse_anaglyph(s: &str) -> Result<AnaglyphMethod, String> {
+    parse_enum(s).map_err(|e| format!("{e}; use dubois, color, half_color, gray or wimmer"))
 }

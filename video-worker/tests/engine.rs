@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use parallax_core::model::{ConversionSettings, StereoMode};
+use parallax_core::model::{ConversionSettings, StereoMode, SyntheticView};
 use video_worker::engine::stereo::{
     output_size, warp_row, DepthMap, StereoParams, StereoRenderer, Yuv420,
 };
@@ -93,7 +93,14 @@ fn ffprobe(args: &[&str], path: &Path) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    // A stream with side data (a stereo output's Stereo 3D) ends its csv line with an empty
+    // field (`64,48,`): dropped.
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim_end_matches(','))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn dims(path: &Path) -> (usize, usize) {
@@ -292,14 +299,17 @@ fn planes_at_known_depths_are_shifted_by_the_configured_disparity_within_half_a_
         StereoParams {
             divergence: 5.0,
             convergence: 0.4,
+            ..StereoParams::default()
         },
         StereoParams {
             divergence: 2.0,
             convergence: 0.5,
+            ..StereoParams::default()
         },
         StereoParams {
             divergence: 3.3,
             convergence: 0.0,
+            ..StereoParams::default()
         },
     ] {
         let mut r = StereoRenderer::new(w, h, w / 2, h / 2);
@@ -349,6 +359,7 @@ fn strong_depth_edges_leave_no_holes_in_any_layout() {
     let params = StereoParams {
         divergence: 10.0,
         convergence: 0.5,
+        ..StereoParams::default()
     };
     let mut r = StereoRenderer::new(w, h, w, h);
     for mode in [
@@ -419,7 +430,7 @@ async fn every_layout_has_the_right_size_and_the_input_frame_count() {
         assert_eq!(rep.frames, 8, "{mode}");
         assert_eq!(frame_count(&out), 8, "{mode}");
         let want = match mode {
-            StereoMode::FullSbs => (128, 48),
+            StereoMode::FullSbs | StereoMode::FullCross | StereoMode::Rgbd => (128, 48),
             StereoMode::FullTb => (64, 96),
             _ => (64, 48),
         };
@@ -1204,4 +1215,216 @@ async fn tone_mapping_and_bit_depth_follow_the_settings() {
     let err = eng.convert(&req, &|_| {}).await.unwrap_err();
     assert!(BadInput::find(&err).is_some(), "{err:#}");
     assert!(format!("{err:#}").contains("HEVC"), "{err:#}");
+}
+// ---------------------------------------------------------------- layout metadata
+
+/// The Stereo 3D side data of the first video stream as ffprobe prints it (`type=side by
+/// side`, `inverted=0`, ...), or "" when there is none.
+fn stream_stereo_side_data(path: &Path) -> String {
+    let text = ffprobe(&["-show_streams"], path);
+    text.split("[SIDE_DATA]")
+        .skip(1)
+        .filter_map(|sd| sd.split("[/SIDE_DATA]").next())
+        .find(|sd| sd.contains("side_data_type=Stereo 3D"))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Every stereo layout says what it is inside the file, MKV (StereoMode) and MP4 (`st3d`)
+/// alike, as ffprobe's Stereo 3D side data shows; half layouts with libx264 also carry the
+/// H.264 frame-packing SEI (Stereo 3D side data on the decoded frames), full ones do not,
+/// nor does HEVC; outputs that are not a stereo pair declare nothing.
+#[tokio::test]
+async fn every_stereo_layout_is_declared_inside_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path(), "in.mp4", "64x48", "25", 3, &["-c:v", "libx264"]);
+    let eng = engine("luma.onnx", 1);
+    for mode in StereoMode::ALL {
+        // (type, right view first, frame-packing SEI with libx264)
+        let want = match mode {
+            StereoMode::FullSbs => Some(("side by side", false, false)),
+            StereoMode::HalfSbs => Some(("side by side", false, true)),
+            StereoMode::FullTb => Some(("top and bottom", false, false)),
+            StereoMode::HalfTb => Some(("top and bottom", false, true)),
+            StereoMode::FullCross | StereoMode::HalfCross => Some(("side by side", true, false)),
+            StereoMode::Anaglyph | StereoMode::DepthMap | StereoMode::Rgbd => None,
+        };
+        for ext in ["mkv", "mp4"] {
+            let out = dir.path().join(format!("{mode}.{ext}"));
+            eng.convert(&request(&input, &out, mode), &|_| {})
+                .await
+                .unwrap_or_else(|e| panic!("{mode} {ext}: {e:#}"));
+            let sd = stream_stereo_side_data(&out);
+            match want {
+                // MP4's `st3d` has no eye order: a right-first layout is declared in MKV only.
+                Some((_, true, _)) if ext == "mp4" => assert_eq!(sd, "", "{mode} {ext}"),
+                Some((kind, inverted, _)) => {
+                    assert!(
+                        sd.contains(&format!("type={kind}\n")),
+                        "{mode} {ext}: {sd:?}"
+                    );
+                    let inv = format!("inverted={}", u8::from(inverted));
+                    assert!(sd.contains(&inv), "{mode} {ext}: {sd:?}");
+                }
+                None => assert_eq!(sd, "", "{mode} {ext}"),
+            }
+            let sei = first_frame_side_data(&out).contains("Stereo 3D");
+            let want_sei = want.is_some_and(|(_, _, sei)| sei);
+            assert_eq!(sei, want_sei, "{mode} {ext}: frame-packing SEI");
+        }
+    }
+
+    // x265 writes no frame-packing SEI: the container's declaration stands alone.
+    let out = dir.path().join("half_tb-hevc.mkv");
+    let mut req = request(&input, &out, StereoMode::HalfTb);
+    req.settings.encoder = "libx265".to_owned();
+    eng.convert(&req, &|_| {}).await.unwrap();
+    assert!(stream_stereo_side_data(&out).contains("type=top and bottom\n"));
+    assert!(!first_frame_side_data(&out).contains("Stereo 3D"));
+}
+
+/// The knobs and layouts of the renderer: cross-eyed layouts are the side-by-side ones with
+/// the views swapped; RGB-D is the source beside its depth; a synthetic view leaves one eye
+/// the untouched source and moves the other by the whole disparity; the IPD offset adds its
+/// parallax to every pixel; the screen border brings parallax to zero at the frame's edges.
+#[test]
+fn knobs_and_layouts_do_what_they_say() {
+    let (w, h) = (320, 96);
+    let src = texture(w, h, 9);
+    // Two planes: the top half far (0.2), the bottom half near (0.9).
+    let mut depth = DepthMap::new(w / 2, h / 2);
+    for (i, z) in depth.data.iter_mut().enumerate() {
+        *z = if i / (w / 2) < h / 4 { 0.2 } else { 0.9 };
+    }
+    let base = StereoParams {
+        divergence: 4.0,
+        convergence: 0.5,
+        ..StereoParams::default()
+    };
+    let render = |params: StereoParams, mode: StereoMode| {
+        let (ow, oh) = output_size(mode, w, h);
+        let mut out = Yuv420::new(ow, oh);
+        StereoRenderer::new(w, h, w / 2, h / 2).render(&src, &depth, params, mode, &mut out);
+        out
+    };
+    let halves = |f: &Yuv420, row: usize| {
+        let ow = f.width;
+        let line = &f.planes().0[row * ow..(row + 1) * ow];
+        (line[..ow / 2].to_vec(), line[ow / 2..].to_vec())
+    };
+
+    // Cross-eyed = side by side with the halves swapped, full and half.
+    for (sbs, cross) in [
+        (StereoMode::FullSbs, StereoMode::FullCross),
+        (StereoMode::HalfSbs, StereoMode::HalfCross),
+    ] {
+        let (a, b) = (render(base, sbs), render(base, cross));
+        for row in [5, 70] {
+            let (l, r) = halves(&a, row);
+            let (cl, cr) = halves(&b, row);
+            assert!(l == cr && r == cl, "{cross} row {row}");
+        }
+    }
+
+    // RGB-D: the source, then its depth as grey (16 + 219 z).
+    let rgbd = render(base, StereoMode::Rgbd);
+    for row in [5, 70] {
+        let (colour, z) = halves(&rgbd, row);
+        assert_eq!(colour, src.planes().0[row * w..(row + 1) * w]);
+        let want: f32 = if row < h / 2 {
+            16.0 + 219.0 * 0.2
+        } else {
+            16.0 + 219.0 * 0.9
+        };
+        assert!(
+            z[w / 2].abs_diff(want.round() as u8) <= 1,
+            "row {row}: {}",
+            z[w / 2]
+        );
+    }
+
+    // A synthetic right view: the left eye is the source, the right carries all the shift.
+    let synthetic = StereoParams {
+        synthetic: SyntheticView::Left,
+        ..base
+    };
+    let out = render(synthetic, StereoMode::FullSbs);
+    for row in [10, 80] {
+        let (l, r) = halves(&out, row);
+        assert_eq!(l, src.planes().0[row * w..(row + 1) * w], "row {row}");
+        let z = if row < h / 2 { 0.2 } else { 0.9 };
+        let want = f64::from(base.disparity_px(z, w));
+        let got = measure_shift(&l, &r, 24, 20);
+        assert!((got - want).abs() <= 0.5, "row {row}: {got} vs {want}");
+    }
+
+    // The IPD offset: every pixel 2 % of the width further behind the screen.
+    let offset = StereoParams {
+        ipd_offset: 2.0,
+        ..base
+    };
+    let (plain, moved) = (
+        render(base, StereoMode::FullSbs),
+        render(offset, StereoMode::FullSbs),
+    );
+    for row in [10, 80] {
+        let (l, r) = halves(&plain, row);
+        let (ol, or) = halves(&moved, row);
+        let delta = measure_shift(&ol, &or, 24, 20) - measure_shift(&l, &r, 24, 20);
+        assert!((delta + 0.02 * w as f64).abs() <= 0.5, "row {row}: {delta}");
+    }
+
+    // The screen border: the near plane's parallax fades to zero at both edges.
+    let border = StereoParams {
+        preserve_border: true,
+        ..base
+    };
+    let out = render(border, StereoMode::FullSbs);
+    let (l, r) = halves(&out, 80);
+    assert_eq!(l[0], r[0], "the left edge sits on the screen");
+    assert_eq!(l[w - 1], r[w - 1], "the right edge sits on the screen");
+    let middle = measure_shift(&l[w / 4..3 * w / 4], &r[w / 4..3 * w / 4], 24, 20);
+    let want = f64::from(base.disparity_px(0.9, w));
+    assert!(
+        (middle - want).abs() <= 0.5,
+        "inside, the near plane keeps its parallax: {middle} vs {want}"
+    );
+
+    // Settings are refused with a reason.
+    let mut s = ConversionSettings {
+        foreground_scale: 4.0,
+        ..ConversionSettings::default()
+    };
+    assert!(s
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("foreground_scale"));
+    s.foreground_scale = 0.0;
+    s.max_output_width = Some(101);
+    assert!(s
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("max_output_width"));
+}
+
+/// The output size cap scales a larger output down, aspect kept; a smaller one is left alone.
+#[tokio::test]
+async fn the_output_size_cap_scales_large_outputs_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path(), "in.mkv", "160x90", "25", 4, &[]);
+    let eng = engine("luma.onnx", 1);
+    for (cap, want) in [
+        (Some(160), (160, 46)),
+        (Some(640), (320, 90)),
+        (None, (320, 90)),
+    ] {
+        let out = dir.path().join(format!("out-{cap:?}.mkv"));
+        let mut req = request(&input, &out, StereoMode::FullSbs);
+        req.settings.max_output_width = cap;
+        eng.convert(&req, &|_| {}).await.unwrap();
+        assert_eq!(dims(&out), want, "{cap:?}");
+        assert_eq!(frame_count(&out), 4);
+    }
 }

@@ -101,7 +101,7 @@ pub fn spec() -> Value {
                     "type": "object", "required": ["code", "message"],
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"}}
                 }}},
-                "Mode": {"type": "string", "enum": ["full_sbs", "half_sbs", "full_tb", "half_tb", "anaglyph", "depth_map"]},
+                "Mode": {"type": "string", "enum": ["full_sbs", "half_sbs", "full_tb", "half_tb", "full_cross", "half_cross", "anaglyph", "rgbd", "depth_map"]},
                 "Status": {"type": "string", "enum": ["awaiting_upload", "uploaded", "chunking", "chunking_complete", "reassembling", "completed", "failed"]},
                 "Settings": {"type": "object", "properties": {
                     "divergence": {"type": "number", "minimum": 0, "maximum": 10, "description": "3D strength, % of width"},
@@ -112,6 +112,15 @@ pub fn spec() -> Value {
                     "crf": {"type": "integer", "minimum": 0, "maximum": 51},
                     "deinterlace": {"type": "boolean", "default": true, "description": "deinterlace an interlaced source (bwdif) before depth"},
                     "bit_depth": {"type": ["integer", "null"], "enum": [8, 10, null], "description": "output bits per sample; null follows the source (10-bit stays 10-bit with libx265 or hevc_nvenc; H.264 is 8-bit); 10 needs an HEVC encoder"},
+                    "edge_dilation": {"type": "integer", "minimum": 0, "maximum": 10, "default": 1, "description": "edge fix: widen the near side of depth edges by this many depth-map pixels (0 = off)"},
+                    "depth_antialias": {"type": "boolean", "default": true, "description": "soften the depth map's edges (anti-aliasing)"},
+                    "foreground_scale": {"type": "number", "minimum": -3, "maximum": 3, "default": 0, "description": "more (positive) or less (negative) of the 3D effect for near things"},
+                    "ipd_offset": {"type": "number", "minimum": -5, "maximum": 5, "default": 0, "description": "constant parallax in % of the width added to every pixel (positive = behind the screen)"},
+                    "preserve_screen_border": {"type": "boolean", "default": false, "description": "fade parallax to zero at the left and right frame edges (floating window)"},
+                    "synthetic_view": {"type": "string", "enum": ["both", "left", "right"], "default": "both", "description": "which views are synthesised; left = the left eye sees the original"},
+                    "auto_convergence": {"type": "boolean", "default": false, "description": "convergence from each frame's depth distribution instead of `convergence`"},
+                    "max_output_width": {"type": ["integer", "null"], "minimum": 64, "description": "largest output width in pixels (even); larger outputs are scaled down"},
+                    "anaglyph_method": {"type": "string", "enum": ["dubois", "color", "half_color", "gray", "wimmer"], "default": "dubois"},
                     "tone_map": {"type": "boolean", "default": false, "description": "tone-map an HDR (PQ or HLG) source to BT.709 SDR even when a 10-bit HEVC output could keep it; an 8-bit output of an HDR source is always tone-mapped"}
                 }},
                 "CreateJob": {"type": "object", "additionalProperties": false, "properties": {

@@ -103,6 +103,9 @@ fn mode_label(m: StereoMode) -> &'static str {
         StereoMode::HalfTb => "Half top-bottom",
         StereoMode::Anaglyph => "Anaglyph (red-cyan)",
         StereoMode::DepthMap => "Depth map",
+        StereoMode::FullCross => "Full cross-eyed (right-left)",
+        StereoMode::HalfCross => "Half cross-eyed (right-left)",
+        StereoMode::Rgbd => "RGB-D (colour + depth)",
     }
 }
 

@@ -106,21 +106,30 @@ pub enum StereoMode {
     FullTb,
     /// Left above right squeezed into the source height.
     HalfTb,
-    /// Red-cyan anaglyph (Dubois matrices).
+    /// Red-cyan anaglyph (the method is a setting, Dubois by default).
     Anaglyph,
     /// The depth map as a grey video, for checking what the model sees.
     DepthMap,
+    /// Cross-eyed viewing: right and left side by side at full width each.
+    FullCross,
+    /// Cross-eyed viewing: right and left squeezed into the source width.
+    HalfCross,
+    /// RGB-D: the source's colour and its depth (grey) side by side.
+    Rgbd,
 }
 
 impl StereoMode {
     /// Every mode.
-    pub const ALL: [StereoMode; 6] = [
+    pub const ALL: [StereoMode; 9] = [
         StereoMode::FullSbs,
         StereoMode::HalfSbs,
         StereoMode::FullTb,
         StereoMode::HalfTb,
         StereoMode::Anaglyph,
         StereoMode::DepthMap,
+        StereoMode::FullCross,
+        StereoMode::HalfCross,
+        StereoMode::Rgbd,
     ];
 
     /// The snake_case name used in JSON and on the command line.
@@ -132,6 +141,9 @@ impl StereoMode {
             StereoMode::HalfTb => "half_tb",
             StereoMode::Anaglyph => "anaglyph",
             StereoMode::DepthMap => "depth_map",
+            StereoMode::FullCross => "full_cross",
+            StereoMode::HalfCross => "half_cross",
+            StereoMode::Rgbd => "rgbd",
         }
     }
 
@@ -145,21 +157,34 @@ impl StereoMode {
                 Error::invalid(
                     "mode",
                     format!(
-                        "unknown 3D format {s:?}; use one of full_sbs, half_sbs, full_tb, half_tb, anaglyph, depth_map"
+                        "unknown 3D format {s:?}; use one of full_sbs, half_sbs, full_tb, half_tb, anaglyph, depth_map, full_cross, half_cross, rgbd"
                     ),
                 )
             })
     }
 
-    /// The suffix players recognise in file names (`movie_LRF_Full_SBS.mp4` style).
+    /// The suffix that tells players the layout from the file name, put before the
+    /// extension (`holiday_LR.mp4`).
+    ///
+    /// One token per layout that DeoVR, SKYBOX and Pigasus all document: `_LR` for side by
+    /// side and `_TB` for top-bottom (`_SBS`/`_3dh` and `_OU`/`_3dv` are missing from DeoVR's
+    /// list). The token ends the name, where players that look only there (Meta's `_LR.mp4`,
+    /// `_TB.mp4`) find it too, and no other token of either kind comes before it (the old
+    /// `_LRF_Full_TB` led with `LR`, and some players took it for side by side). Half
+    /// layouts put `_Half` before it, for people; no player takes it for a layout. Cross-eyed
+    /// layouts, right view first, are `_RL` (Meta's and rad.live's token; none of the three
+    /// lists one for right first). Outputs that are not a stereo pair carry no layout token.
     pub fn file_suffix(self) -> &'static str {
         match self {
-            StereoMode::FullSbs => "_LRF_Full_SBS",
-            StereoMode::HalfSbs => "_LR_Half_SBS",
-            StereoMode::FullTb => "_LRF_Full_TB",
-            StereoMode::HalfTb => "_LR_Half_TB",
+            StereoMode::FullSbs => "_LR",
+            StereoMode::HalfSbs => "_Half_LR",
+            StereoMode::FullTb => "_TB",
+            StereoMode::HalfTb => "_Half_TB",
             StereoMode::Anaglyph => "_Anaglyph",
             StereoMode::DepthMap => "_Depth",
+            StereoMode::FullCross => "_RL",
+            StereoMode::HalfCross => "_Half_RL",
+            StereoMode::Rgbd => "_RGBD",
         }
     }
 }
@@ -198,7 +223,71 @@ pub struct ConversionSettings {
     /// Tone-map an HDR source (PQ or HLG) to BT.709 SDR even where the output could keep it
     /// (10-bit HEVC). An 8-bit output of an HDR source is always tone-mapped.
     pub tone_map: bool,
+    /// Edge fix: the nearer side of every depth edge is widened by this many depth-map
+    /// pixels before the warp, so the foreground's outline moves with it instead of being
+    /// torn off into the background (0 = off, at most 10).
+    pub edge_dilation: u8,
+    /// Depth anti-aliasing: a light blur of the depth map's edges (after the edge fix), so
+    /// the staircase of a low-resolution depth map does not show as jagged outlines.
+    pub depth_antialias: bool,
+    /// Foreground scale (-3..=3): remaps depth so the foreground gets more (positive) or less
+    /// (negative) of the 3D effect than the background; 0 keeps depth as it is.
+    pub foreground_scale: f32,
+    /// IPD offset, in percent of the frame width (-5..=5): a constant parallax added to every
+    /// pixel, as a larger or smaller distance between the eyes would ("your own size");
+    /// positive moves the whole scene behind the screen.
+    pub ipd_offset: f32,
+    /// Preserve the screen border: parallax fades to zero at the left and right frame edges
+    /// (a floating window), so nothing in front of the screen is cut by the frame.
+    pub preserve_screen_border: bool,
+    /// Which views are synthesised: both (each eye half the shift), or only the right
+    /// (`left`: the left eye sees the untouched original) or only the left (`right`).
+    pub synthetic_view: SyntheticView,
+    /// Convergence from each frame's depth distribution (its median, smoothed over time)
+    /// instead of the fixed `convergence`.
+    pub auto_convergence: bool,
+    /// The largest output width in pixels (even, at least 64): a larger output is scaled
+    /// down, aspect kept. `None` = no cap.
+    pub max_output_width: Option<u32>,
+    /// How the anaglyph layout mixes the views.
+    pub anaglyph_method: AnaglyphMethod,
 }
+
+/// Which of the two views are synthesised (see [`ConversionSettings::synthetic_view`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyntheticView {
+    /// Both views move, each by half the disparity.
+    #[default]
+    Both,
+    /// The left view is the source; only the right one is synthesised.
+    Left,
+    /// The right view is the source; only the left one is synthesised.
+    Right,
+}
+
+/// Red-cyan anaglyph methods, computed in RGB from full-resolution views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnaglyphMethod {
+    /// Dubois' least-squares matrices: the best colour with the least ghosting.
+    #[default]
+    Dubois,
+    /// Red from the left view, green and blue from the right.
+    Color,
+    /// Red from the left view's luminance, green and blue from the right (less retinal
+    /// rivalry than color).
+    HalfColor,
+    /// Both views as grey: red from the left, green and blue from the right.
+    Gray,
+    /// Wimmer's optimised method: red from the left view's green and blue (gamma 1.5),
+    /// green and blue from the right.
+    Wimmer,
+}
+
+/// The edge fix's default width in depth-map pixels: the width with the fewest object
+/// artifacts plus changed background pixels in the quality bench (`BENCH_SWEEP=1`).
+pub const DEFAULT_EDGE_DILATION: u8 = 1;
 
 impl Default for ConversionSettings {
     fn default() -> Self {
@@ -212,6 +301,15 @@ impl Default for ConversionSettings {
             deinterlace: true,
             bit_depth: None,
             tone_map: false,
+            edge_dilation: DEFAULT_EDGE_DILATION,
+            depth_antialias: true,
+            foreground_scale: 0.0,
+            ipd_offset: 0.0,
+            preserve_screen_border: false,
+            synthetic_view: SyntheticView::Both,
+            auto_convergence: false,
+            max_output_width: None,
+            anaglyph_method: AnaglyphMethod::Dubois,
         }
     }
 }
@@ -264,6 +362,32 @@ impl ConversionSettings {
             }
             Some(10) => {}
             Some(_) => return Err(Error::invalid("bit_depth", "bit_depth must be 8 or 10")),
+        }
+        if self.edge_dilation > 10 {
+            return Err(Error::invalid(
+                "edge_dilation",
+                "edge_dilation must be between 0 and 10 depth-map pixels",
+            ));
+        }
+        if !(-3.0..=3.0).contains(&self.foreground_scale) || !self.foreground_scale.is_finite() {
+            return Err(Error::invalid(
+                "foreground_scale",
+                "foreground_scale must be between -3 and 3",
+            ));
+        }
+        if !(-5.0..=5.0).contains(&self.ipd_offset) || !self.ipd_offset.is_finite() {
+            return Err(Error::invalid(
+                "ipd_offset",
+                "ipd_offset must be between -5 and 5 (% of the frame width)",
+            ));
+        }
+        if let Some(w) = self.max_output_width {
+            if w < 64 || w % 2 != 0 {
+                return Err(Error::invalid(
+                    "max_output_width",
+                    "max_output_width must be an even number of pixels, at least 64",
+                ));
+            }
         }
         Ok(())
     }

@@ -7,7 +7,8 @@ mod messages;
 mod s3_event;
 
 pub use job::{
-    ConversionSettings, Job, JobError, JobListItem, JobStatus, JobUpdate, Page, StereoMode,
+    AnaglyphMethod, ConversionSettings, Job, JobError, JobListItem, JobStatus, JobUpdate, Page,
+    StereoMode, SyntheticView, DEFAULT_EDGE_DILATION,
 };
 pub use messages::{
     ChunkingMessage, DepthSeam, ReassemblyRequest, SegmentCompletion, SegmentOutput, SegmentTask,

@@ -47,6 +47,11 @@ impl Matrix {
         1.0 - self.kr - self.kb
     }
 
+    /// The luma weights of R, G and B.
+    pub fn luma_weights(self) -> [f32; 3] {
+        [self.kr, self.kg(), self.kb]
+    }
+
     /// The gains from limited-range 8-bit YUV to RGB in 0..=1.
     pub fn to_rgb(self) -> YuvToRgb {
         // Y' = (Y - 16) / 219, Pb = (U - 128) / 224; the chroma gains here act on (C - 128) / 255.

@@ -20,6 +20,7 @@
 
 pub mod colour;
 mod feed;
+mod metadata;
 pub mod model;
 mod pipeline;
 pub mod preprocess;

@@ -22,9 +22,11 @@ use tokio::sync::mpsc;
 
 use super::colour::Matrix;
 use super::feed::Feed;
+use super::metadata;
 use super::preprocess::Preprocessor;
 use super::probe::{self, VideoInfo};
 use super::rawmkv::{self, Clock};
+use super::stereo::shape::AutoConvergence;
 use super::stereo::{output_size, DepthMap, Sample, StereoParams, StereoRenderer, Yuv420};
 use super::temporal::{thumbnail, Normalizer, Thumbnail};
 use super::{
@@ -207,10 +209,11 @@ async fn convert_as<T: Sample>(
 
     // Render stage.
     let render_stage = {
-        let params = StereoParams {
-            divergence: req.settings.divergence,
-            convergence: req.settings.convergence,
-        };
+        let params = StereoParams::from_settings(&req.settings);
+        let auto = req
+            .settings
+            .auto_convergence
+            .then(|| AutoConvergence::new(req.settings.ema_decay));
         let mode = req.mode;
         let want_preview = req.preview_dir.is_some();
         tokio::task::spawn_blocking(move || {
@@ -218,7 +221,7 @@ async fn convert_as<T: Sample>(
                 (w, h),
                 (dw, dh),
                 matrix,
-                params,
+                (params, auto),
                 mode,
                 want_preview,
                 to_render_rx,
@@ -284,7 +287,8 @@ async fn convert_as<T: Sample>(
         let feed = Feed::new(stdin).context("preparing the encoder's input")?;
         let fourcc = rawmkv::fourcc(T::PIX_FMT).expect("a raw format Matroska carries");
         let mut written = 0u64;
-        let header = rawmkv::header(ow, oh, fourcc);
+        let stereo = metadata::stereo_tags(req.mode).map(|t| t.matroska);
+        let header = rawmkv::header(ow, oh, fourcc, stereo);
         let mut feed_err = feed.feed(&header).await.err();
         let mut out_free_tx = Some(out_free_tx);
         // The last spliced frame, which the encoder may not have read yet.
@@ -586,6 +590,16 @@ fn encoder_command(
     // Each frame keeps its time: not made constant by duplicating and dropping frames, nor
     // rounded to a grid of the guessed frame rate (the encoder's default time base). 90 kHz
     // holds every millisecond and every NTSC frame exactly.
+    // The encoder's filters, one chain: the output size cap (scaled down, aspect kept, even
+    // sizes), and the layout's side data taken off the frames (see below).
+    let mut filters = Vec::new();
+    let (ow, oh) = output_size(req.mode, info.width, info.height);
+    if let Some(cap) = req.settings.max_output_width.map(|c| c as usize) {
+        if ow > cap {
+            let h = ((oh * cap / ow).max(2) + 1) & !1;
+            filters.push(format!("scale={cap}:{h}:flags=lanczos"));
+        }
+    }
     cmd = cmd.args([
         "-map",
         "0:v",
@@ -596,6 +610,22 @@ fn encoder_command(
         "-c:v",
         enc,
     ]);
+    // The layout's declaration (see `metadata`): the stream's Stereo 3D side data, from the
+    // raw stream's StereoMode, becomes MKV's StereoMode or MP4's `st3d` (which the MP4 muxer
+    // writes only at `-strict unofficial`). ffmpeg also hands it to libx264 with each frame,
+    // which would then write a frame-packing SEI for every layout: it is taken off the
+    // frames, and the SEI is asked for where `metadata` says.
+    let stereo = metadata::stereo_tags(req.mode);
+    if stereo.is_some() {
+        filters.push("sidedata=mode=delete:type=STEREO3D".to_owned());
+        cmd = cmd.args(["-strict", "unofficial"]);
+    }
+    if !filters.is_empty() {
+        cmd = cmd.args(["-vf", &filters.join(",")]);
+    }
+    if let (Some(fp), "libx264") = (stereo.and_then(|t| t.h264_frame_packing), enc) {
+        cmd = cmd.args(["-x264-params", &format!("frame-packing={fp}")]);
+    }
     let nvenc = enc.ends_with("_nvenc");
     let preset = cfg
         .preset
@@ -822,7 +852,7 @@ fn render_stage<T: Sample>(
     (w, h): (usize, usize),
     (dw, dh): (usize, usize),
     matrix: Matrix,
-    params: StereoParams,
+    (mut params, mut auto): (StereoParams, Option<AutoConvergence>),
     mode: StereoMode,
     want_preview: bool,
     mut input: mpsc::Receiver<(FrameMsg<T>, DepthMap)>,
@@ -837,6 +867,9 @@ fn render_stage<T: Sample>(
         let Some(mut out) = free_out.blocking_recv() else {
             break;
         };
+        if let Some(auto) = &mut auto {
+            params.convergence = auto.next(&dm);
+        }
         renderer.render(&m.frame, &dm, params, mode, &mut out);
         if want_preview && m.index == 0 && preview.is_none() {
             let depth: Vec<u8> = renderer
@@ -949,7 +982,7 @@ mod warmup_tests {
         let mut stdin = running.child.stdin.take().unwrap();
         let frame = Yuv420::new(64, 48);
         stdin
-            .write_all(&rawmkv::header(64, 48, *b"I420"))
+            .write_all(&rawmkv::header(64, 48, *b"I420", None))
             .await
             .unwrap();
         // Irregular times: 0, 50, 100, 250, ... ms.

@@ -5,10 +5,11 @@
 //!
 //! The stream: an EBML header, a Segment of unknown size (it is written as it goes), Info with
 //! a timestamp scale of one microsecond, one `V_UNCOMPRESSED` track whose `ColourSpace` is the
-//! pixel format's FourCC, then one Cluster per frame: its timestamp and a SimpleBlock with
-//! the frame. One cluster per frame keeps every time absolute (a block's own offset is only
-//! 16 bits, 32 ms at this scale). Frames stay separate buffers: [`frame_prefix`] is the few
-//! bytes written before each one.
+//! pixel format's FourCC (and, for a stereo layout, its `StereoMode`: see
+//! [`super::metadata`]), then one Cluster per frame: its timestamp and a SimpleBlock with the
+//! frame. One cluster per frame keeps every time absolute (a block's own offset is only 16
+//! bits, 32 ms at this scale). Frames stay separate buffers: [`frame_prefix`] is the few bytes
+//! written before each one.
 
 /// Nanoseconds per timestamp unit: microseconds.
 pub(super) const TIMESTAMP_SCALE_NS: u64 = 1_000;
@@ -33,6 +34,7 @@ const TRACK_UID: u32 = 0x73C5;
 const TRACK_TYPE: u32 = 0x83;
 const CODEC_ID: u32 = 0x86;
 const VIDEO: u32 = 0xE0;
+const STEREO_MODE: u32 = 0x53B8;
 const PIXEL_WIDTH: u32 = 0xB0;
 const PIXEL_HEIGHT: u32 = 0xBA;
 const COLOUR_SPACE: u32 = 0x2E_B524;
@@ -64,8 +66,15 @@ fn uint(out: &mut Vec<u8>, id: u32, v: u64) {
     element(out, id, &v.to_be_bytes());
 }
 
-/// The stream's start: everything before the first frame.
-pub(super) fn header(width: usize, height: usize, fourcc: [u8; 4]) -> Vec<u8> {
+/// The stream's start: everything before the first frame. `stereo_mode` is the track's
+/// Matroska `StereoMode` value, if any: ffmpeg's Matroska demuxer turns it into the stream's
+/// Stereo 3D side data, which the encoder's output (MKV `StereoMode`, MP4 `st3d`) carries on.
+pub(super) fn header(
+    width: usize,
+    height: usize,
+    fourcc: [u8; 4],
+    stereo_mode: Option<u64>,
+) -> Vec<u8> {
     let mut ebml = Vec::new();
     uint(&mut ebml, EBML_VERSION, 1);
     uint(&mut ebml, EBML_READ_VERSION, 1);
@@ -81,6 +90,9 @@ pub(super) fn header(width: usize, height: usize, fourcc: [u8; 4]) -> Vec<u8> {
     element(&mut info, WRITING_APP, b"parallax");
 
     let mut video = Vec::new();
+    if let Some(mode) = stereo_mode {
+        uint(&mut video, STEREO_MODE, mode);
+    }
     uint(&mut video, PIXEL_WIDTH, width as u64);
     uint(&mut video, PIXEL_HEIGHT, height as u64);
     element(&mut video, COLOUR_SPACE, &fourcc);
@@ -190,6 +202,64 @@ mod tests {
         assert_eq!(p[12], 0xE7);
         assert_eq!(u64::from_be_bytes(p[21..29].try_into().unwrap()), 123_456);
         assert_eq!(p[29], 0xA3);
+    }
+
+    #[test]
+    fn the_stereo_mode_is_a_child_of_the_video_element() {
+        let plain = header(64, 48, *b"I420", None);
+        let stereo = header(64, 48, *b"I420", Some(3));
+        let element = [
+            0x53, 0xB8, 0x01, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 3,
+        ];
+        let at = stereo
+            .windows(element.len())
+            .position(|w| w == element)
+            .expect("a StereoMode element of value 3");
+        assert!(!plain.windows(2).any(|w| w == [0x53, 0xB8]));
+        assert_eq!(stereo.len(), plain.len() + element.len());
+        // Inside Video: its ID (0xE0) and 8-byte size come just before.
+        assert_eq!(stereo[at - 9], 0xE0);
+        let video = u64::from_be_bytes([0, 0, 0, 0, 0, 0, stereo[at - 2], stereo[at - 1]]);
+        assert_eq!(
+            video as usize,
+            element.len() + 2 * (1 + 8 + 8) + (3 + 8 + 4)
+        );
+    }
+
+    /// ffmpeg reads the element as the stream's Stereo 3D side data.
+    #[tokio::test]
+    async fn ffprobe_reads_the_stereo_mode_as_stereo_3d_side_data() {
+        let dir = tempfile::tempdir().unwrap();
+        for (mode, want) in [
+            (Some(1), Some("side by side")),
+            (Some(3), Some("top and bottom")),
+            (None, None),
+        ] {
+            let path = dir.path().join(format!("{mode:?}.mkv"));
+            let frame = vec![16u8; 16 * 16 * 3 / 2];
+            let mut bytes = header(16, 16, *b"I420", mode);
+            for i in 0..2 {
+                bytes.extend_from_slice(&frame_prefix(i * 40_000, frame.len()));
+                bytes.extend_from_slice(&frame);
+            }
+            std::fs::write(&path, bytes).unwrap();
+            let out =
+                parallax_core::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
+                    .arg("-show_streams")
+                    .arg(&path)
+                    .output()
+                    .await
+                    .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("width=16"), "{text}");
+            match want {
+                Some(kind) => {
+                    assert!(text.contains("side_data_type=Stereo 3D"), "{text}");
+                    assert!(text.contains(&format!("type={kind}\ninverted=0")), "{text}");
+                }
+                None => assert!(!text.contains("Stereo 3D"), "{text}"),
+            }
+        }
     }
 
     #[test]

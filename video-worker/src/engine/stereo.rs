@@ -24,13 +24,17 @@
 
 use std::sync::OnceLock;
 
-use parallax_core::model::StereoMode;
+use parallax_core::model::{AnaglyphMethod, ConversionSettings, StereoMode, SyntheticView};
 use rayon::prelude::*;
 
 use super::colour::Matrix;
 
+mod anaglyph;
+pub mod shape;
 #[cfg(target_arch = "x86_64")]
 mod simd;
+
+use shape::{Shaper, Shaping};
 
 /// How much lower than the process the frame pool's threads are scheduled (nice steps).
 const FRAME_POOL_NICENESS: i32 = 10;
@@ -216,15 +220,17 @@ impl<T: Sample> Yuv420<T> {
 /// The size of the output frame for a source of `width` x `height` in `mode`.
 pub fn output_size(mode: StereoMode, width: usize, height: usize) -> (usize, usize) {
     match mode {
-        StereoMode::FullSbs => (width * 2, height),
+        StereoMode::FullSbs | StereoMode::FullCross | StereoMode::Rgbd => (width * 2, height),
         StereoMode::FullTb => (width, height * 2),
-        StereoMode::HalfSbs | StereoMode::HalfTb | StereoMode::Anaglyph | StereoMode::DepthMap => {
-            (width, height)
-        }
+        StereoMode::HalfSbs
+        | StereoMode::HalfCross
+        | StereoMode::HalfTb
+        | StereoMode::Anaglyph
+        | StereoMode::DepthMap => (width, height),
     }
 }
 
-/// How depth becomes disparity.
+/// How depth becomes disparity, and the views.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StereoParams {
     /// The largest disparity between the two views (depth 0 to depth 1), in percent of the
@@ -232,13 +238,76 @@ pub struct StereoParams {
     pub divergence: f32,
     /// The normalised depth (0 = far, 1 = near) that has zero disparity (the screen plane).
     pub convergence: f32,
+    /// A constant parallax in percent of the width added to every pixel (positive = behind
+    /// the screen). Needs a divergence above zero.
+    pub ipd_offset: f32,
+    /// Which views are synthesised.
+    pub synthetic: SyntheticView,
+    /// The depth map's shaping before the warp (edge fix, anti-aliasing, foreground scale);
+    /// `border_at` is set from `preserve_border`.
+    pub shaping: Shaping,
+    /// Fade disparity to zero at the left and right frame edges.
+    pub preserve_border: bool,
+    /// How the anaglyph layout mixes the views.
+    pub anaglyph: AnaglyphMethod,
+}
+
+impl Default for StereoParams {
+    /// 2% divergence, convergence 0.5, no offset, both views synthesised, no shaping.
+    fn default() -> Self {
+        Self {
+            divergence: 2.0,
+            convergence: 0.5,
+            ipd_offset: 0.0,
+            synthetic: SyntheticView::Both,
+            shaping: Shaping::default(),
+            preserve_border: false,
+            anaglyph: AnaglyphMethod::Dubois,
+        }
+    }
 }
 
 impl StereoParams {
+    /// The parameters a job's settings ask for.
+    pub fn from_settings(s: &ConversionSettings) -> Self {
+        Self {
+            divergence: s.divergence,
+            convergence: s.convergence,
+            ipd_offset: s.ipd_offset,
+            synthetic: s.synthetic_view,
+            shaping: Shaping {
+                foreground_scale: s.foreground_scale,
+                edge_dilation: s.edge_dilation,
+                antialias: s.depth_antialias,
+                border_at: None,
+            },
+            preserve_border: s.preserve_screen_border,
+            anaglyph: s.anaglyph_method,
+        }
+    }
+
+    /// The depth with zero disparity once the IPD offset is folded in: the offset moves the
+    /// screen plane, `d = div * (z - c) - ipd = div * (z - (c + ipd / div))`.
+    pub fn effective_convergence(&self) -> f32 {
+        if self.divergence > 0.0 {
+            self.convergence + self.ipd_offset / self.divergence
+        } else {
+            self.convergence
+        }
+    }
+
     /// The disparity in pixels (right-view position subtracted from the left-view position)
     /// of normalised depth `z` in a frame `width` pixels wide. Positive = in front of the screen.
     pub fn disparity_px(&self, z: f32, width: usize) -> f32 {
-        self.divergence / 100.0 * width as f32 * (z - self.convergence)
+        self.divergence / 100.0 * width as f32 * (z - self.effective_convergence())
+    }
+
+    /// The shaping to apply, the screen border included.
+    fn full_shaping(&self) -> Shaping {
+        Shaping {
+            border_at: self.preserve_border.then(|| self.effective_convergence()),
+            ..self.shaping
+        }
     }
 }
 
@@ -282,6 +351,9 @@ pub struct StereoRenderer<T = u8> {
     luma_map: ResampleMap,
     /// The frames' YUV matrix, for the layouts that work in RGB (anaglyph).
     matrix: Matrix,
+    /// The depth map shaped before the warp, and the shaper's buffers.
+    shaped: DepthMap,
+    shaper: Shaper,
 }
 
 /// Bands of row pairs per frame: enough for rayon to balance two to a few dozen cores.
@@ -329,6 +401,8 @@ impl<T: Sample> StereoRenderer<T> {
             views: None,
             luma_map,
             matrix: Matrix::BT601,
+            shaped: DepthMap::new(0, 0),
+            shaper: Shaper::default(),
         }
     }
 
@@ -396,6 +470,25 @@ impl<T: Sample> StereoRenderer<T> {
         assert_eq!((src.width, src.height), (self.width, self.height));
         let (ow, oh) = output_size(mode, self.width, self.height);
         assert_eq!((out.width, out.height), (ow, oh), "output buffer size");
+        let shaping = params.full_shaping();
+        if shaping.is_identity() || mode == StereoMode::DepthMap {
+            self.render_shaped(src, depth, params, mode, out);
+        } else {
+            let mut shaped = std::mem::replace(&mut self.shaped, DepthMap::new(0, 0));
+            self.shaper.shape(depth, &shaping, &mut shaped);
+            self.render_shaped(src, &shaped, params, mode, out);
+            self.shaped = shaped;
+        }
+    }
+
+    fn render_shaped(
+        &mut self,
+        src: &Yuv420<T>,
+        depth: &DepthMap,
+        params: StereoParams,
+        mode: StereoMode,
+        out: &mut Yuv420<T>,
+    ) {
         self.fit_depth(depth);
         match mode {
             StereoMode::DepthMap => {
@@ -412,18 +505,49 @@ impl<T: Sample> StereoRenderer<T> {
                 u.fill(T::from_f32_8bit(128.0));
                 v.fill(T::from_f32_8bit(128.0));
             }
+            StereoMode::Rgbd => {
+                // Colour left, depth (as the depth-map layout draws it) right.
+                let (w, h) = (self.width, self.height);
+                let (cw, ch) = (w / 2, h / 2);
+                let z = self.depth_full(depth);
+                let (sy, su, sv) = src.planes();
+                let (oy, ou, ov) = out.planes_mut();
+                oy.par_chunks_mut(2 * w)
+                    .zip(sy.par_chunks(w).zip(z.par_chunks(w)))
+                    .for_each(|(o, (s, z))| {
+                        let (l, r) = o.split_at_mut(w);
+                        l.copy_from_slice(s);
+                        for (p, &z) in r.iter_mut().zip(z) {
+                            *p = T::from_f32_8bit(16.0 + 219.0 * z.clamp(0.0, 1.0));
+                        }
+                    });
+                for (o, s) in [(ou, su), (ov, sv)] {
+                    for (o, s) in o.chunks_mut(2 * cw).zip(s.chunks(cw)).take(ch) {
+                        let (l, r) = o.split_at_mut(cw);
+                        l.copy_from_slice(s);
+                        r.fill(T::from_f32_8bit(128.0));
+                    }
+                }
+            }
             StereoMode::FullSbs => self.warp_into(src, depth, params, out, Arrangement::SideBySide),
+            StereoMode::FullCross => {
+                self.warp_into(src, depth, params, out, Arrangement::CrossEyed)
+            }
             StereoMode::FullTb => self.warp_into(src, depth, params, out, Arrangement::TopBottom),
-            StereoMode::HalfSbs | StereoMode::HalfTb | StereoMode::Anaglyph => {
+            StereoMode::HalfSbs
+            | StereoMode::HalfCross
+            | StereoMode::HalfTb
+            | StereoMode::Anaglyph => {
                 let mut views = self
                     .views
                     .take()
                     .unwrap_or_else(|| Yuv420::new(self.width, self.height * 2));
                 self.warp_into(src, depth, params, &mut views, Arrangement::TopBottom);
                 match mode {
-                    StereoMode::HalfSbs => squeeze_sbs(&views, out),
+                    StereoMode::HalfSbs => squeeze_sbs(&views, out, false),
+                    StereoMode::HalfCross => squeeze_sbs(&views, out, true),
                     StereoMode::HalfTb => squeeze_tb(&views, out),
-                    _ => anaglyph(&views, out, self.matrix),
+                    _ => anaglyph::render(&views, out, self.matrix, params.anaglyph),
                 }
                 self.views = Some(views);
             }
@@ -440,13 +564,20 @@ impl<T: Sample> StereoRenderer<T> {
     ) {
         let (w, h) = (self.width, self.height);
         let cw = w / 2;
+        // Each eye moves by half the disparity; with one view the source, the other by all.
+        let (share, original) = match params.synthetic {
+            SyntheticView::Both => (0.5, None),
+            SyntheticView::Left => (1.0, Some(0)),
+            SyntheticView::Right => (1.0, Some(1)),
+        };
         let ctx = BandContext {
             w,
             depth,
             map: &self.luma_map,
-            // Half the disparity (each eye moves by half), in 1/256 px per unit of depth.
-            scale: params.divergence / 100.0 * w as f32 * 0.5 * ONE as f32,
-            convergence: params.convergence,
+            // The eye's share of the disparity, in 1/256 px per unit of depth.
+            scale: params.divergence / 100.0 * w as f32 * share * ONE as f32,
+            convergence: params.effective_convergence(),
+            original,
         };
         let per = self.pairs_per_band;
         let (sy, su, sv) = src.planes();
@@ -457,22 +588,35 @@ impl<T: Sample> StereoRenderer<T> {
             .zip(sv.par_chunks(cw * per));
         let bands = self.bands.par_iter_mut().enumerate().zip(sources);
         match arrangement {
-            Arrangement::SideBySide => bands
-                .zip(oy.par_chunks_mut(4 * w * per))
-                .zip(
-                    ou.par_chunks_mut(2 * cw * per)
-                        .zip(ov.par_chunks_mut(2 * cw * per)),
-                )
-                .for_each(|((((b, scratch), ((sy, su), sv)), oy), (ou, ov))| {
-                    ctx.band(
-                        scratch,
-                        b * per,
-                        (sy, su, sv),
-                        oy.chunks_mut(2 * w).map(|r| r.split_at_mut(w)),
-                        ou.chunks_mut(2 * cw).map(|r| r.split_at_mut(cw)),
-                        ov.chunks_mut(2 * cw).map(|r| r.split_at_mut(cw)),
-                    );
-                }),
+            Arrangement::SideBySide | Arrangement::CrossEyed => {
+                // Each output row is [left | right], or [right | left] cross-eyed.
+                let cross = arrangement == Arrangement::CrossEyed;
+                fn eyes<T>(cross: bool, (a, b): EyeRows<'_, T>) -> EyeRows<'_, T> {
+                    if cross {
+                        (b, a)
+                    } else {
+                        (a, b)
+                    }
+                }
+                bands
+                    .zip(oy.par_chunks_mut(4 * w * per))
+                    .zip(
+                        ou.par_chunks_mut(2 * cw * per)
+                            .zip(ov.par_chunks_mut(2 * cw * per)),
+                    )
+                    .for_each(|((((b, scratch), ((sy, su), sv)), oy), (ou, ov))| {
+                        ctx.band(
+                            scratch,
+                            b * per,
+                            (sy, su, sv),
+                            oy.chunks_mut(2 * w).map(|r| eyes(cross, r.split_at_mut(w))),
+                            ou.chunks_mut(2 * cw)
+                                .map(|r| eyes(cross, r.split_at_mut(cw))),
+                            ov.chunks_mut(2 * cw)
+                                .map(|r| eyes(cross, r.split_at_mut(cw))),
+                        );
+                    })
+            }
             Arrangement::TopBottom => {
                 let (oyl, oyr) = oy.split_at_mut(w * h);
                 let (oul, our) = ou.split_at_mut(cw * h / 2);
@@ -510,6 +654,8 @@ fn halves<'a, T: Sample>(
 enum Arrangement {
     /// Output rows are `[left row | right row]`.
     SideBySide,
+    /// Output rows are `[right row | left row]`.
+    CrossEyed,
     /// Output is all left rows, then all right rows.
     TopBottom,
 }
@@ -522,6 +668,8 @@ struct BandContext<'a> {
     /// Eye shift in 1/256 px per unit of (depth - convergence).
     scale: f32,
     convergence: f32,
+    /// The eye (0 left, 1 right) that shows the source unchanged, if one does.
+    original: Option<usize>,
 }
 
 /// A left and a right output row.
@@ -561,7 +709,17 @@ impl BandContext<'_> {
             let (l1, r1) = oy.next().expect("two luma rows per pair");
             let (ul, ur) = ou.next().expect("a chroma row per pair");
             let (vl, vr) = ov.next().expect("a chroma row per pair");
-            for (eye, d0, d1, cu, cv) in [(1, l0, l1, ul, vl), (-1, r0, r1, ur, vr)] {
+            for (i, (eye, d0, d1, cu, cv)) in [(1, l0, l1, ul, vl), (-1, r0, r1, ur, vr)]
+                .into_iter()
+                .enumerate()
+            {
+                if self.original == Some(i) {
+                    d0.copy_from_slice(s0);
+                    d1.copy_from_slice(s1);
+                    cu.copy_from_slice(su);
+                    cv.copy_from_slice(sv);
+                    continue;
+                }
                 splat(shift, eye, keys);
                 sample2([s0, s1], keys, [d0, d1]);
                 chroma_keys_from_luma(keys, chroma_keys);
@@ -980,8 +1138,9 @@ fn shrink_row<T: Sample>(src: &[T], dst: &mut [T]) {
     }
 }
 
-/// Left-over-right full views -> half side by side (each view squeezed to half width).
-fn squeeze_sbs<T: Sample>(views: &Yuv420<T>, out: &mut Yuv420<T>) {
+/// Left-over-right full views -> half side by side (each view squeezed to half width);
+/// `cross` puts the right view first.
+fn squeeze_sbs<T: Sample>(views: &Yuv420<T>, out: &mut Yuv420<T>, cross: bool) {
     let (w, h) = (out.width, out.height);
     let (vy, vu, vv) = views.planes();
     let (oy, ou, ov) = out.planes_mut();
@@ -996,6 +1155,7 @@ fn squeeze_sbs<T: Sample>(views: &Yuv420<T>, out: &mut Yuv420<T>) {
             .zip(left.par_chunks(pw).zip(right.par_chunks(pw)))
             .for_each(|(o, (l, r))| {
                 let (ol, or) = o.split_at_mut(lw);
+                let (ol, or) = if cross { (or, ol) } else { (ol, or) };
                 shrink_row(l, ol);
                 shrink_row(r, or);
             });
@@ -1031,67 +1191,6 @@ fn squeeze_tb<T: Sample>(views: &Yuv420<T>, out: &mut Yuv420<T>) {
             });
         }
     }
-}
-
-/// Dubois' least-squares red-cyan matrices (rows: output R, G, B; columns: input R, G, B),
-/// for linear-ish RGB.
-const DUBOIS_LEFT: [[f32; 3]; 3] = [
-    [0.456, 0.500, 0.176],
-    [-0.040, -0.038, -0.016],
-    [-0.015, -0.021, -0.005],
-];
-const DUBOIS_RIGHT: [[f32; 3]; 3] = [
-    [-0.043, -0.088, -0.002],
-    [0.378, 0.734, -0.018],
-    [-0.072, -0.113, 1.226],
-];
-
-fn mat(m: &[[f32; 3]; 3], v: [f32; 3]) -> [f32; 3] {
-    [
-        m[0][0] * v[0] + m[0][1] * v[1] + m[0][2] * v[2],
-        m[1][0] * v[0] + m[1][1] * v[1] + m[1][2] * v[2],
-        m[2][0] * v[0] + m[2][1] * v[1] + m[2][2] * v[2],
-    ]
-}
-
-/// Left-over-right full views -> red-cyan anaglyph (Dubois).
-fn anaglyph<T: Sample>(views: &Yuv420<T>, out: &mut Yuv420<T>, matrix: Matrix) {
-    let conv = matrix.to_rgb();
-    let (w, h) = (out.width, out.height);
-    let (cw, ch) = (w / 2, h / 2);
-    let (vy, vu, vv) = views.planes();
-    let (oy, ou, ov) = out.planes_mut();
-    // One task per chroma row: two luma rows and their shared chroma row.
-    oy.par_chunks_mut(2 * w)
-        .zip(ou.par_chunks_mut(cw).zip(ov.par_chunks_mut(cw)))
-        .enumerate()
-        .for_each(|(cy, (oy2, (ou, ov)))| {
-            for cx in 0..cw {
-                let (mut su, mut sv) = (0.0f32, 0.0f32);
-                for dy in 0..2 {
-                    for dx in 0..2 {
-                        let (x, y) = (2 * cx + dx, 2 * cy + dy);
-                        let px = |view: usize| {
-                            let yv = vy[view * w * h + y * w + x];
-                            let uv = vu[view * cw * ch + cy * cw + cx];
-                            let vv = vv[view * cw * ch + cy * cw + cx];
-                            let k = 1.0 / T::SCALE;
-                            conv.rgb(yv.into() * k, uv.into() * k, vv.into() * k)
-                        };
-                        let l = mat(&DUBOIS_LEFT, px(0));
-                        let r = mat(&DUBOIS_RIGHT, px(1));
-                        let rgb =
-                            [l[0] + r[0], l[1] + r[1], l[2] + r[2]].map(|c| c.clamp(0.0, 1.0));
-                        let (yo, uo, vo) = matrix.from_rgb(rgb);
-                        oy2[dy * w + x] = T::from_f32_8bit(yo);
-                        su += uo;
-                        sv += vo;
-                    }
-                }
-                ou[cx] = T::from_f32_8bit(su / 4.0);
-                ov[cx] = T::from_f32_8bit(sv / 4.0);
-            }
-        });
 }
 
 #[cfg(test)]
@@ -1385,6 +1484,7 @@ mod tests {
         let params = StereoParams {
             divergence: 6.0,
             convergence: 0.3,
+            ..StereoParams::default()
         };
         for mode in [
             StereoMode::FullSbs,

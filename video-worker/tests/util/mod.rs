@@ -238,7 +238,8 @@ pub async fn video_size(path: &Path) -> (u32, u32) {
         .await
         .unwrap();
     let s = String::from_utf8(out.stdout).unwrap();
-    let (w, h) = s.trim().split_once(',').unwrap();
+    // A stream with side data (a stereo output's Stereo 3D) ends with an empty field.
+    let (w, h) = s.trim().trim_end_matches(',').split_once(',').unwrap();
     (w.parse().unwrap(), h.parse().unwrap())
 }
 
