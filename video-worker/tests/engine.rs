@@ -760,23 +760,32 @@ fn stream_entry(path: &Path, entry: &str) -> String {
     .to_owned()
 }
 
-/// A 10-bit HEVC clip with `transfer` and BT.2020 tags (and HDR10 mastering metadata for PQ).
-fn hdr_clip(dir: &Path, name: &str, transfer: &str) -> PathBuf {
+/// A 10-bit HEVC clip of `frames` frames of the lavfi `source`, tagged with `transfer` and
+/// BT.2020 (and HDR10 mastering metadata for PQ); `x265` adds parameters.
+fn x265_clip(
+    dir: &Path,
+    name: &str,
+    transfer: &str,
+    source: &str,
+    frames: u32,
+    x265: &str,
+) -> PathBuf {
     let path = dir.join(name);
     let mut params =
-        format!("log-level=error:colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc");
+        format!("log-level=error{x265}:colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc");
     if transfer == "smpte2084" {
         params.push_str(
             ":master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400",
         );
     }
+    let n = frames.to_string();
     ffmpeg(&[
         "-f",
         "lavfi",
         "-i",
-        "testsrc2=size=128x72:rate=25",
+        source,
         "-frames:v",
-        "10",
+        &n,
         "-pix_fmt",
         "yuv420p10le",
         "-c:v",
@@ -792,6 +801,11 @@ fn hdr_clip(dir: &Path, name: &str, transfer: &str) -> PathBuf {
         path.to_str().unwrap(),
     ]);
     path
+}
+
+/// A 10-frame HDR test pattern (see [`x265_clip`]).
+fn hdr_clip(dir: &Path, name: &str, transfer: &str) -> PathBuf {
+    x265_clip(dir, name, transfer, "testsrc2=size=128x72:rate=25", 10, "")
 }
 
 /// HDR10 (PQ) and HLG sources come out as 8-bit BT.709 SDR, tone-mapped, never 8-bit with
@@ -1046,38 +1060,17 @@ fn first_frame_side_data(path: &Path) -> String {
     )
 }
 
-/// A 10-bit HEVC clip whose luma is a fine horizontal ramp (about 200 levels over 128 pixels,
-/// 50 at 8 bits), tagged with `transfer` and BT.2020, with HDR10 metadata for PQ.
+/// A 10-bit HEVC clip (lossless) whose luma is a fine horizontal ramp (about 200 levels over
+/// 128 pixels, 50 at 8 bits), tagged with `transfer` and BT.2020, with HDR10 metadata for PQ.
 fn ramp_clip(dir: &Path, name: &str, transfer: &str) -> PathBuf {
-    let path = dir.join(name);
-    let mut params = format!(
-        "log-level=error:lossless=1:colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc"
-    );
-    if transfer == "smpte2084" {
-        params.push_str(
-            ":master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400",
-        );
-    }
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "nullsrc=s=128x72:r=25,format=yuv420p10le,geq=lum='300+X*1.6':cb=512:cr=512",
-        "-frames:v",
-        "6",
-        "-c:v",
-        "libx265",
-        "-x265-params",
-        &params,
-        "-color_primaries",
-        "bt2020",
-        "-color_trc",
+    x265_clip(
+        dir,
+        name,
         transfer,
-        "-colorspace",
-        "bt2020nc",
-        path.to_str().unwrap(),
-    ]);
-    path
+        "nullsrc=s=128x72:r=25,format=yuv420p10le,geq=lum='300+X*1.6':cb=512:cr=512",
+        6,
+        ":lossless=1",
+    )
 }
 
 /// Distinct luma levels along the middle row of the left view.
