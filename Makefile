@@ -38,8 +38,9 @@ $(VENV)/.stamp: requirements.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
-test: setup lint infra-lint ## Run every test, lint included (installs what is missing first)
+test: setup lint infra-lint ## Run every test, lint included (installs what is missing first); the engine's tests also on its portable (non-SIMD) code
 	VENV=$(VENV) infra/local/with-moto.sh $(CARGO) nextest run --workspace --features parallax-core/aws --no-fail-fast
+	PARALLAX_SIMD=portable $(CARGO) nextest run -p video-worker --no-fail-fast -E 'binary(engine) | test(/^engine::/)'
 
 test-aws: setup ## The AWS adapters' conformance suite against a fresh moto server
 	VENV=$(VENV) infra/local/with-moto.sh $(CARGO) nextest run -p parallax-core --features aws --no-fail-fast

@@ -24,6 +24,20 @@ pub fn output(job_id: &str, segment_index: u32) -> String {
     format!("outputs/{job_id}/{segment_index:05}.mkv")
 }
 
+/// Key of a converted segment's normalised depth maps: exactly what the renderer was given
+/// (after temporal normalisation, seam-continuous), as a lossless 16-bit grey video at the
+/// depth map's resolution. A re-render of the job reads them instead of running the model.
+pub fn depth(job_id: &str, segment_index: u32) -> String {
+    format!("depth/{job_id}/{segment_index:05}.mkv")
+}
+
+/// Key of the marker object that starts a re-render job: created under the job's uploads
+/// prefix, so that it reaches the chunking queue through the storage event exactly as an
+/// upload does (the web-ui never talks to a queue). It holds a small JSON note, never video.
+pub fn rerender_marker(job_id: &str) -> String {
+    format!("{UPLOADS_PREFIX}{job_id}/rerender")
+}
+
 /// Key of the side-by-side preview frame shown on the job page.
 pub fn preview_frame(job_id: &str) -> String {
     format!("outputs/{job_id}/preview-sbs.jpg")
@@ -100,6 +114,11 @@ mod tests {
         assert_eq!(job_id_of_upload("uploads/abc"), None);
         assert_eq!(job_id_of_upload("uploads//source"), None);
         assert_eq!(job_id_of_upload("final/abc/x.mp4"), None);
+        // A re-render's marker starts chunking for its job like an upload.
+        assert_eq!(
+            job_id_of_upload(&rerender_marker("abc")),
+            Some("abc".to_owned())
+        );
     }
 
     #[test]
@@ -110,5 +129,8 @@ mod tests {
             keys,
             vec![segment("j", 1), segment("j", 2), segment("j", 10)]
         );
+        let mut keys: Vec<_> = [10, 2, 1].iter().map(|&i| depth("j", i)).collect();
+        keys.sort();
+        assert_eq!(keys, vec![depth("j", 1), depth("j", 2), depth("j", 10)]);
     }
 }

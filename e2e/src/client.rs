@@ -211,6 +211,29 @@ impl Client {
         Ok(job_id)
     }
 
+    /// `POST /api/jobs/{id}/rerender`: renders completed job `job_id` again from its stored
+    /// depth as a new job in `mode` with `settings` (a JSON object). Returns the new job's id.
+    pub async fn rerender(
+        &self,
+        job_id: &str,
+        mode: &str,
+        settings: serde_json::Value,
+    ) -> Result<String> {
+        let created = Self::json(
+            self.http
+                .post(self.url(&format!("/api/jobs/{job_id}/rerender")))
+                .json(&json!({ "mode": mode, "settings": settings }))
+                .send()
+                .await?,
+            "POST /api/jobs/{id}/rerender",
+        )
+        .await?;
+        Ok(created["job"]["job_id"]
+            .as_str()
+            .context("no job id in the answer")?
+            .to_owned())
+    }
+
     /// `GET /api/jobs/{id}`.
     pub async fn job(&self, job_id: &str) -> Result<JobState> {
         let raw = Self::json(

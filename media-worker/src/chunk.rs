@@ -4,6 +4,37 @@
 //!
 //! Sources with rotation metadata are the one exception to stream copy: MKV cannot carry a
 //! display matrix, so their segments are re-encoded upright, losslessly, at the same cuts.
+//!
+//! # Re-renders: depth once, render many
+//!
+//! Every segment a video-worker converts also stores its normalised depth maps, exactly as
+//! its renderer received them (after temporal normalisation, seams included), at
+//! `keys::depth(job, segment)`: a lossless 16-bit grey video at the depth map's resolution,
+//! uploaded before the segment's `SegmentOutput` is sent, to the same key on a retry. A
+//! completed job can then be rendered again, in another layout or with other stereo
+//! settings, as a new job that runs no depth model:
+//!
+//! 1. `POST /api/jobs/{id}/rerender` (web-ui) checks that job `id` is completed and that its
+//!    depth, source segments and segment list are still stored, then stores a new job with
+//!    `rerender_of: Some(id)`, already `uploaded` (it has no upload of its own), and writes a
+//!    small marker object at `keys::rerender_marker(new)`. That key is under the uploads
+//!    prefix, so the storage event carries it to the chunking queue exactly as an upload's
+//!    (the web-ui never talks to a queue).
+//! 2. Chunking (here), seeing `job.rerender_of`, neither probes nor cuts: it reads the source
+//!    job's manifest and saves it as the new job's ([`Manifest::rerender`]: the same source
+//!    segments at their original keys, `depth_job` naming the job whose depth is stored and
+//!    `source_key` the original upload; a re-render of a re-render names the original job
+//!    and upload again). It checks that every segment and its stored depth are there, then,
+//!    as for an upload, saves total_segments, sends one `SegmentTask` per segment, each with
+//!    `depth_key: Some(keys::depth(depth_job, i))` and no seam warm-up, and marks chunking
+//!    complete. A redelivered marker rewrites the same manifest and re-sends the same tasks.
+//! 3. The video-worker downloads the stored depth and renders from it (the engine's
+//!    `depth_in`): no model run, nothing stored. Frame counts are checked as for any
+//!    segment; completions, the trigger and reassembly are those of any job, and reassembly
+//!    takes the audio and subtitles from the manifest's `source_key`, the original upload.
+//!
+//! The stored depth is only as old as the segments: on AWS both expire with the bucket's
+//! segment retention, after which a re-render is refused with a readable reason.
 
 use std::path::{Path, PathBuf};
 
@@ -386,10 +417,12 @@ pub fn tasks(job: &Job, manifest: &Manifest, settings: &Settings) -> Vec<Segment
         .segments
         .iter()
         .map(|s| {
+            // A re-render reads stored depth: no seam warm-up.
             let prev = s
                 .index
                 .checked_sub(1)
-                .and_then(|p| manifest.segments.get(p as usize));
+                .and_then(|p| manifest.segments.get(p as usize))
+                .filter(|_| manifest.depth_job.is_none());
             SegmentTask {
                 job_id: job.job_id.clone(),
                 segment_index: s.index,
@@ -406,6 +439,10 @@ pub fn tasks(job: &Job, manifest: &Manifest, settings: &Settings) -> Vec<Segment
                         (settings.seam_warmup_frames as u64).min(p.frame_count) as u32
                     }),
                 },
+                depth_key: manifest
+                    .depth_job
+                    .as_deref()
+                    .map(|d| keys::depth(d, s.index)),
             }
         })
         .collect()
@@ -443,6 +480,9 @@ pub async fn chunk_job(
     }
     if job.status == JobStatus::ChunkingComplete {
         return Ok(ChunkOutcome::Dropped("job is already chunked".into()));
+    }
+    if let Some(original) = job.rerender_of.clone() {
+        return chunk_rerender(backends, settings, job_id, &original).await;
     }
     let source_key = keys::source(job_id);
     let Some(size) = backends
@@ -516,6 +556,71 @@ pub async fn chunk_job(
         .save(backends.storage.as_ref())
         .await
         .retry("saving the manifest")?;
+    let n = send_and_finish(backends, settings, &job, &manifest).await?;
+    Ok(ChunkOutcome::Chunked { segments: n })
+}
+
+/// Chunks a re-render (see the module docs): the source job's segments, rendered from its
+/// stored depth. Idempotent under redelivery: the same manifest, the same tasks.
+async fn chunk_rerender(
+    backends: &Backends,
+    settings: &Settings,
+    job_id: &str,
+    original: &str,
+) -> Result<ChunkOutcome, Failure> {
+    let Some(job) = advance(backends, job_id, &JobUpdate::status(JobStatus::Chunking)).await?
+    else {
+        return Ok(ChunkOutcome::Dropped("job moved on meanwhile".into()));
+    };
+    let gone = |what: &str| {
+        Failure::reject(
+            "rerender-source-missing",
+            format!(
+                "the job this re-renders ({original}) no longer has its {what} in storage; \
+                 upload the video again to convert it"
+            ),
+        )
+    };
+    let source = Manifest::load(backends.storage.as_ref(), original)
+        .await
+        .retry("reading the source job's manifest")?
+        .ok_or_else(|| gone("segment list"))?;
+    let manifest = source.rerender(job_id);
+    if manifest.segments.is_empty() {
+        return Err(gone("segments"));
+    }
+    // Every segment and its stored depth, before any task is sent.
+    let depth_job = manifest.depth_job().to_owned();
+    let needed: Vec<(String, &'static str)> = manifest
+        .segments
+        .iter()
+        .flat_map(|s| {
+            [
+                (s.key.clone(), "source segments"),
+                (keys::depth(&depth_job, s.index), "stored depth"),
+            ]
+        })
+        .collect();
+    let storage = backends.storage.clone();
+    let found = crate::try_batched(needed, 8, |(key, what)| {
+        let storage = storage.clone();
+        async move { storage.head(&key).await.map(|size| (size, what)) }
+    })
+    .await
+    .retry("checking the source job's segments and depth")?;
+    if let Some((_, what)) = found.iter().find(|(size, _)| size.is_none()) {
+        return Err(gone(what));
+    }
+    manifest
+        .save(backends.storage.as_ref())
+        .await
+        .retry("saving the manifest")?;
+    tracing::info!(
+        rerender_of = original,
+        depth_job = %depth_job,
+        segments = manifest.segments.len(),
+        "re-render: segments and stored depth of the source job"
+    );
     let n = send_and_finish(backends, settings, &job, &manifest).await?;
     Ok(ChunkOutcome::Chunked { segments: n })
 }

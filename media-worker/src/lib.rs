@@ -3,7 +3,9 @@
 //! - **Chunking** ([`chunk`]): probe the uploaded source ([`probe`]), refuse what cannot or
 //!   must not be converted (with a stable error code on the job), split the video stream at
 //!   clean keyframes by stream copy into MKV segments of about `--segment-secs`, upload them,
-//!   save the [`manifest::Manifest`], and send one `SegmentTask` per segment.
+//!   save the [`manifest::Manifest`], and send one `SegmentTask` per segment. A re-render job
+//!   (`Job::rerender_of`) is neither probed nor cut: it gets the source job's segments and
+//!   their stored depth (see [`chunk`]'s "Re-renders").
 //! - **Reassembly** ([`reassemble`]): once every segment is converted, concatenate the
 //!   converted segments without re-encoding and mux every audio and subtitle track of the
 //!   original upload back in (MP4 with faststart where the streams fit MP4, MKV otherwise).

@@ -48,6 +48,16 @@ pub struct Manifest {
     pub rotated_upright: bool,
     /// The segments in order.
     pub segments: Vec<ManifestSegment>,
+    /// Storage key of the upload the segments were cut from, whose audio and subtitle tracks
+    /// reassembly muxes back in. `None`: this job's own upload (`keys::source(job_id)`); a
+    /// re-render names the original upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_key: Option<String>,
+    /// The job whose stored depth (`keys::depth(depth_job, index)`) the segments are rendered
+    /// from. `None`: this job computes (and stores) its own; a re-render names the job that
+    /// computed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth_job: Option<String>,
 }
 
 impl Manifest {
@@ -77,7 +87,34 @@ impl Manifest {
             source,
             segment_secs,
             segments,
+            source_key: None,
+            depth_job: None,
         }
+    }
+
+    /// The manifest of `job_id`, a re-render of the job this manifest belongs to: the same
+    /// source segments (at their original keys), rendered from the depth the original job
+    /// stored, with the original upload's audio and subtitles. A re-render of a re-render
+    /// names the original job and upload too.
+    pub fn rerender(&self, job_id: &str) -> Self {
+        Self {
+            job_id: job_id.to_owned(),
+            source_key: Some(self.source_key()),
+            depth_job: Some(self.depth_job().to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// Storage key of the upload holding the audio and subtitle tracks.
+    pub fn source_key(&self) -> String {
+        self.source_key
+            .clone()
+            .unwrap_or_else(|| keys::source(&self.job_id))
+    }
+
+    /// The job whose stored depth the segments use.
+    pub fn depth_job(&self) -> &str {
+        self.depth_job.as_deref().unwrap_or(&self.job_id)
     }
 
     /// Frames in all segments together.

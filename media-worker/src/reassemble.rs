@@ -436,10 +436,11 @@ pub async fn reassemble_job(
         .prefix("reassemble-")
         .tempdir_in(&settings.work_dir)
         .retry("creating a work folder")?;
+    // The upload with the audio and subtitles: the original's, for a re-render.
     let src = dir.path().join("source");
     backends
         .storage
-        .download(&keys::source(job_id), &src)
+        .download(&manifest.source_key(), &src)
         .await
         .retry("downloading the source")?;
     let outputs: Vec<PathBuf> = (0..total)

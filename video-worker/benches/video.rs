@@ -11,7 +11,8 @@
 //! - `warp_mpix_per_s`: the stereo warp kernel (full SBS, source megapixels per second), with
 //!   the CPU a frame costs it and the model input's preparation on one thread;
 //!   `warp10_vs_warp8`, the same warp on 10-bit frames as a ratio to 8-bit ones, taken in
-//!   turn (10-bit samples share the AVX2 splat but are interpolated by scalar code).
+//!   turn (both have AVX2 kernels; 16-bit samples are gathered, 8-bit ones read from
+//!   windows, and move twice the bytes).
 //!
 //! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (model runs
 //! on each side, taken in turn; default 12), `BENCH_ROUNDS` (frame-path rounds of two
@@ -483,6 +484,18 @@ fn main() {
             "edge_background_ratio", cost, with.1, without.1
         ));
         results.push(("edge_background_ratio", cost));
+        let flicker = rt.block_on(quality::static_flicker(&dir));
+        rows.push(format!(
+            "{:<26} {:>8.3}   (a still scene's disparity change per frame, px at 1920 wide)",
+            "static_flicker", flicker
+        ));
+        results.push(("static_flicker", flicker));
+        let jump = rt.block_on(quality::seam_jump(&dir));
+        rows.push(format!(
+            "{:<26} {:>8.3}   (depth change across a segment seam / median inside; target <= 1.5)",
+            "seam_jump", jump
+        ));
+        results.push(("seam_jump", jump));
         if std::env::var_os("BENCH_SWEEP").is_some() {
             for (r, (object, background)) in quality::edge_dilation_sweep() {
                 println!("edge_dilation {r}: {object} object artifact pixels, {background} changed background pixels");

@@ -119,6 +119,15 @@ pub struct ConvertArgs {
     /// (10-bit HEVC). An 8-bit output of an HDR source is always tone-mapped.
     #[arg(long)]
     pub tone_map: bool,
+    /// Also store the depth maps the renderer was given in this file (a lossless 16-bit grey
+    /// video, Matroska), so that the same input can be rendered again with --depth-in.
+    #[arg(long, conflicts_with = "depth_in")]
+    pub depth_out: Option<PathBuf>,
+    /// Render from depth maps stored by --depth-out for this same input instead of running
+    /// the model (another layout or other 3D settings, no inference; the depth-making
+    /// settings are the stored depth's).
+    #[arg(long)]
+    pub depth_in: Option<PathBuf>,
     /// No progress bar (for scripts).
     #[arg(long)]
     pub quiet: bool,
@@ -178,6 +187,8 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
         seam_end: None,
         expected_frames: None,
         preview_dir: args.preview_dir.clone(),
+        depth_out: args.depth_out.clone(),
+        depth_in: args.depth_in.clone(),
     };
     let report = engine
         .convert(&req, &|done| bar.set_position(done))
@@ -196,6 +207,9 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
     }
     if let (Some(s), Some(d)) = (&report.preview_sbs, &report.preview_depth) {
         println!("previews: {} {}", s.display(), d.display());
+    }
+    if let Some(d) = &args.depth_out {
+        println!("depth stored: {}", d.display());
     }
     Ok(())
 }

@@ -32,6 +32,12 @@ pub struct SegmentWork {
     pub expected_frames: Option<u64>,
     /// Where to write `preview-sbs.jpg` and `preview-depth.png` of the first frame, if wanted.
     pub preview_dir: Option<PathBuf>,
+    /// Where to store the segment's normalised depth maps, for re-renders (see
+    /// [`crate::engine::ConvertRequest::depth_out`]), if wanted.
+    pub depth_out: Option<PathBuf>,
+    /// Render from depth stored by an earlier conversion of this segment instead of running
+    /// the model (see [`crate::engine::ConvertRequest::depth_in`]); `seam` does not apply.
+    pub depth_in: Option<PathBuf>,
 }
 
 /// What a conversion produced.
@@ -46,6 +52,8 @@ pub struct SegmentReport {
     /// What the conversion did to the source's picture, in words (see
     /// [`crate::engine::ConvertReport::notes`]).
     pub notes: Vec<String>,
+    /// The stored depth file, when `work.depth_out` was asked for and written.
+    pub depth: Option<PathBuf>,
 }
 
 /// The input itself is unusable (not a video, undecodable, ...): retrying cannot help, so the
@@ -80,6 +88,8 @@ impl BadInput {
 /// - `progress` is called with the number of frames done so far.
 /// - An unusable input is reported as a [`BadInput`] in the error chain; everything else is
 ///   taken as worth a retry.
+/// - With `work.depth_in`, no depth model runs; a converter that stores depth for
+///   `work.depth_out` says so in `report.depth` (the worker uploads what it names).
 /// - Cancel-safe: dropping the future stops the conversion (child processes are killed).
 #[async_trait]
 pub trait SegmentConverter: Send + Sync + Debug + 'static {

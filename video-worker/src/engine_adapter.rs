@@ -21,6 +21,8 @@ impl SegmentConverter for Engine {
             seam_end: work.seam_end.clone(),
             expected_frames: work.expected_frames,
             preview_dir: work.preview_dir.clone(),
+            depth_out: work.depth_out.clone(),
+            depth_in: work.depth_in.clone(),
         };
         let report = Engine::convert(self, &req, progress).await?;
         Ok(SegmentReport {
@@ -28,6 +30,7 @@ impl SegmentConverter for Engine {
             preview_sbs: report.preview_sbs,
             preview_depth: report.preview_depth,
             notes: report.notes,
+            depth: work.depth_out.clone(),
         })
     }
 }

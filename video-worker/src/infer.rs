@@ -1,8 +1,15 @@
 //! The segment worker: receive a `SegmentTask`, download the segment (and the previous one for
 //! the seam warm-up, unless this process has just converted it and hands its final depth state
-//! over, see [`crate::seam`]), convert it, check its frame count, upload it to
-//! `task.output_key` (plus the preview images for segment 0), report a `SegmentOutput`, delete
-//! the task.
+//! over, see [`crate::seam`]), convert it, check its frame count, upload its depth maps to
+//! `keys::depth(job, segment)` and the result to `task.output_key` (plus the preview images
+//! for segment 0), report a `SegmentOutput`, delete the task.
+//!
+//! Depth once, render many: every converted segment's normalised depth is stored before its
+//! `SegmentOutput` is sent (same key on a retry), so a completed job can be re-rendered. A
+//! re-render's task carries `depth_key` (the stored depth of the job that computed it); the
+//! worker then downloads that instead of a previous segment and renders from it: no model
+//! run, no warm-up, nothing stored. The whole re-render flow is described in media-worker's
+//! chunking step, which turns a re-render job into tasks.
 //!
 //! Reliability, in the order things can go wrong:
 //! - The message stays invisible while converting (a heartbeat in a `select!` with the work).
@@ -379,9 +386,26 @@ impl InferWorker {
         let dir = scratch.path();
 
         let input = dir.join("source.mkv");
-        self.fetch(&task.source_key, &input, "source segment")
-            .await?;
+        self.fetch(
+            &task.source_key,
+            &input,
+            "source segment",
+            "segment-missing",
+        )
+        .await?;
+        // A re-render: the depth stored by the job that computed it, instead of the model.
+        let depth_in = match &task.depth_key {
+            Some(key) => {
+                let path = dir.join("stored-depth.mkv");
+                self.fetch(key, &path, "stored depth", "depth-missing")
+                    .await?;
+                Some(path)
+            }
+            None => None,
+        };
         let seam = match (&task.seam.prev_source_key, task.seam.warmup_frames) {
+            // Stored depth is normalised and continuous across seams already.
+            _ if depth_in.is_some() => SeamStart::Fresh,
             (Some(prev), n) if n > 0 => {
                 match self
                     .handoffs
@@ -394,8 +418,13 @@ impl InferWorker {
                     }
                     None => {
                         let path = dir.join("previous.mkv");
-                        self.fetch(prev, &path, "previous segment (seam warm-up)")
-                            .await?;
+                        self.fetch(
+                            prev,
+                            &path,
+                            "previous segment (seam warm-up)",
+                            "segment-missing",
+                        )
+                        .await?;
                         SeamStart::Warmup {
                             previous: path,
                             frames: n,
@@ -423,9 +452,11 @@ impl InferWorker {
             mode: task.mode,
             settings: task.settings.clone(),
             seam,
-            seam_end: Some(seam_end),
+            seam_end: depth_in.is_none().then_some(seam_end),
             expected_frames: (task.frame_count > 0).then_some(task.frame_count),
             preview_dir,
+            depth_out: depth_in.is_none().then(|| dir.join("depth.mkv")),
+            depth_in,
         };
         // The next segment starts with the last tenth of this one still to go through the
         // pipeline: its probes and seam warm-up (decoding and depth, no encoding) then run
@@ -469,6 +500,19 @@ impl InferWorker {
             .into());
         }
 
+        // The depth before the result: once the job completes, a re-render may read it.
+        match (&work.depth_out, &report.depth) {
+            (Some(_), Some(depth)) => {
+                self.storage
+                    .upload(&keys::depth(&task.job_id, task.segment_index), depth)
+                    .await
+                    .context("uploading the segment's depth maps")?;
+            }
+            (Some(_), None) => {
+                tracing::warn!("the converter stored no depth maps; this job cannot be re-rendered")
+            }
+            _ => {}
+        }
         self.storage
             .upload(&task.output_key, &work.output)
             .await
@@ -490,12 +534,19 @@ impl InferWorker {
         Ok(out)
     }
 
-    async fn fetch(&self, key: &str, to: &Path, what: &str) -> Result<(), SegmentFailure> {
+    /// Downloads `key` to `to`; a missing object fails the job with `code`.
+    async fn fetch(
+        &self,
+        key: &str,
+        to: &Path,
+        what: &str,
+        code: &'static str,
+    ) -> Result<(), SegmentFailure> {
         match self.storage.download(key, to).await {
             Ok(_) => Ok(()),
             Err(e @ (Error::NotFound { .. } | Error::InvalidInput { .. })) => {
                 Err(SegmentFailure::BadInput {
-                    code: "segment-missing",
+                    code,
                     message: format!("the {what} {key} cannot be read: {e}"),
                 })
             }

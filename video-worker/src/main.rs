@@ -163,7 +163,8 @@ impl InferFlags {
     }
 
     /// ffmpeg/ffprobe processes one conversion slot may need at once: a conversion runs up to
-    /// four; with overlap, the finishing segment may still run its encoder and a check.
+    /// four (the encoder, a decoder, the stored depth's writer or reader, a probe); with
+    /// overlap, the finishing segment may still run its encoder and a check.
     fn processes_per_slot(&self) -> usize {
         if self.infer_overlap {
             6

@@ -432,6 +432,8 @@ async fn every_layout_has_the_right_size_and_the_input_frame_count() {
         let want = match mode {
             StereoMode::FullSbs | StereoMode::FullCross | StereoMode::Rgbd => (128, 48),
             StereoMode::FullTb => (64, 96),
+            // Each eye a square 180 / 120 times the source's width.
+            StereoMode::Vr180 => (192, 96),
             _ => (64, 48),
         };
         assert_eq!(dims(&out), want, "{mode}");
@@ -1235,7 +1237,7 @@ async fn every_stereo_layout_is_declared_inside_the_file() {
     for mode in StereoMode::ALL {
         // (type, right view first, frame-packing SEI with libx264)
         let want = match mode {
-            StereoMode::FullSbs => Some(("side by side", false, false)),
+            StereoMode::FullSbs | StereoMode::Vr180 => Some(("side by side", false, false)),
             StereoMode::HalfSbs => Some(("side by side", false, true)),
             StereoMode::FullTb => Some(("top and bottom", false, false)),
             StereoMode::HalfTb => Some(("top and bottom", false, true)),
@@ -1419,5 +1421,55 @@ async fn the_output_size_cap_scales_large_outputs_down() {
         eng.convert(&req, &|_| {}).await.unwrap();
         assert_eq!(dims(&out), want, "{cap:?}");
         assert_eq!(frame_count(&out), 4);
+    }
+}
+
+/// VR180: each view projected onto a half-equirectangular square (180 / 120 times the
+/// source's width, even), side by side, declared as side by side and as an equirectangular
+/// projection bounded to 180 degrees (MKV `Projection`, MP4 `sv3d`), with the source's frame
+/// count; the middle of each eye shows the picture, the corners the black around it.
+#[tokio::test]
+async fn vr180_is_projected_and_declared_for_headsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path(), "in.mp4", "96x54", "25", 3, &["-c:v", "libx264"]);
+    let eng = engine("luma.onnx", 1);
+    for ext in ["mkv", "mp4"] {
+        let out = dir.path().join(format!("vr180.{ext}"));
+        eng.convert(&request(&input, &out, StereoMode::Vr180), &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(dims(&out), (288, 144), "{ext}");
+        assert_eq!(frame_count(&out), 3, "{ext}");
+        let text = ffprobe(&["-show_streams"], &out);
+        for want in [
+            "side_data_type=Spherical Mapping",
+            "projection=tiled equirectangular",
+            "bound_top=0\n",
+            "bound_bottom=0\n",
+            "type=side by side",
+        ] {
+            assert!(text.contains(want), "{ext}: {want} missing in\n{text}");
+        }
+        // ffprobe prints the bounds in pixels of the full 360-degree frame: a 180-degree
+        // frame crops as much as it keeps.
+        let bound = |k: &str| -> u64 {
+            let at = text.find(k).unwrap() + k.len();
+            text[at..].lines().next().unwrap().parse().unwrap()
+        };
+        assert_eq!(
+            bound("bound_left=") + bound("bound_right="),
+            288,
+            "{ext}: {text}"
+        );
+        let luma = &luma_frames(&out)[0];
+        let at = |x: usize, y: usize| luma[y * 288 + x];
+        assert!(
+            at(2, 2) < 20 && at(146, 141) < 20,
+            "{ext}: corners are black"
+        );
+        assert!(
+            at(72, 72) > 20 && at(216, 72) > 20,
+            "{ext}: the picture is in the middle"
+        );
     }
 }

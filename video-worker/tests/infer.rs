@@ -213,6 +213,7 @@ impl video_worker::converter::SegmentConverter for DrainingConverter {
             preview_sbs: None,
             preview_depth: None,
             notes: Vec::new(),
+            depth: None,
         })
     }
 }
@@ -741,4 +742,97 @@ async fn the_heartbeat_keeps_a_task_hidden_and_reports_a_lost_lease() {
         matches!(lost, parallax_core::Error::StaleReceipt { .. }),
         "{lost}"
     );
+}
+
+/// Depth once, render many, at the worker: each converted segment's depth is stored at
+/// `keys::depth(job, segment)` by the time its output is reported; a re-render's task (with
+/// `depth_key`) hands the stored depth to the converter instead of a seam warm-up and stores
+/// none of its own; a re-render whose stored depth is gone fails its job readably.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn depth_is_stored_with_each_segment_and_a_rerender_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 30, 4);
+    let b = backends(&common).await;
+    let clips = tempfile::tempdir().unwrap();
+    let job = job_with_segments(&b, clips.path(), &[12, 9]).await;
+    send_task(&b, &task(&job, 0, 12, 5)).await;
+    send_task(&b, &task(&job, 1, 9, 5)).await;
+    let seen = convert_until_reported(&b, &common, 2).await;
+    for (i, w) in seen.iter().enumerate() {
+        assert!(w.depth_out.is_some() && w.depth_in.is_none(), "segment {i}");
+        let stored = b
+            .storage
+            .head(&keys::depth(&job.job_id, i as u32))
+            .await
+            .unwrap();
+        assert!(stored.is_some_and(|n| n > 0), "segment {i}'s depth stored");
+    }
+    drain(&b, QueueName::SegmentOutput).await;
+
+    // The re-render: the same source segments, the stored depth, another job's keys.
+    let mut again = chunked_job(&b, 2).await;
+    again.mode = parallax_core::model::StereoMode::HalfSbs;
+    for (i, frames) in [(0u32, 12u64), (1, 9)] {
+        let mut t = task(&again, i, frames, 5);
+        t.source_key = keys::segment(&job.job_id, i);
+        t.seam = Default::default();
+        t.depth_key = Some(keys::depth(&job.job_id, i));
+        send_task(&b, &t).await;
+    }
+    let seen = convert_until_reported(&b, &common, 2).await;
+    assert_eq!(seen.len(), 2);
+    for (i, w) in seen.iter().enumerate() {
+        assert_eq!(w.seam, SeamStart::Fresh, "segment {i}: no warm-up");
+        assert!(w.seam_end.is_none(), "segment {i}");
+        assert!(w.depth_out.is_none(), "segment {i}: nothing stored");
+        // (The stand-in checks that it has the segment's frame count.)
+        assert!(
+            w.depth_in.is_some(),
+            "segment {i}: the stored depth is handed over"
+        );
+        assert_eq!(w.mode, parallax_core::model::StereoMode::HalfSbs);
+    }
+    for i in 0..2 {
+        let got = stored_frames(&b, &keys::output(&again.job_id, i), clips.path()).await;
+        assert_eq!(got.0, [12, 9][i as usize], "segment {i}");
+        assert!(b
+            .storage
+            .head(&keys::depth(&again.job_id, i))
+            .await
+            .unwrap()
+            .is_none());
+    }
+    drain(&b, QueueName::SegmentOutput).await;
+
+    // Stored depth that is gone: the job fails at once, saying which object.
+    let orphan = chunked_job(&b, 1).await;
+    let mut t = task(&orphan, 0, 12, 0);
+    t.source_key = keys::segment(&job.job_id, 0);
+    t.depth_key = Some(keys::depth("gone-job", 0));
+    send_task(&b, &t).await;
+    let conv = Arc::new(HstackConverter::new(false));
+    let (stop, run) = start_worker(&b, &common, conv.clone());
+    wait_for("the orphan to fail", Duration::from_secs(60), || {
+        let b = b.clone();
+        let id = orphan.job_id.clone();
+        async move { b.jobs.get(&id).await.unwrap().unwrap().status == JobStatus::Failed }
+    })
+    .await;
+    stop.cancel();
+    run.await.unwrap();
+    let err = b
+        .jobs
+        .get(&orphan.job_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .error
+        .unwrap();
+    assert_eq!(err.code, "depth-missing");
+    assert!(
+        err.message.contains(&keys::depth("gone-job", 0)),
+        "{}",
+        err.message
+    );
+    assert!(conv.seen.lock().unwrap().is_empty(), "nothing converted");
 }

@@ -237,6 +237,138 @@ pub async fn patch_job(
     Ok(Json(views::job_view(&state, &stored).await?))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RerenderJob {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    settings: Option<ConversionSettings>,
+}
+
+/// How many re-renders of re-renders are followed back to the job whose depth is stored.
+const MAX_RERENDER_CHAIN: usize = 64;
+
+/// `POST /api/jobs/{id}/rerender`: a new job that renders completed job `id` again in another
+/// layout or with other stereo settings from its stored depth, running no depth model. The
+/// new job has no upload: it is stored as `uploaded` with `rerender_of: id`, and a small
+/// marker object under its uploads prefix starts it through the storage event, as an upload
+/// would (the web-ui never talks to a queue). The whole flow is described in media-worker's
+/// chunking step. `mode`, `settings` and `title` default to the source job's; the depth-making
+/// settings (`depth_resolution`, `ema_decay`) are always the source's: the stored depth was
+/// made with them.
+pub async fn rerender_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> AppResult<Response> {
+    let req: RerenderJob = parse_json(&body)?;
+    let source = load_job(&state, &id).await?;
+    if source.status != JobStatus::Completed {
+        return Err(AppError::conflict(
+            "job-not-completed",
+            format!(
+                "the job is {}; only a completed job can be re-rendered",
+                source.status
+            ),
+        ));
+    }
+    let mode = match req.mode.as_deref() {
+        None | Some("") => source.mode,
+        Some(m) => StereoMode::parse(m)?,
+    };
+    let mut settings = req.settings.unwrap_or_else(|| source.settings.clone());
+    settings.validate()?;
+    settings.depth_resolution = source.settings.depth_resolution;
+    settings.ema_decay = source.settings.ema_decay;
+    let title = clean_title(req.title.as_deref().unwrap_or(""))?;
+    let title = if title.is_empty() {
+        source.title.clone()
+    } else {
+        title
+    };
+    check_depth_stored(&state, &source).await?;
+
+    let mut job = Job::new(title, mode, settings);
+    job.status = JobStatus::Uploaded;
+    job.uploaded_at = Some(Utc::now());
+    job.rerender_of = Some(source.job_id.clone());
+    state.jobs.put(&job).await?;
+    let marker = json!({ "rerender_of": source.job_id })
+        .to_string()
+        .into_bytes();
+    if let Err(e) = state
+        .storage
+        .put_stream(
+            &keys::rerender_marker(&job.job_id),
+            Box::pin(std::io::Cursor::new(marker)),
+        )
+        .await
+    {
+        // Nothing will start it: say so on the job rather than leave it waiting.
+        let failed = JobUpdate::failed(
+            "rerender-not-started",
+            "The re-render could not be started; please try again.",
+        );
+        if let Err(e) = state.jobs.update(&job.job_id, &failed).await {
+            tracing::warn!(job_id = %job.job_id, error = %e, "could not fail the unstarted re-render");
+        }
+        return Err(e.into());
+    }
+    tracing::info!(job_id = %job.job_id, rerender_of = %source.job_id, mode = %job.mode, "re-render job created");
+    let view = views::job_view(&state, &job).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/jobs/{}", job.job_id))],
+        Json(json!({ "job": view })),
+    )
+        .into_response())
+}
+
+/// Refuses (409 `depth-not-stored`) a completed job whose depth cannot be re-rendered: one
+/// converted before depth was stored, or whose stored segments have expired. The depth is the
+/// original conversion's (a re-render stores none): re-renders are followed back to it. The
+/// first and last segments stand for the set (a job stores all or, older, none).
+async fn check_depth_stored(state: &AppState, source: &Job) -> AppResult<()> {
+    let not_stored = || {
+        AppError::conflict(
+            "depth-not-stored",
+            "this job's depth maps are no longer stored (it was converted before they were \
+             kept, or they have expired); convert the video again to change its 3D settings",
+        )
+    };
+    let mut original = source.clone();
+    for _ in 0..MAX_RERENDER_CHAIN {
+        let Some(of) = original.rerender_of.clone() else {
+            break;
+        };
+        original = state.jobs.get(&of).await?.ok_or_else(not_stored)?;
+    }
+    let Some(last) = original
+        .total_segments
+        .filter(|_| original.rerender_of.is_none())
+        .and_then(|n| n.checked_sub(1))
+    else {
+        return Err(not_stored());
+    };
+    let id = &original.job_id;
+    let needed = [
+        keys::manifest(&source.job_id),
+        keys::segment(id, 0),
+        keys::segment(id, last),
+        keys::depth(id, 0),
+        keys::depth(id, last),
+    ];
+    for key in needed {
+        if state.storage.head(&key).await?.is_none() {
+            return Err(not_stored());
+        }
+    }
+    Ok(())
+}
+
 /// `GET /api/jobs/{id}`.
 pub async fn get_job(
     State(state): State<AppState>,

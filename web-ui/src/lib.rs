@@ -130,6 +130,7 @@ pub fn app(state: AppState) -> Router {
                 .delete(api::cancel_job),
         )
         .route("/api/jobs/{id}/download", get(api::download))
+        .route("/api/jobs/{id}/rerender", post(api::rerender_job))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security::guard,

@@ -89,6 +89,22 @@ pub fn spec() -> Value {
                     "409": error_response("the job has no result yet")
                 }}
             },
+            "/api/jobs/{id}/rerender": {
+                "parameters": [job_id_param()],
+                "post": {
+                    "summary": "Render a completed job again, in another layout or with other stereo settings, as a new job that reuses its stored depth (no depth model runs)",
+                    "description": "The new job has no upload: it starts `uploaded`, says `rerender_of`, and follows the usual flow from chunking on; its result carries the original upload's audio and subtitles. `mode`, `settings` and `title` default to the source job's; `depth_resolution` and `ema_decay` are always the source's (the stored depth was made with them).",
+                    "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RerenderJob"}}}},
+                    "responses": {
+                        "201": {"description": "the new job", "headers": {"Location": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["job"], "properties": {"job": job}
+                        }}}},
+                        "400": error_response("invalid title, mode or settings"),
+                        "404": error_response("unknown job"),
+                        "409": error_response("the job is not completed (`job-not-completed`), or its depth is not stored: converted before depth was kept, or expired (`depth-not-stored`)")
+                    }
+                }
+            },
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}}
         },
         "components": {
@@ -101,7 +117,7 @@ pub fn spec() -> Value {
                     "type": "object", "required": ["code", "message"],
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"}}
                 }}},
-                "Mode": {"type": "string", "enum": ["full_sbs", "half_sbs", "full_tb", "half_tb", "full_cross", "half_cross", "anaglyph", "rgbd", "depth_map"]},
+                "Mode": {"type": "string", "enum": ["full_sbs", "half_sbs", "full_tb", "half_tb", "full_cross", "half_cross", "anaglyph", "rgbd", "vr180", "depth_map"]},
                 "Status": {"type": "string", "enum": ["awaiting_upload", "uploaded", "chunking", "chunking_complete", "reassembling", "completed", "failed"]},
                 "Settings": {"type": "object", "properties": {
                     "divergence": {"type": "number", "minimum": 0, "maximum": 10, "description": "3D strength, % of width"},
@@ -129,6 +145,11 @@ pub fn spec() -> Value {
                     "settings": {"$ref": "#/components/schemas/Settings"},
                     "source_file_size_bytes": {"type": "integer", "minimum": 0}
                 }},
+                "RerenderJob": {"type": "object", "additionalProperties": false, "properties": {
+                    "title": {"type": "string", "maxLength": 200},
+                    "mode": {"$ref": "#/components/schemas/Mode"},
+                    "settings": {"$ref": "#/components/schemas/Settings"}
+                }},
                 "PatchJob": {"type": "object", "additionalProperties": false, "properties": {
                     "title": {"type": "string", "minLength": 1, "maxLength": 200},
                     "uploaded_at": {"type": "string", "format": "date-time"},
@@ -155,7 +176,8 @@ pub fn spec() -> Value {
                     "conversion_seconds": {"type": ["number", "null"]},
                     "seconds_per_mb": {"type": ["number", "null"]},
                     "download_url": {"type": ["string", "null"]},
-                    "notes": {"type": "array", "items": {"type": "string"}, "description": "what the conversion did to the source's picture (tone-mapped HDR, deinterlaced, chroma or range converted)"}
+                    "notes": {"type": "array", "items": {"type": "string"}, "description": "what the conversion did to the source's picture (tone-mapped HDR, deinterlaced, chroma or range converted)"},
+                    "rerender_of": {"type": "string", "description": "a re-render: the job whose stored depth it renders again"}
                 }}
             }
         },

@@ -106,6 +106,7 @@ fn mode_label(m: StereoMode) -> &'static str {
         StereoMode::FullCross => "Full cross-eyed (right-left)",
         StereoMode::HalfCross => "Half cross-eyed (right-left)",
         StereoMode::Rgbd => "RGB-D (colour + depth)",
+        StereoMode::Vr180 => "VR180 (headsets, YouTube VR)",
     }
 }
 

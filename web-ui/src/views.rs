@@ -49,6 +49,9 @@ pub struct JobView {
     /// What the conversion did to the source's picture (single-job answers, when any).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The job this one re-renders from its stored depth (single-job answers, re-renders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerender_of: Option<String>,
 }
 
 impl JobView {
@@ -96,6 +99,7 @@ impl JobView {
             },
             download_url: done.then(|| format!("/api/jobs/{}/download", item.job_id)),
             notes: Vec::new(),
+            rerender_of: None,
         }
     }
 
@@ -123,6 +127,7 @@ pub async fn job_view(state: &AppState, job: &Job) -> AppResult<JobView> {
     v.completed_segments = done.or(Some(0));
     v.settings = Some(job.settings.clone());
     v.notes = job.notes.clone();
+    v.rerender_of = job.rerender_of.clone();
     Ok(v)
 }
 

@@ -116,11 +116,14 @@ pub enum StereoMode {
     HalfCross,
     /// RGB-D: the source's colour and its depth (grey) side by side.
     Rgbd,
+    /// VR180: each view projected onto the front half of a sphere (equirectangular, 180 by
+    /// 180 degrees), left and right side by side, declared so headsets show it as VR180.
+    Vr180,
 }
 
 impl StereoMode {
     /// Every mode.
-    pub const ALL: [StereoMode; 9] = [
+    pub const ALL: [StereoMode; 10] = [
         StereoMode::FullSbs,
         StereoMode::HalfSbs,
         StereoMode::FullTb,
@@ -130,6 +133,7 @@ impl StereoMode {
         StereoMode::FullCross,
         StereoMode::HalfCross,
         StereoMode::Rgbd,
+        StereoMode::Vr180,
     ];
 
     /// The snake_case name used in JSON and on the command line.
@@ -144,6 +148,7 @@ impl StereoMode {
             StereoMode::FullCross => "full_cross",
             StereoMode::HalfCross => "half_cross",
             StereoMode::Rgbd => "rgbd",
+            StereoMode::Vr180 => "vr180",
         }
     }
 
@@ -157,7 +162,7 @@ impl StereoMode {
                 Error::invalid(
                     "mode",
                     format!(
-                        "unknown 3D format {s:?}; use one of full_sbs, half_sbs, full_tb, half_tb, anaglyph, depth_map, full_cross, half_cross, rgbd"
+                        "unknown 3D format {s:?}; use one of full_sbs, half_sbs, full_tb, half_tb, anaglyph, depth_map, full_cross, half_cross, rgbd, vr180"
                     ),
                 )
             })
@@ -173,7 +178,8 @@ impl StereoMode {
     /// `_LRF_Full_TB` led with `LR`, and some players took it for side by side). Half
     /// layouts put `_Half` before it, for people; no player takes it for a layout. Cross-eyed
     /// layouts, right view first, are `_RL` (Meta's and rad.live's token; none of the three
-    /// lists one for right first). Outputs that are not a stereo pair carry no layout token.
+    /// lists one for right first). VR180 is `_180_LR`, the field of view before the layout.
+    /// Outputs that are not a stereo pair carry no layout token.
     pub fn file_suffix(self) -> &'static str {
         match self {
             StereoMode::FullSbs => "_LR",
@@ -185,6 +191,8 @@ impl StereoMode {
             StereoMode::FullCross => "_RL",
             StereoMode::HalfCross => "_Half_RL",
             StereoMode::Rgbd => "_RGBD",
+            // DeoVR's and SKYBOX's token for 180-degree side by side.
+            StereoMode::Vr180 => "_180_LR",
         }
     }
 }
@@ -467,6 +475,12 @@ pub struct Job {
     /// chroma or range converted), in words, once the first segment is converted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Set on a re-render: the completed job whose stored depth (and source) this job
+    /// renders again with its own layout and settings, without running the depth model.
+    /// Such a job has no upload of its own; its audio and subtitles come from the original
+    /// upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerender_of: Option<String>,
 }
 
 impl Job {
@@ -486,6 +500,7 @@ impl Job {
             error: None,
             output_key: None,
             notes: Vec::new(),
+            rerender_of: None,
         }
     }
 

@@ -62,6 +62,13 @@ pub struct SegmentTask {
     /// Seam continuity.
     #[serde(default)]
     pub seam: DepthSeam,
+    /// Set on a re-render: the storage key of this segment's stored depth
+    /// ([`crate::keys::depth`] of the job that computed it). The worker renders from it and
+    /// runs no depth model (`seam` does not apply: the stored depth is already normalised
+    /// and continuous across seams). Unset: the worker computes depth and stores it at
+    /// [`crate::keys::depth`] of this task's job and segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth_key: Option<String>,
 }
 
 /// Sent by a video-worker when a segment is converted and stored.

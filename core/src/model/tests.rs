@@ -36,6 +36,23 @@ fn old_job_json_without_new_fields_still_reads() {
     assert_eq!(job.mode, StereoMode::FullSbs);
     assert_eq!(job.settings, ConversionSettings::default());
     assert_eq!(job.title, "");
+    assert_eq!(job.rerender_of, None);
+}
+
+#[test]
+fn a_rerender_job_names_its_source_job() {
+    let mut job = Job::new("again", StereoMode::HalfSbs, ConversionSettings::default());
+    assert_eq!(
+        serde_json::to_value(&job).unwrap().get("rerender_of"),
+        None,
+        "not written for an ordinary job"
+    );
+    job.rerender_of = Some("original".into());
+    assert_eq!(round_trip(&job), job);
+    assert_eq!(
+        serde_json::to_value(&job).unwrap()["rerender_of"],
+        "original"
+    );
 }
 
 #[test]
@@ -54,13 +71,20 @@ fn messages_round_trip_and_tolerate_missing_fields() {
             prev_source_key: Some(crate::keys::segment("j", 3)),
             warmup_frames: 12,
         },
+        depth_key: None,
     };
     assert_eq!(round_trip(&task), task);
+    let rerender = SegmentTask {
+        depth_key: Some(crate::keys::depth("original", 4)),
+        ..task.clone()
+    };
+    assert_eq!(round_trip(&rerender), rerender);
     let minimal: SegmentTask = serde_json::from_str(
         r#"{"job_id":"j","segment_index":0,"total_segments":1,"source_key":"s","output_key":"o","unknown_future_field":1}"#,
     )
     .unwrap();
     assert_eq!(minimal.seam, DepthSeam::default());
+    assert_eq!(minimal.depth_key, None);
     let out = SegmentOutput {
         job_id: "j".into(),
         segment_index: 2,

@@ -15,9 +15,16 @@
 //!   sliding under the object is parallax). The ratio is the count with the default
 //!   settings over the count with the edge fix off (everything else as the default), so
 //!   below 1 means fewer artifacts.
+//! - `static_flicker` and `seam_jump`: the temporal side, through the engine with the default
+//!   model; see [`static_flicker`] and [`seam_jump`].
+
+use std::path::{Path, PathBuf};
 
 use parallax_core::model::{ConversionSettings, StereoMode};
 use video_worker::engine::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
+use video_worker::engine::{ConvertRequest, Engine, EngineConfig, SeamStart};
+
+use super::repo;
 
 /// A luma difference past which a pixel counts as an artifact (of 219 levels).
 pub const ARTIFACT_LEVELS: i32 = 24;
@@ -274,4 +281,174 @@ pub fn edge_dilation_sweep() -> Vec<(u8, (usize, usize))> {
             (r, artifact_pixels(&scene, p))
         })
         .collect()
+}
+
+/// Runs ffmpeg with `args` (for the scenes' clips).
+fn ffmpeg(args: &[&str]) {
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(args)
+        .status()
+        .expect("running ffmpeg");
+    assert!(st.success(), "ffmpeg {args:?} failed");
+}
+
+/// Every frame's luma plane of `path` (8-bit), and the frame width.
+fn luma_frames(path: &Path) -> (Vec<Vec<u8>>, usize) {
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=width,height", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("running ffprobe");
+    let text = String::from_utf8_lossy(&probe.stdout);
+    let mut dims = text.trim().trim_end_matches(',').split(',');
+    let w: usize = dims.next().and_then(|v| v.parse().ok()).expect("a width");
+    let h: usize = dims.next().and_then(|v| v.parse().ok()).expect("a height");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"])
+        .output()
+        .expect("running ffmpeg");
+    (out.stdout.chunks(w * h).map(<[u8]>::to_vec).collect(), w)
+}
+
+/// The mean absolute change between consecutive depth frames (grey levels of a depth-map
+/// video, 16 = far .. 235 = near), one value per pair.
+fn depth_changes(frames: &[Vec<u8>]) -> Vec<f64> {
+    frames
+        .windows(2)
+        .map(|p| {
+            let s: f64 = p[0]
+                .iter()
+                .zip(&p[1])
+                .map(|(a, b)| (f64::from(*a) - f64::from(*b)).abs())
+                .sum();
+            s / p[0].len() as f64
+        })
+        .collect()
+}
+
+/// The engine with the committed default depth model (a function of the image, unlike a
+/// random-weight model).
+fn default_engine() -> Engine {
+    let mut cfg = EngineConfig::new(repo().join("models/default-depth.onnx"));
+    cfg.preset = Some("ultrafast".to_owned());
+    Engine::load(&cfg).expect("loading models/default-depth.onnx")
+}
+
+/// Depth-map video of `input` from `seam`, losslessly encoded: its frames.
+async fn depth_video(eng: &Engine, input: &Path, out: &Path, seam: SeamStart) -> Vec<Vec<u8>> {
+    let mut req = ConvertRequest::new(input, out);
+    req.mode = StereoMode::DepthMap;
+    req.settings.crf = 0;
+    req.seam = seam;
+    eng.convert(&req, &|_| {}).await.expect("converting");
+    luma_frames(out).0
+}
+
+/// `static_flicker`: a still picture held for 60 frames with a camera's temporal noise
+/// (ffmpeg's `noise`, strength 4), compressed (x264, crf 23), converted with the default model and settings: the mean frame-to-frame
+/// change of the disparity, in pixels of a 1920-wide full SBS view at the default
+/// divergence (2 %). Zero means the depth of a still scene does not move.
+pub async fn static_flicker(dir: &Path) -> f64 {
+    let src = dir.join("static.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25,trim=end_frame=1,loop=loop=59:size=1,setpts=N/25/TB,noise=alls=4:allf=t",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "23",
+        "-pix_fmt",
+        "yuv420p",
+        src.to_str().expect("a UTF-8 path"),
+    ]);
+    let frames = depth_video(
+        &default_engine(),
+        &src,
+        &dir.join("static-depth.mkv"),
+        SeamStart::Fresh,
+    )
+    .await;
+    let changes = depth_changes(&frames);
+    let mean_levels = changes.iter().sum::<f64>() / changes.len().max(1) as f64;
+    let divergence = f64::from(ConversionSettings::default().divergence);
+    mean_levels / 219.0 * divergence / 100.0 * 1920.0
+}
+
+/// `seam_jump`: a 90-frame clip whose brightness drifts (so the depth range moves), cut at
+/// keyframes into three segments as media-worker cuts them and converted one by one as the
+/// fleet does (each after the previous segment's last 30 frames as warm-up): the depth
+/// change across each seam over the median change inside the segments; the worse seam.
+pub async fn seam_jump(dir: &Path) -> f64 {
+    let src = dir.join("drift.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25,eq=brightness='0.3*sin(2*PI*t/5)':contrast='1+0.4*sin(2*PI*t/3)':eval=frame",
+        "-frames:v",
+        "90",
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        "-g",
+        "30",
+        "-keyint_min",
+        "30",
+        "-sc_threshold",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        src.to_str().expect("a UTF-8 path"),
+    ]);
+    ffmpeg(&[
+        "-i",
+        src.to_str().expect("a UTF-8 path"),
+        "-map",
+        "0:v",
+        "-c",
+        "copy",
+        "-f",
+        "segment",
+        "-segment_frames",
+        "30,60",
+        "-reset_timestamps",
+        "1",
+        dir.join("drift-seg%d.mkv").to_str().expect("a UTF-8 path"),
+    ]);
+    let eng = default_engine();
+    let segs: Vec<PathBuf> = (0..3)
+        .map(|i| dir.join(format!("drift-seg{i}.mkv")))
+        .collect();
+    let mut frames = Vec::new();
+    for (i, s) in segs.iter().enumerate() {
+        let seam = match i {
+            0 => SeamStart::Fresh,
+            _ => SeamStart::Warmup {
+                previous: segs[i - 1].clone(),
+                frames: 30,
+            },
+        };
+        frames.extend(depth_video(&eng, s, &dir.join(format!("drift-depth{i}.mkv")), seam).await);
+    }
+    let changes = depth_changes(&frames);
+    let seams = [29usize, 59];
+    let mut inside: Vec<f64> = changes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !seams.contains(i))
+        .map(|(_, v)| *v)
+        .collect();
+    inside.sort_by(f64::total_cmp);
+    let median = inside[inside.len() / 2].max(1e-9);
+    seams
+        .iter()
+        .map(|&s| changes[s] / median)
+        .fold(0.0, f64::max)
 }

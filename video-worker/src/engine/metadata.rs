@@ -62,7 +62,8 @@ pub(super) fn stereo_tags(mode: StereoMode) -> Option<StereoTags> {
         })
     };
     match mode {
-        StereoMode::FullSbs => tags(SIDE_BY_SIDE_LEFT_FIRST, None),
+        // VR180 is full side by side too; its projection is declared by `rawmkv::header`.
+        StereoMode::FullSbs | StereoMode::Vr180 => tags(SIDE_BY_SIDE_LEFT_FIRST, None),
         StereoMode::HalfSbs => tags(SIDE_BY_SIDE_LEFT_FIRST, Some(SIDE_BY_SIDE)),
         StereoMode::FullTb => tags(TOP_BOTTOM_LEFT_FIRST, None),
         StereoMode::HalfTb => tags(TOP_BOTTOM_LEFT_FIRST, Some(TOP_BOTTOM)),

@@ -7,6 +7,10 @@
 //! Decoding, inference, rendering and encoding run at the same time on separate threads,
 //! handing reusable buffers to each other; nothing is allocated per frame.
 //!
+//! Depth once, render many: a conversion can store its depth maps ([`ConvertRequest::depth_out`])
+//! and a later one render the same input from them ([`ConvertRequest::depth_in`]) in another
+//! layout or with other stereo settings, without running the model (see `depthfile`).
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use video_worker::engine::{ConvertRequest, Engine, EngineConfig};
@@ -15,10 +19,21 @@
 //!     .convert(&ConvertRequest::new("in.mp4", "out.mkv"), &|frames| println!("{frames}"))
 //!     .await?;
 //! println!("{} frames", report.frames);
+//!
+//! // Store the depth, then render the same clip again as half SBS from it: no model run.
+//! let mut first = ConvertRequest::new("in.mp4", "out_LR.mkv");
+//! first.depth_out = Some("depth.mkv".into());
+//! engine.convert(&first, &|_| {}).await?;
+//! let mut again = ConvertRequest::new("in.mp4", "out_Half_LR.mkv");
+//! again.mode = parallax_core::model::StereoMode::HalfSbs;
+//! again.depth_in = Some("depth.mkv".into());
+//! engine.convert(&again, &|_| {}).await?;
 //! # Ok(()) }
 //! ```
 
 pub mod colour;
+pub mod cpu;
+mod depthfile;
 mod feed;
 mod metadata;
 pub mod model;
@@ -109,10 +124,24 @@ pub struct ConvertRequest {
     pub expected_frames: Option<u64>,
     /// Write `preview-sbs.jpg` and `preview-depth.png` of the first frame here.
     pub preview_dir: Option<PathBuf>,
+    /// Also store this conversion's depth maps here, exactly as the renderer receives them
+    /// (after temporal normalisation, seams included), as a lossless 16-bit grey video
+    /// (FFV1 in Matroska, `gray16le`, levels `round(z * 65535)`) at the depth map's own
+    /// resolution, one frame per input frame. Written whole or not at all. The renderer then
+    /// gets the stored levels themselves, so a re-render from the file reproduces this
+    /// conversion's depth exactly.
+    pub depth_out: Option<PathBuf>,
+    /// Render from depth maps stored by an earlier conversion of the same input (see
+    /// `depth_out`) instead of running the model: the model is not run at all, and `seam`
+    /// and `seam_end` do not apply (the stored depth is already normalised and continuous at
+    /// the seams), nor do the depth-making settings (`depth_resolution`, `ema_decay`). Its
+    /// frame count must equal the input's, else the conversion fails as a [`BadInput`].
+    pub depth_in: Option<PathBuf>,
 }
 
 impl ConvertRequest {
-    /// Full SBS with default settings, no warm-up, no checks, no previews.
+    /// Full SBS with default settings, no warm-up, no checks, no previews, depth from the
+    /// model and not stored.
     pub fn new(input: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Self {
         Self {
             input: input.into(),
@@ -123,6 +152,8 @@ impl ConvertRequest {
             seam_end: None,
             expected_frames: None,
             preview_dir: None,
+            depth_out: None,
+            depth_in: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! exports get frames resized to what they declare; dynamic ones get the configured size.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::{anyhow, bail, Context as _};
@@ -90,6 +91,7 @@ pub struct DepthModel {
     session: Mutex<Session>,
     info: ModelInfo,
     path: PathBuf,
+    runs: AtomicU64,
 }
 
 fn shape_text(shape: &[i64]) -> String {
@@ -188,6 +190,7 @@ impl DepthModel {
             session: Mutex::new(session),
             info,
             path: path.to_path_buf(),
+            runs: AtomicU64::new(0),
         })
     }
 
@@ -199,6 +202,12 @@ impl DepthModel {
     /// The model file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How many times the model has been run (one run per batch) since it was loaded: a
+    /// conversion from stored depth adds none.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
     }
 
     /// The input size (width, height) for frames of `frame_w` x `frame_h`: what a fixed-size
@@ -259,6 +268,7 @@ impl DepthModel {
         (w, h): (usize, usize),
         f: impl FnOnce(&[f32], (usize, usize)) -> R,
     ) -> anyhow::Result<R> {
+        self.runs.fetch_add(1, Ordering::Relaxed);
         let tensor = TensorRef::from_array_view(([n, 3, h, w], input))
             .map_err(|e| anyhow!("making the input tensor: {e}"))?;
         let mut session = self

@@ -21,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::colour::Matrix;
+use super::depthfile::{self, Packed, StoredDepth};
 use super::feed::Feed;
 use super::metadata;
 use super::preprocess::Preprocessor;
@@ -122,13 +123,25 @@ async fn convert_as<T: Sample>(
         .or(engine.cfg.depth_resolution)
         .unwrap_or(DEFAULT_DEPTH_RESOLUTION);
     let model = engine.model.clone();
-    let (dw, dh) = model.input_size(w, h, short_side);
+    // Stored depth, when the request gives it: its maps' size, and no model run.
+    let stored = match &req.depth_in {
+        Some(_) if req.depth_out.is_some() => {
+            bail!("a conversion either reads stored depth or stores its own, not both")
+        }
+        Some(path) => Some(StoredDepth::open(path).await?),
+        None => None,
+    };
+    let (dw, dh) = match &stored {
+        Some(s) => s.size(),
+        None => model.input_size(w, h, short_side),
+    };
     let batch = model.batch_size(engine.cfg.batch_size);
     let timeout = engine.cfg.ffmpeg_timeout;
     let (ow, oh) = output_size(req.mode, w, h);
     tracing::info!(
         input = %req.input.display(), width = w, height = h, rate = ?info.rate,
-        depth_width = dw, depth_height = dh, batch, mode = %req.mode, "converting"
+        depth_width = dw, depth_height = dh, batch, mode = %req.mode,
+        stored_depth = stored.is_some(), "converting"
     );
     // Every output frame is shown when its source frame was (variable and mislabelled rates
     // included); past the known times (never, for a well-formed file) at the average rate.
@@ -138,6 +151,8 @@ async fn convert_as<T: Sample>(
     // Warm-up decoder over the previous segment's tail, if any: it seeks there (decoding from
     // the keyframe before it) rather than decoding the whole previous segment.
     let (warmup, resume) = match &req.seam {
+        // Stored depth is normalised already: nothing to warm up or resume.
+        _ if stored.is_some() => (None, None),
         SeamStart::Warmup { previous, frames } if *frames > 0 => (
             Some((
                 previous.clone(),
@@ -180,10 +195,36 @@ async fn convert_as<T: Sample>(
     let (to_depth_tx, to_depth_rx) = mpsc::channel::<FrameMsg<T>>(batch + 1);
     let (to_render_tx, to_render_rx) = mpsc::channel::<(FrameMsg<T>, DepthMap)>(depth_pool);
     let (to_write_tx, mut to_write_rx) = mpsc::channel::<Yuv420<T>>(OUT_POOL);
+    // Depth maps on their way to the depth file, when they are stored.
+    let store_pool = batch + DEPTH_POOL;
+    let (store_stage, depth_writer) = match &req.depth_out {
+        Some(out) => {
+            let (free_tx, free_rx) = mpsc::channel::<Packed>(store_pool);
+            for _ in 0..store_pool {
+                free_tx.try_send(Packed::new()).expect("pool capacity");
+            }
+            let (to_store_tx, to_store_rx) = mpsc::channel::<Packed>(store_pool);
+            (
+                Some((free_rx, to_store_tx)),
+                Some((partial_path(out), to_store_rx, free_tx)),
+            )
+        }
+        None => (None, None),
+    };
+    let depth_partial = depth_writer.as_ref().map(|(p, _, _)| p.clone());
 
     let matrix = picture.matrix;
-    // Depth stage.
-    let depth_stage = {
+    // Depth stage: the model, or the stored depth (async: it reads a decoder's pipe).
+    let depth_stage = if let Some(stored) = stored {
+        tokio::spawn(depthfile::read(
+            stored,
+            timeout,
+            to_depth_rx,
+            depth_free_rx,
+            to_render_tx,
+            decoded_ok.clone(),
+        ))
+    } else {
         let model = model.clone();
         let free_tx = free_tx.clone();
         let mut norm = Normalizer::new(req.settings.ema_decay);
@@ -203,6 +244,7 @@ async fn convert_as<T: Sample>(
                 free_tx,
                 depth_free_rx,
                 to_render_tx,
+                store_stage,
             )
         })
     };
@@ -288,7 +330,7 @@ async fn convert_as<T: Sample>(
         let fourcc = rawmkv::fourcc(T::PIX_FMT).expect("a raw format Matroska carries");
         let mut written = 0u64;
         let stereo = metadata::stereo_tags(req.mode).map(|t| t.matroska);
-        let header = rawmkv::header(ow, oh, fourcc, stereo);
+        let header = rawmkv::header(ow, oh, fourcc, stereo, req.mode == StereoMode::Vr180);
         let mut feed_err = feed.feed(&header).await.err();
         let mut out_free_tx = Some(out_free_tx);
         // The last spliced frame, which the encoder may not have read yet.
@@ -340,11 +382,26 @@ async fn convert_as<T: Sample>(
             .await
             .map_err(|e| anyhow!("the render stage panicked: {e}"))?
     };
-    let result = tokio::try_join!(read, depth, render, write);
-    let (decoded, (), preview, (written, encoded)) = match result {
+    // Depth file stage (async, here), when the depth is stored.
+    let store = async {
+        match depth_writer {
+            Some((path, maps, free)) => {
+                depthfile::write(path, info.rate, timeout, maps, free).await
+            }
+            None => Ok(0),
+        }
+    };
+    let remove_partials = || {
+        let _ = std::fs::remove_file(&partial);
+        if let Some(p) = &depth_partial {
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    let result = tokio::try_join!(read, depth, render, write, store);
+    let (decoded, (), preview, (written, encoded), stored_maps) = match result {
         Ok(v) => v,
         Err(e) => {
-            let _ = std::fs::remove_file(&partial);
+            remove_partials();
             return Err(e);
         }
     };
@@ -373,11 +430,18 @@ async fn convert_as<T: Sample>(
         if in_file != decoded {
             bail!("the encoded file has {in_file} frames, {decoded} were sent");
         }
+        if depth_partial.is_some() && stored_maps != decoded {
+            bail!("stored {stored_maps} depth maps for {decoded} frames");
+        }
         Ok(())
     };
     if let Err(e) = check.await {
-        let _ = std::fs::remove_file(&partial);
+        remove_partials();
         return Err(e);
+    }
+    if let (Some(p), Some(out)) = (&depth_partial, &req.depth_out) {
+        std::fs::rename(p, out)
+            .with_context(|| format!("moving the depth maps to {}", out.display()))?;
     }
     std::fs::rename(&partial, &req.output)
         .with_context(|| format!("moving the result to {}", req.output.display()))?;
@@ -593,7 +657,12 @@ fn encoder_command(
     // The encoder's filters, one chain: the output size cap (scaled down, aspect kept, even
     // sizes), and the layout's side data taken off the frames (see below).
     let mut filters = Vec::new();
-    let (ow, oh) = output_size(req.mode, info.width, info.height);
+    let (mut ow, mut oh) = output_size(req.mode, info.width, info.height);
+    if req.mode == StereoMode::Vr180 {
+        let (filter, size) = super::stereo::vr180_filter(info.width, info.height);
+        filters.push(filter);
+        (ow, oh) = size;
+    }
     if let Some(cap) = req.settings.max_output_width.map(|c| c as usize) {
         if ow > cap {
             let h = ((oh * cap / ow).max(2) + 1) & !1;
@@ -760,6 +829,7 @@ fn depth_stage<T: Sample>(
     free_frames: mpsc::Sender<Yuv420<T>>,
     mut free_depth: mpsc::Receiver<DepthMap>,
     to_render: mpsc::Sender<(FrameMsg<T>, DepthMap)>,
+    mut store: Option<(mpsc::Receiver<Packed>, mpsc::Sender<Packed>)>,
 ) -> anyhow::Result<()> {
     let mut pre = Preprocessor::with_matrix(w, h, dw, dh, matrix);
     let stride = 3 * dw * dh;
@@ -832,7 +902,17 @@ fn depth_stage<T: Sample>(
                 }
                 continue;
             }
-            let dm = maps.next().expect("a depth map per frame");
+            let mut dm = maps.next().expect("a depth map per frame");
+            // Stored as the renderer gets it (rounded to the stored levels first).
+            if let Some((free, to_store)) = &mut store {
+                let Some(mut packed) = free.blocking_recv() else {
+                    return Ok(());
+                };
+                packed.store(&mut dm);
+                if to_store.blocking_send(packed).is_err() {
+                    return Ok(());
+                }
+            }
             if to_render.blocking_send((m, dm)).is_err() {
                 return Ok(());
             }
@@ -982,7 +1062,7 @@ mod warmup_tests {
         let mut stdin = running.child.stdin.take().unwrap();
         let frame = Yuv420::new(64, 48);
         stdin
-            .write_all(&rawmkv::header(64, 48, *b"I420", None))
+            .write_all(&rawmkv::header(64, 48, *b"I420", None, false))
             .await
             .unwrap();
         // Irregular times: 0, 50, 100, 250, ... ms.

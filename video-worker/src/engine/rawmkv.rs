@@ -38,6 +38,11 @@ const STEREO_MODE: u32 = 0x53B8;
 const PIXEL_WIDTH: u32 = 0xB0;
 const PIXEL_HEIGHT: u32 = 0xBA;
 const COLOUR_SPACE: u32 = 0x2E_B524;
+const PROJECTION: u32 = 0x7670;
+const PROJECTION_TYPE: u32 = 0x7671;
+const PROJECTION_PRIVATE: u32 = 0x7672;
+/// `ProjectionType` of an equirectangular projection.
+const PROJECTION_EQUIRECTANGULAR: u64 = 1;
 const CLUSTER: u32 = 0x1F43_B675;
 const CLUSTER_TIMESTAMP: u32 = 0xE7;
 const SIMPLE_BLOCK: u32 = 0xA3;
@@ -69,11 +74,15 @@ fn uint(out: &mut Vec<u8>, id: u32, v: u64) {
 /// The stream's start: everything before the first frame. `stereo_mode` is the track's
 /// Matroska `StereoMode` value, if any: ffmpeg's Matroska demuxer turns it into the stream's
 /// Stereo 3D side data, which the encoder's output (MKV `StereoMode`, MP4 `st3d`) carries on.
+/// `half_equirect` declares the frames (each view) an equirectangular projection of the
+/// front half of the sphere (VR180): the track's `Projection`, which becomes the stream's
+/// spherical side data and so MKV's `Projection` or MP4's `sv3d`.
 pub(super) fn header(
     width: usize,
     height: usize,
     fourcc: [u8; 4],
     stereo_mode: Option<u64>,
+    half_equirect: bool,
 ) -> Vec<u8> {
     let mut ebml = Vec::new();
     uint(&mut ebml, EBML_VERSION, 1);
@@ -96,6 +105,20 @@ pub(super) fn header(
     uint(&mut video, PIXEL_WIDTH, width as u64);
     uint(&mut video, PIXEL_HEIGHT, height as u64);
     element(&mut video, COLOUR_SPACE, &fourcc);
+    if half_equirect {
+        // Equirectangular, with the Spherical Video V2 bounds as `ProjectionPrivate`: a
+        // version and flags word, then the share of the full 360x180 frame cropped at the
+        // top, bottom, left and right (0.32 fixed point): a quarter on each side leaves 180
+        // degrees.
+        let mut private = vec![0u8; 4];
+        for bound in [0u32, 0, 1 << 30, 1 << 30] {
+            private.extend_from_slice(&bound.to_be_bytes());
+        }
+        let mut projection = Vec::new();
+        uint(&mut projection, PROJECTION_TYPE, PROJECTION_EQUIRECTANGULAR);
+        element(&mut projection, PROJECTION_PRIVATE, &private);
+        element(&mut video, PROJECTION, &projection);
+    }
     let mut track = Vec::new();
     uint(&mut track, TRACK_NUMBER, 1);
     uint(&mut track, TRACK_UID, 1);
@@ -206,8 +229,8 @@ mod tests {
 
     #[test]
     fn the_stereo_mode_is_a_child_of_the_video_element() {
-        let plain = header(64, 48, *b"I420", None);
-        let stereo = header(64, 48, *b"I420", Some(3));
+        let plain = header(64, 48, *b"I420", None, false);
+        let stereo = header(64, 48, *b"I420", Some(3), false);
         let element = [
             0x53, 0xB8, 0x01, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 3,
         ];
@@ -226,18 +249,19 @@ mod tests {
         );
     }
 
-    /// ffmpeg reads the element as the stream's Stereo 3D side data.
+    /// ffmpeg reads the elements as the stream's Stereo 3D and spherical side data.
     #[tokio::test]
     async fn ffprobe_reads_the_stereo_mode_as_stereo_3d_side_data() {
         let dir = tempfile::tempdir().unwrap();
-        for (mode, want) in [
-            (Some(1), Some("side by side")),
-            (Some(3), Some("top and bottom")),
-            (None, None),
+        for (mode, want, vr180) in [
+            (Some(1), Some("side by side"), false),
+            (Some(3), Some("top and bottom"), false),
+            (None, None, false),
+            (Some(1), Some("side by side"), true),
         ] {
-            let path = dir.path().join(format!("{mode:?}.mkv"));
+            let path = dir.path().join(format!("{mode:?}-{vr180}.mkv"));
             let frame = vec![16u8; 16 * 16 * 3 / 2];
-            let mut bytes = header(16, 16, *b"I420", mode);
+            let mut bytes = header(16, 16, *b"I420", mode, vr180);
             for i in 0..2 {
                 bytes.extend_from_slice(&frame_prefix(i * 40_000, frame.len()));
                 bytes.extend_from_slice(&frame);
@@ -259,7 +283,33 @@ mod tests {
                 }
                 None => assert!(!text.contains("Stereo 3D"), "{text}"),
             }
+            if vr180 {
+                // A bounded equirectangular projection ("tiled"); ffprobe prints the bounds
+                // in pixels of the full 360-degree frame: half of it is cropped, as wide as
+                // the frame itself.
+                assert!(text.contains("side_data_type=Spherical Mapping"), "{text}");
+                assert!(text.contains("projection=tiled equirectangular"), "{text}");
+                assert_eq!(cropped_width(&text), 16, "{text}");
+                assert!(text.contains("bound_top=0\n") && text.contains("bound_bottom=0\n"));
+            } else {
+                assert!(!text.contains("Spherical"), "{text}");
+            }
         }
+    }
+
+    /// `bound_left + bound_right` of ffprobe's spherical side data.
+    pub(crate) fn cropped_width(text: &str) -> u64 {
+        ["bound_left=", "bound_right="]
+            .iter()
+            .map(|k| {
+                let at = text.find(k).expect("a bound") + k.len();
+                text[at..]
+                    .lines()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .expect("a number")
+            })
+            .sum()
     }
 
     #[test]

@@ -86,6 +86,7 @@ pub fn task(job: &Job, index: u32, frame_count: u64, warmup_frames: u32) -> Segm
             prev_source_key: (index > 0).then(|| keys::segment(&job.job_id, index - 1)),
             warmup_frames,
         },
+        depth_key: None,
     }
 }
 
@@ -129,8 +130,9 @@ where
 }
 
 /// Stand-in converter: puts each frame beside itself with ffmpeg (the output has the source's
-/// frame count and twice its width), writes the two preview images and hands on
-/// [`ending_state`] as its final depth state. Records every work item it was given.
+/// frame count and twice its width), writes the two preview images, "stores depth" as a copy
+/// of the input when asked and hands on [`ending_state`] as its final depth state. Records
+/// every work item it was given.
 #[derive(Debug, Default)]
 pub struct HstackConverter {
     /// Read the input at its native frame rate (`-re`), so a conversion takes as long as the
@@ -161,6 +163,16 @@ impl SegmentConverter for HstackConverter {
         let input_frames = count_frames(&work.input)
             .await
             .map_err(|e| BadInput(format!("the segment is not a readable video ({e:#})")))?;
+        if let Some(depth) = &work.depth_in {
+            let n = count_frames(depth)
+                .await
+                .map_err(|e| BadInput(format!("the stored depth is not a video ({e:#})")))?;
+            if n != input_frames {
+                return Err(
+                    BadInput(format!("{n} stored depth maps for {input_frames} frames")).into(),
+                );
+            }
+        }
         if let SeamStart::Warmup { previous: prev, .. } = &work.seam {
             count_frames(prev)
                 .await
@@ -207,6 +219,13 @@ impl SegmentConverter for HstackConverter {
             (preview_sbs, preview_depth) = (Some(sbs), Some(depth));
         }
         let frames = count_frames(&work.output).await?;
+        let depth = match &work.depth_out {
+            Some(d) => {
+                std::fs::copy(&work.input, d)?;
+                Some(d.clone())
+            }
+            None => None,
+        };
         if let Some(sink) = &work.seam_end {
             sink.put(ending_state(frames));
         }
@@ -216,6 +235,7 @@ impl SegmentConverter for HstackConverter {
             preview_sbs,
             preview_depth,
             notes: Vec::new(),
+            depth,
         })
     }
 }

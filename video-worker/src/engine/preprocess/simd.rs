@@ -14,10 +14,10 @@ use super::{RowScratch, RowSource, Taps, INV_STD, MEAN};
 /// does not.
 #[inline]
 pub(super) fn sample_convert(taps: &Taps, s: &RowScratch, out: [&mut [f32]; 3]) -> bool {
-    if !is_x86_feature_detected!("avx2") {
+    if !crate::engine::cpu::avx2() {
         return false;
     }
-    // SAFETY: the CPU has AVX2, checked just above.
+    // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
     unsafe { sample_convert_avx2(taps, s, out) };
     true
 }
@@ -26,10 +26,10 @@ pub(super) fn sample_convert(taps: &Taps, s: &RowScratch, out: [&mut [f32]; 3]) 
 /// done) when it does not.
 #[inline]
 pub(super) fn widen(src: &RowSource<'_>, s: &mut RowScratch) -> bool {
-    if !is_x86_feature_detected!("avx2") {
+    if !crate::engine::cpu::avx2() {
         return false;
     }
-    // SAFETY: the CPU has AVX2, checked just above.
+    // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
     unsafe { widen_avx2(src, s) };
     true
 }

@@ -65,23 +65,13 @@ impl Shaper {
             }
         }
         if s.edge_dilation > 0 {
-            let r = usize::from(s.edge_dilation);
-            self.tmp.resize(w * h, 0.0);
-            // Rows, then columns: a square window.
-            for (src, dst) in out.data.chunks(w).zip(self.tmp.chunks_mut(w)) {
-                running_max(src, dst, r);
-            }
-            let mut col = vec![0.0f32; h];
-            let mut col_out = vec![0.0f32; h];
-            for x in 0..w {
-                for (y, c) in col.iter_mut().enumerate() {
-                    *c = self.tmp[y * w + x];
-                }
-                running_max(&col, &mut col_out, r);
-                for (y, &c) in col_out.iter().enumerate() {
-                    out.data[y * w + x] = c;
-                }
-            }
+            dilate(
+                &mut out.data,
+                w,
+                h,
+                usize::from(s.edge_dilation),
+                &mut self.tmp,
+            );
         }
         if s.antialias {
             blur3(&mut out.data, w, h, &mut self.tmp);
@@ -140,30 +130,56 @@ impl AutoConvergence {
     }
 }
 
-/// `dst[i]` = the largest of `src[i - r..=i + r]` (clipped to the row).
-fn running_max(src: &[f32], dst: &mut [f32], r: usize) {
-    let n = src.len();
-    // Windows of at most 21 values: the direct maximum is cheap and simple.
-    for (i, d) in dst.iter_mut().enumerate() {
-        let (a, b) = (i.saturating_sub(r), (i + r + 1).min(n));
-        *d = src[a..b].iter().copied().fold(f32::MIN, f32::max);
+/// Grey dilation over a `(2r+1)` square: rows, then columns, each as the maximum of shifted
+/// copies of whole rows (loops the compiler vectorises; no per-pixel window scans).
+fn dilate(data: &mut [f32], w: usize, h: usize, r: usize, tmp: &mut Vec<f32>) {
+    tmp.clear();
+    tmp.extend_from_slice(data);
+    for (src, dst) in data.chunks(w).zip(tmp.chunks_mut(w)) {
+        for k in 1..=r.min(w - 1) {
+            // dst[x] = max(dst[x], src[x + k]) and max(dst[x + k], src[x]).
+            for (d, &v) in dst[..w - k].iter_mut().zip(&src[k..]) {
+                *d = d.max(v);
+            }
+            for (d, &v) in dst[k..].iter_mut().zip(&src[..w - k]) {
+                *d = d.max(v);
+            }
+        }
+    }
+    data.copy_from_slice(tmp);
+    for y in 0..h {
+        let row = &mut data[y * w..(y + 1) * w];
+        for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+            if yy != y {
+                for (d, &v) in row.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
+                    *d = d.max(v);
+                }
+            }
+        }
     }
 }
 
-/// A 3x3 binomial blur ([1 2 1] / 4 each way), edges clamped.
+/// A 3x3 binomial blur ([1 2 1] / 4 each way), edges clamped, in whole-row loops.
 fn blur3(data: &mut [f32], w: usize, h: usize, tmp: &mut Vec<f32>) {
     tmp.resize(w * h, 0.0);
     for (src, dst) in data.chunks(w).zip(tmp.chunks_mut(w)) {
-        for x in 0..w {
-            let (a, b) = (src[x.saturating_sub(1)], src[(x + 1).min(w - 1)]);
-            dst[x] = 0.25 * a + 0.5 * src[x] + 0.25 * b;
+        dst[0] = 0.75 * src[0] + 0.25 * src[1.min(w - 1)];
+        dst[w - 1] = 0.75 * src[w - 1] + 0.25 * src[w.saturating_sub(2)];
+        if w > 2 {
+            for ((d, a), (m, b)) in dst[1..w - 1]
+                .iter_mut()
+                .zip(&src[..w - 2])
+                .zip(src[1..w - 1].iter().zip(&src[2..]))
+            {
+                *d = 0.25 * a + 0.5 * m + 0.25 * b;
+            }
         }
     }
     for y in 0..h {
         let (ya, yb) = (y.saturating_sub(1), (y + 1).min(h - 1));
-        for x in 0..w {
-            data[y * w + x] =
-                0.25 * tmp[ya * w + x] + 0.5 * tmp[y * w + x] + 0.25 * tmp[yb * w + x];
+        let (up, mid, down) = (&tmp[ya * w..][..w], &tmp[y * w..][..w], &tmp[yb * w..][..w]);
+        for (((d, a), m), b) in data[y * w..][..w].iter_mut().zip(up).zip(mid).zip(down) {
+            *d = 0.25 * a + 0.5 * m + 0.25 * b;
         }
     }
 }

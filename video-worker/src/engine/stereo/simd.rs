@@ -41,10 +41,10 @@ pub(super) fn lerp2(
     d0: &mut [u8],
     d1: &mut [u8],
 ) -> Option<bool> {
-    if !is_x86_feature_detected!("avx2") {
+    if !crate::engine::cpu::avx2() {
         return None;
     }
-    // SAFETY: the CPU has AVX2, checked just above.
+    // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
     Some(unsafe { lerp2_avx2(s0, s1, keys, d0, d1) })
 }
 
@@ -52,10 +52,10 @@ pub(super) fn lerp2(
 /// does not.
 #[inline]
 pub(super) fn coarse_shifts(rows: [&[f32]; 2], fy: f32, k_c: (f32, f32), out: &mut [i32]) -> bool {
-    if !is_x86_feature_detected!("avx2") {
+    if !crate::engine::cpu::avx2() {
         return false;
     }
-    // SAFETY: the CPU has AVX2, checked just above.
+    // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
     unsafe { coarse_shifts_avx2(rows, fy, k_c, out) };
     true
 }
@@ -91,10 +91,10 @@ unsafe fn coarse_shifts_avx2([r0, r1]: [&[f32]; 2], fy: f32, (k, c): (f32, f32),
 /// does not.
 #[inline]
 pub(super) fn resample_row(src: &[i32], xs: &FixedAxis, out: &mut [i32]) -> bool {
-    if !is_x86_feature_detected!("avx2") {
+    if !crate::engine::cpu::avx2() {
         return false;
     }
-    // SAFETY: the CPU has AVX2, checked just above.
+    // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
     unsafe { resample_row_avx2(src, xs, out) };
     true
 }
@@ -158,10 +158,10 @@ unsafe fn resample_row_avx2(src: &[i32], xs: &FixedAxis, out: &mut [i32]) {
 /// when it does not.
 #[inline]
 pub(super) fn chroma_keys(luma: &[u64], chroma: &mut [u64]) -> bool {
-    if !is_x86_feature_detected!("avx2") {
+    if !crate::engine::cpu::avx2() {
         return false;
     }
-    // SAFETY: the CPU has AVX2, checked just above.
+    // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
     unsafe { chroma_keys_avx2(luma, chroma) };
     true
 }
@@ -242,10 +242,10 @@ unsafe fn chroma_keys_avx2(luma: &[u64], chroma: &mut [u64]) {
 /// not.
 #[inline]
 pub(super) fn splat_eye<const EYE: i32>(shift: &[i32], keys: &mut [u64]) -> bool {
-    if !is_x86_feature_detected!("avx2") {
+    if !crate::engine::cpu::avx2() {
         return false;
     }
-    // SAFETY: the CPU has AVX2, checked just above.
+    // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
     unsafe { splat_eye_avx2::<EYE>(shift, keys) };
     true
 }
@@ -517,6 +517,109 @@ unsafe fn lerp2_avx2(s0: &[u8], s1: &[u8], keys: &[u64], d0: &mut [u8], d1: &mut
     any_hole
 }
 
+/// [`super::lerp2_scalar`] for 16-bit samples (10-bit frames) with AVX2 when the CPU has it;
+/// `None` when it does not.
+#[inline]
+pub(super) fn lerp2_u16(
+    s0: &[u16],
+    s1: &[u16],
+    keys: &[u64],
+    d0: &mut [u16],
+    d1: &mut [u16],
+) -> Option<bool> {
+    if !crate::engine::cpu::avx2() {
+        return None;
+    }
+    // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
+    Some(unsafe { lerp2_u16_avx2(s0, s1, keys, d0, d1) })
+}
+
+/// [`lerp2_avx2`] for 16-bit samples: each output's two taps come from one 4-byte gather
+/// (the tap and its right neighbour), interpolated in 32-bit lanes exactly as
+/// [`super::lerp`] does.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn lerp2_u16_avx2(
+    s0: &[u16],
+    s1: &[u16],
+    keys: &[u64],
+    d0: &mut [u16],
+    d1: &mut [u16],
+) -> bool {
+    let w = s0.len();
+    assert!(s1.len() == w && d0.len() == w && d1.len() == w && keys.len() == w);
+    let mut holes = _mm256_setzero_si256();
+    let zero = _mm256_setzero_si256();
+    let last = _mm256_set1_epi32(w as i32 - 1);
+    // A gather reads a tap and its neighbour: only where both are in the row.
+    let gather_limit = _mm256_set1_epi32(w as i32 - 2);
+    let frac_mask = _mm256_set1_epi32(ONE - 1);
+    let low16 = _mm256_set1_epi32(0xffff);
+    let half = _mm256_set1_epi32(ONE / 2);
+    let mut x = 0;
+    while x + 8 <= w {
+        // SAFETY: x + 8 <= w = keys.len(): both 32-byte loads are inside `keys`.
+        let (ka, kb) = unsafe {
+            let p = keys.as_ptr().add(x) as *const __m256i;
+            (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)))
+        };
+        holes = _mm256_or_si256(
+            holes,
+            _mm256_or_si256(_mm256_cmpeq_epi64(ka, zero), _mm256_cmpeq_epi64(kb, zero)),
+        );
+        let pos = _mm256_castps_si256(_mm256_shuffle_ps::<0b10_00_10_00>(
+            _mm256_castsi256_ps(ka),
+            _mm256_castsi256_ps(kb),
+        ));
+        let pos = _mm256_permute4x64_epi64::<0b11_01_10_00>(pos);
+        let i = _mm256_min_epi32(_mm256_srli_epi32::<{ FRAC as i32 }>(pos), last);
+        let f = _mm256_and_si256(pos, frac_mask);
+        if _mm256_movemask_epi8(_mm256_cmpgt_epi32(i, gather_limit)) != 0 {
+            // A tap on the row's last pixel (its neighbour is itself): one by one.
+            for x in x..x + 8 {
+                let (i, j, f) = taps(keys[x], w);
+                d0[x] = lerp(s0[i], s0[j], f);
+                d1[x] = lerp(s1[i], s1[j], f);
+            }
+            x += 8;
+            continue;
+        }
+        for (s, d) in [(s0, &mut *d0), (s1, &mut *d1)] {
+            // SAFETY: every index is at most w - 2, so each 4-byte read (samples i and
+            // i + 1) is inside `s`.
+            let g = unsafe { _mm256_i32gather_epi32::<2>(s.as_ptr() as *const i32, i) };
+            let a = _mm256_and_si256(g, low16);
+            let b = _mm256_srli_epi32::<16>(g);
+            // (a * ONE + (b - a) * f + ONE / 2) >> FRAC, as `lerp`: never negative.
+            let v = _mm256_add_epi32(
+                _mm256_add_epi32(_mm256_slli_epi32::<{ FRAC as i32 }>(a), half),
+                _mm256_mullo_epi32(_mm256_sub_epi32(b, a), f),
+            );
+            let v = _mm256_srli_epi32::<{ FRAC as i32 }>(v);
+            // Eight 32-bit lanes to eight 16-bit values, in order.
+            let packed = _mm256_permute4x64_epi64::<0b00_00_10_00>(_mm256_packus_epi32(v, v));
+            // SAFETY: x + 8 <= w = d.len(): the 16-byte store is inside `d`.
+            unsafe {
+                _mm_storeu_si128(
+                    d.as_mut_ptr().add(x) as *mut __m128i,
+                    _mm256_castsi256_si128(packed),
+                )
+            };
+        }
+        x += 8;
+    }
+    let mut any_hole = _mm256_movemask_epi8(holes) != 0;
+    for x in x..w {
+        any_hole |= keys[x] == HOLE;
+        let (i, j, f) = taps(keys[x], w);
+        d0[x] = lerp(s0[i], s0[j], f);
+        d1[x] = lerp(s1[i], s1[j], f);
+    }
+    any_hole
+}
+
 /// `RECIP[span]` (`(65536 + span / 2) / span`) of the lanes where `cont` is set (spans of
 /// 1..=MAX_SPAN); the other lanes get garbage. Computed rather than gathered from the table:
 /// the truncated float quotient of these small integers is the integer quotient for every
@@ -584,7 +687,7 @@ mod tests {
         chroma_keys_scalar, coarse_shifts_scalar, lerp2_scalar, resample_row, splat_tail,
     };
     use super::super::{FixedAxis, ResampleMap, HOLE, MAX_SPAN, ONE, RECIP};
-    use super::{chroma_keys, coarse_shifts, lerp2, recip, splat_eye};
+    use super::{chroma_keys, coarse_shifts, lerp2, lerp2_u16, recip, splat_eye};
     use std::arch::x86_64::*;
 
     fn rng(mut state: u64) -> impl FnMut() -> u64 {
@@ -608,6 +711,9 @@ mod tests {
 
     #[test]
     fn avx2_splat_matches_the_scalar_code_exactly() {
+        if !crate::engine::cpu::kernels_comparable() {
+            return;
+        }
         let mut next = rng(0x2545_f491_4f6c_dd1d);
         for w in [1usize, 2, 8, 9, 10, 17, 33, 100, 1280] {
             for round in 0..30 {
@@ -638,7 +744,7 @@ mod tests {
 
     #[test]
     fn the_computed_reciprocals_are_the_table_exactly() {
-        if !is_x86_feature_detected!("avx2") {
+        if !crate::engine::cpu::kernels_comparable() {
             return;
         }
         for first in (1..=MAX_SPAN).step_by(8) {
@@ -658,6 +764,9 @@ mod tests {
 
     #[test]
     fn avx2_chroma_keys_match_the_scalar_code_exactly() {
+        if !crate::engine::cpu::kernels_comparable() {
+            return;
+        }
         let mut next = rng(0x1234_5678_9abc_def1);
         for cw in [1usize, 2, 3, 4, 5, 8, 9, 640] {
             let w = 2 * cw;
@@ -696,6 +805,9 @@ mod tests {
 
     #[test]
     fn avx2_depth_to_shift_matches_the_scalar_code_exactly() {
+        if !crate::engine::cpu::kernels_comparable() {
+            return;
+        }
         let mut next = rng(0x5eed_1234_abcd_0042);
         let mut unit = || (next() >> 40) as f32 / (1u64 << 24) as f32;
         for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 924] {
@@ -719,6 +831,9 @@ mod tests {
 
     #[test]
     fn avx2_resampling_matches_the_scalar_code_exactly() {
+        if !crate::engine::cpu::kernels_comparable() {
+            return;
+        }
         let mut next = rng(0x0bad_cafe_f00d_d00d);
         for (src_w, dst_w) in [
             (1usize, 1usize),
@@ -746,6 +861,9 @@ mod tests {
 
     #[test]
     fn avx2_sampling_matches_the_scalar_code_exactly() {
+        if !crate::engine::cpu::kernels_comparable() {
+            return;
+        }
         let mut next = rng(0x9e37_79b9_7f4a_7c15);
         for w in [1usize, 3, 4, 7, 8, 9, 15, 16, 17, 31, 64, 100, 1280] {
             for round in 0..20 {
@@ -770,8 +888,7 @@ mod tests {
                 let (mut a0, mut a1) = (vec![0u8; w], vec![0u8; w]);
                 let (mut b0, mut b1) = (vec![0u8; w], vec![0u8; w]);
                 let Some(holes) = lerp2(&s0, &s1, &keys, &mut a0, &mut a1) else {
-                    eprintln!("no AVX2 on this CPU: nothing to compare");
-                    return;
+                    unreachable!("AVX2 was checked at the start");
                 };
                 let want = lerp2_scalar(&s0, &s1, &keys, &mut b0, &mut b1);
                 assert_eq!((a0, a1, holes), (b0, b1, want), "width {w}, round {round}");
@@ -779,5 +896,41 @@ mod tests {
         }
         // The fixed point: taps one pixel apart.
         assert_eq!(ONE, 256);
+    }
+
+    #[test]
+    fn avx2_sampling_of_16_bit_samples_matches_the_scalar_code_exactly() {
+        if !crate::engine::cpu::kernels_comparable() {
+            return;
+        }
+        let mut next = rng(0x51_7cc1_b727_220a);
+        for w in [1usize, 2, 3, 7, 8, 9, 15, 16, 17, 31, 64, 100, 1280] {
+            for round in 0..20 {
+                let s0: Vec<u16> = (0..w).map(|_| (next() % 1024) as u16).collect();
+                let s1: Vec<u16> = (0..w).map(|_| (next() % 1024) as u16).collect();
+                let max = ((w - 1) as u64) << 8;
+                let keys: Vec<u64> = (0..w)
+                    .map(|x| {
+                        let r = next();
+                        if round % 3 == 0 && r.is_multiple_of(11) {
+                            return HOLE;
+                        }
+                        let pos = match r % 4 {
+                            0 => max,
+                            1 => (r >> 8) % (max + 1),
+                            _ => ((x as u64) << 8).saturating_add((r >> 8) % 700).min(max),
+                        };
+                        (r >> 40 | 1) << 32 | pos
+                    })
+                    .collect();
+                let (mut a0, mut a1) = (vec![0u16; w], vec![0u16; w]);
+                let (mut b0, mut b1) = (vec![0u16; w], vec![0u16; w]);
+                let Some(holes) = lerp2_u16(&s0, &s1, &keys, &mut a0, &mut a1) else {
+                    unreachable!("AVX2 was checked at the start");
+                };
+                let want = lerp2_scalar(&s0, &s1, &keys, &mut b0, &mut b1);
+                assert_eq!((a0, a1, holes), (b0, b1, want), "width {w}, round {round}");
+            }
+        }
     }
 }

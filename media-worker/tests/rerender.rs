@@ -1,0 +1,347 @@
+//! Re-renders at chunking and reassembly, on the local adapters: the marker object a
+//! re-render job's creation writes starts chunking through the storage event; chunking sends
+//! the source job's segments with their stored depth (no probing, no cutting, no warm-up),
+//! saving total_segments and the manifest first; reassembly muxes the original upload's
+//! audio into the result; a re-render of a re-render still reads the original's depth and
+//! upload; a source job without stored depth fails the re-render readably.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use common::*;
+use media_worker::chunk::{self, ChunkOutcome};
+use media_worker::failure::Failure;
+use media_worker::manifest::Manifest;
+use media_worker::reassemble::{self, ReassemblyOutcome};
+use media_worker::settings::Settings;
+use media_worker::worker::{Step, Worker};
+use parallax_core::backends::Backends;
+use parallax_core::config::CommonArgs;
+use parallax_core::keys::{self, QueueName};
+use parallax_core::model::*;
+use parallax_core::storage::ObjectStorageExt as _;
+
+async fn local_backends(dir: &Path) -> Backends {
+    let mut args = CommonArgs::local(dir.join("data"));
+    args.queue_visibility_timeout_secs = 2;
+    args.queue_max_receives = 50;
+    Backends::from_config(&args).await.unwrap()
+}
+
+fn test_settings(dir: &Path) -> Arc<Settings> {
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    Arc::new(Settings {
+        segment_secs: 1.0,
+        work_dir: work,
+        ..Settings::default()
+    })
+}
+
+/// A stand-in video-worker: converts every task on the segments queue until `n` are done,
+/// records their completions (and, for a job that computes depth, a stand-in depth object)
+/// and returns the tasks in segment order.
+async fn convert_segments(b: &Backends, dir: &Path, n: usize) -> Vec<SegmentTask> {
+    let q = b.queue(QueueName::Segments);
+    let mut tasks = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while tasks.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} tasks arrived",
+            tasks.len()
+        );
+        for m in q.receiver.receive(10).await.unwrap() {
+            let task: SegmentTask = serde_json::from_str(&m.body).unwrap();
+            let name = format!("{}-{}", task.job_id, task.segment_index);
+            let seg = dir.join(format!("in-{name}.mkv"));
+            let out = dir.join(format!("out-{name}.mkv"));
+            b.storage.download(&task.source_key, &seg).await.unwrap();
+            assert_eq!(packets(&seg), task.frame_count, "task frame count");
+            if let Some(depth) = &task.depth_key {
+                assert!(
+                    b.storage.head(depth).await.unwrap().is_some(),
+                    "{depth} is stored"
+                );
+            } else {
+                b.storage
+                    .upload(&keys::depth(&task.job_id, task.segment_index), &seg)
+                    .await
+                    .unwrap();
+            }
+            stand_in(&seg, &out);
+            b.storage.upload(&task.output_key, &out).await.unwrap();
+            b.completions
+                .put(&SegmentCompletion {
+                    job_id: task.job_id.clone(),
+                    segment_index: task.segment_index,
+                    output_uri: task.output_key.clone(),
+                    completed_at: Utc::now(),
+                    frame_count: Some(packets(&out)),
+                })
+                .await
+                .unwrap();
+            q.receiver.delete(&m.receipt_handle).await.unwrap();
+            tasks.push(task);
+        }
+    }
+    tasks.sort_by_key(|t| t.segment_index);
+    tasks
+}
+
+/// What the web-ui stores for a re-render of `of`.
+async fn rerender_job(b: &Backends, of: &str, title: &str, mode: StereoMode) -> Job {
+    let mut job = Job::new(title, mode, ConversionSettings::default());
+    job.status = JobStatus::Uploaded;
+    job.uploaded_at = Some(Utc::now());
+    job.rerender_of = Some(of.to_owned());
+    b.jobs.put(&job).await.unwrap();
+    job
+}
+
+async fn wait_status(b: &Backends, job_id: &str, status: JobStatus) -> Job {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let job = b.jobs.get(job_id).await.unwrap().unwrap();
+        if job.status == status {
+            return job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {status}; job is {} ({:?})",
+            job.status,
+            job.error
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn reassemble(b: &Backends, settings: &Settings, job_id: &str) -> String {
+    let req = ReassemblyRequest {
+        job_id: job_id.to_owned(),
+        total_segments: None,
+    };
+    match reassemble::reassemble_job(b, settings, &req).await {
+        Ok(ReassemblyOutcome::Completed { output_key }) => output_key,
+        other => panic!("reassembly of {job_id}: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerender_sends_the_source_jobs_segments_with_their_stored_depth() {
+    let d = scratch();
+    let b = local_backends(d.path()).await;
+    let settings = test_settings(d.path());
+    let conv = d.path().join("conv");
+    std::fs::create_dir_all(&conv).unwrap();
+
+    // The original: uploaded, chunked, converted (with depth stored), reassembled.
+    let original = Job::new(
+        "Holiday in Rome",
+        StereoMode::FullSbs,
+        ConversionSettings::default(),
+    );
+    b.jobs.put(&original).await.unwrap();
+    let src = clip(
+        d.path(),
+        "src.mp4",
+        &[
+            video_input("160x90", "30", 3.0),
+            sine_input(440, 3.0),
+            args("-c:v libx264 -preset ultrafast -g 15 -c:a aac -b:a 64k -metadata:s:a:0 language=ita"),
+        ],
+    );
+    // Chunked by hand (its upload's event is dropped later by the loop: already done).
+    b.storage
+        .upload(&keys::source(&original.job_id), &src)
+        .await
+        .unwrap();
+    let outcome = chunk::chunk_job(&b, &settings, &original.job_id)
+        .await
+        .unwrap();
+    assert_eq!(outcome, ChunkOutcome::Chunked { segments: 3 });
+    let tasks = convert_segments(&b, &conv, 3).await;
+    assert!(tasks.iter().all(|t| t.depth_key.is_none()));
+    reassemble(&b, &settings, &original.job_id).await;
+    let source_manifest = Manifest::load(b.storage.as_ref(), &original.job_id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    // The re-render: started by its marker object through the storage event.
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let w = Arc::new(Worker {
+        backends: b.clone(),
+        settings: settings.clone(),
+        visibility_timeout: Duration::from_secs(2),
+        max_receives: 50,
+    });
+    let chunking = tokio::spawn(w.clone().run(Step::Chunking, shutdown.clone()));
+    let again = rerender_job(&b, &original.job_id, "Rome again", StereoMode::HalfSbs).await;
+    b.storage
+        .put_stream(
+            &keys::rerender_marker(&again.job_id),
+            Box::pin(std::io::Cursor::new(b"{}".to_vec())),
+        )
+        .await
+        .unwrap();
+    let chunked = wait_status(&b, &again.job_id, JobStatus::ChunkingComplete).await;
+    assert_eq!(chunked.total_segments, Some(3));
+    assert!(
+        b.storage
+            .head(&keys::source(&again.job_id))
+            .await
+            .unwrap()
+            .is_none(),
+        "a re-render has no upload of its own"
+    );
+    let manifest = Manifest::load(b.storage.as_ref(), &again.job_id)
+        .await
+        .unwrap()
+        .expect("the re-render's manifest is saved");
+    assert_eq!(manifest.segments, source_manifest.segments);
+    assert_eq!(manifest.source_key(), keys::source(&original.job_id));
+    assert_eq!(manifest.depth_job(), original.job_id);
+
+    let tasks = convert_segments(&b, &conv, 3).await;
+    for (i, t) in tasks.iter().enumerate() {
+        let i = i as u32;
+        assert_eq!(t.job_id, again.job_id);
+        assert_eq!(t.source_key, keys::segment(&original.job_id, i));
+        assert_eq!(t.output_key, keys::output(&again.job_id, i));
+        assert_eq!(
+            t.depth_key.as_deref(),
+            Some(keys::depth(&original.job_id, i).as_str())
+        );
+        assert_eq!(t.seam, DepthSeam::default(), "no warm-up");
+        assert_eq!(t.mode, StereoMode::HalfSbs);
+    }
+    // A redelivered marker changes nothing.
+    b.queue(QueueName::Chunking)
+        .sender
+        .send(&format!(r#"{{"job_id":"{}"}}"#, again.job_id))
+        .await
+        .unwrap();
+    let key = reassemble(&b, &settings, &again.job_id).await;
+    assert_eq!(
+        key,
+        keys::final_output(&again.job_id, "rome-again_Half_LR.mp4")
+    );
+    let result = d.path().join("again.mp4");
+    b.storage.download(&key, &result).await.unwrap();
+    assert_eq!(decoded_frames(&result), 90);
+    let r = probe(&result);
+    assert_eq!(
+        streams(&r, "audio")[0]["tags"]["language"],
+        "ita",
+        "the original upload's audio"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        b.queue(QueueName::Segments)
+            .receiver
+            .approximate_len()
+            .await
+            .unwrap(),
+        0,
+        "no second set of tasks"
+    );
+
+    // A re-render of the re-render: still the original's depth and upload.
+    let third = rerender_job(&b, &again.job_id, "third", StereoMode::Anaglyph).await;
+    b.storage
+        .put_stream(
+            &keys::rerender_marker(&third.job_id),
+            Box::pin(std::io::Cursor::new(b"{}".to_vec())),
+        )
+        .await
+        .unwrap();
+    wait_status(&b, &third.job_id, JobStatus::ChunkingComplete).await;
+    let tasks = convert_segments(&b, &conv, 3).await;
+    assert!(tasks.iter().all(|t| t.job_id == third.job_id));
+    assert_eq!(
+        tasks[2].depth_key.as_deref(),
+        Some(keys::depth(&original.job_id, 2).as_str())
+    );
+    let manifest = Manifest::load(b.storage.as_ref(), &third.job_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(manifest.source_key(), keys::source(&original.job_id));
+    let key = reassemble(&b, &settings, &third.job_id).await;
+    b.storage
+        .download(&key, &d.path().join("third.mp4"))
+        .await
+        .unwrap();
+    assert_eq!(decoded_frames(&d.path().join("third.mp4")), 90);
+
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), chunking)
+        .await
+        .expect("the loop stops")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerender_of_a_job_without_stored_depth_fails_readably() {
+    let d = scratch();
+    let b = local_backends(d.path()).await;
+    let settings = test_settings(d.path());
+    let original = Job::new("old", StereoMode::FullSbs, ConversionSettings::default());
+    b.jobs.put(&original).await.unwrap();
+    let src = clip(
+        d.path(),
+        "src.mkv",
+        &[
+            video_input("160x90", "25", 2.0),
+            args("-c:v libx264 -preset ultrafast -g 10"),
+        ],
+    );
+    b.storage
+        .upload(&keys::source(&original.job_id), &src)
+        .await
+        .unwrap();
+    chunk::chunk_job(&b, &settings, &original.job_id)
+        .await
+        .unwrap();
+    // Segments and manifest, but no depth: a job converted before depth was stored.
+    let again = rerender_job(&b, &original.job_id, "again", StereoMode::HalfSbs).await;
+    match chunk::chunk_job(&b, &settings, &again.job_id).await {
+        Err(Failure::Reject(r)) => {
+            assert_eq!(r.code, "rerender-source-missing");
+            assert!(r.message.contains("stored depth"), "{}", r.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        b.queue(QueueName::Segments)
+            .receiver
+            .approximate_len()
+            .await
+            .unwrap(),
+        chunk::tasks(
+            &original,
+            &Manifest::load(b.storage.as_ref(), &original.job_id)
+                .await
+                .unwrap()
+                .unwrap(),
+            &settings
+        )
+        .len() as u64,
+        "only the original's tasks were sent"
+    );
+
+    // And a source job with no segment list at all.
+    let ghost = rerender_job(&b, "0000-gone", "ghost", StereoMode::HalfSbs).await;
+    match chunk::chunk_job(&b, &settings, &ghost.job_id).await {
+        Err(Failure::Reject(r)) => {
+            assert_eq!(r.code, "rerender-source-missing");
+            assert!(r.message.contains("segment list"), "{}", r.message);
+        }
+        other => panic!("{other:?}"),
+    }
+}
