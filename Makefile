@@ -40,7 +40,7 @@ $(VENV)/.stamp: requirements.txt
 
 test: setup lint infra-lint ## Run every test, lint included (installs what is missing first); the engine's tests also on its portable (non-SIMD) code
 	VENV=$(VENV) infra/local/with-moto.sh $(CARGO) nextest run --workspace --features parallax-core/aws --no-fail-fast
-	PARALLAX_SIMD=portable $(CARGO) nextest run -p video-worker --no-fail-fast -E 'binary(engine) | test(/^engine::/)'
+	PARALLAX_SIMD=portable $(CARGO) nextest run -p parallax-engine --no-fail-fast
 
 test-aws: setup ## The AWS adapters' conformance suite against a fresh moto server
 	VENV=$(VENV) infra/local/with-moto.sh $(CARGO) nextest run -p parallax-core --features aws --no-fail-fast
@@ -70,10 +70,10 @@ bench-media: ## media-worker figures (release): chunk_vs_remux, concat_vs_remux 
 	$(CARGO) run --release -p media-worker --example bench_media
 
 bench-quality: ## Picture figures (release): disparity_error_px, edge_artifact_ratio on generated scenes of known depth
-	BENCH_ONLY=quality $(CARGO) bench -p video-worker --bench video
+	BENCH_ONLY=quality $(CARGO) bench -p parallax-engine --bench video
 
-bench-video: venv ## video-worker figures (release): frame_path_vs_ffmpeg, inference_vs_onnxruntime, warp_mpix_per_s
-	$(CARGO) bench -p video-worker --bench video
+bench-video: venv ## Engine figures (release): frame_path_vs_ffmpeg, inference_vs_onnxruntime, warp_mpix_per_s
+	$(CARGO) bench -p parallax-engine --bench video
 
 bench-web: ## web-ui figures (release): dashboard_rps, dashboard_p99_ms with 10,000 jobs
 	$(CARGO) build --release -p web-ui --bin web-ui --example bench_web

@@ -11,7 +11,7 @@ use parallax_core::model::{
     AnaglyphMethod, ConversionSettings, StereoMode, SyntheticView, DEFAULT_EDGE_DILATION,
 };
 
-use crate::engine::{ConvertRequest, Engine, EngineConfig, ExecutionProvider, SeamStart};
+use parallax_engine::{ConvertRequest, Engine, EngineConfig, ExecutionProvider, SeamStart};
 
 /// The engine's settings, shared by `convert` and the segment worker.
 #[derive(Debug, Clone, Args)]
@@ -164,7 +164,7 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
     settings.validate().context("checking the settings")?;
     let engine = Engine::load(&args.engine.config())
         .with_context(|| format!("loading the depth model {}", args.engine.model.display()))?;
-    let total = crate::engine::probe::count_frames(&args.input).await.ok();
+    let total = parallax_engine::probe::count_frames(&args.input).await.ok();
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {

@@ -45,7 +45,7 @@ use parallax_core::Error;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::converter::{BadInput, SeamStart, SegmentConverter, SegmentWork, StateSink};
+use crate::converter::{BadInput, ConvertRequest, SeamStart, SegmentConverter, StateSink};
 use crate::seam::Handoffs;
 use crate::worker;
 
@@ -446,7 +446,7 @@ impl InferWorker {
                 .await
                 .context("creating the preview folder")?;
         }
-        let work = SegmentWork {
+        let work = ConvertRequest {
             input,
             output: dir.join("converted.mkv"),
             mode: task.mode,
@@ -559,7 +559,7 @@ impl InferWorker {
     async fn upload_previews(
         &self,
         task: &SegmentTask,
-        report: &crate::converter::SegmentReport,
+        report: &crate::converter::ConvertReport,
     ) -> anyhow::Result<()> {
         let previews = [
             (&report.preview_sbs, keys::preview_frame(&task.job_id)),

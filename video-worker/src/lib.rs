@@ -7,13 +7,11 @@
 //! - [`trigger`]: the completion trigger (`video-worker trigger`): records each
 //!   `SegmentOutput` as a completion and sends exactly one `ReassemblyRequest` per job, plus a
 //!   reconciler that re-sends requests whose sender died between claim and send.
-//! - [`converter`]: the seam between the worker loop and the conversion engine (which is
-//!   its production implementation).
+//! - [`converter`]: the seam between the worker loop and the conversion engine
+//!   (`parallax-engine`, its production implementation).
 
 pub mod convert;
 pub mod converter;
-pub mod engine;
-mod engine_adapter;
 pub mod infer;
 pub mod seam;
 pub mod trigger;

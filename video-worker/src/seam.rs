@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::engine::NormState;
+use parallax_engine::NormState;
 
 /// Entries older than this are forgotten (a follower arrives within seconds).
 const KEEP: Duration = Duration::from_secs(30 * 60);
@@ -117,7 +117,7 @@ impl Drop for Handoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::temporal::{Normalizer, THUMB_H, THUMB_W};
+    use parallax_engine::temporal::{Normalizer, THUMB_H, THUMB_W};
 
     fn state(v: f32) -> NormState {
         let mut n = Normalizer::new(0.5);

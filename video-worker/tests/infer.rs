@@ -16,10 +16,10 @@ use parallax_core::backends::Backends;
 use parallax_core::keys::{self, QueueName};
 use parallax_core::model::{Job, JobStatus, JobUpdate, SegmentOutput};
 use parallax_core::storage::ObjectStorageExt as _;
+use parallax_engine::probe::count_frames;
 use tokio_util::sync::CancellationToken;
 use util::*;
 use video_worker::converter::SeamStart;
-use video_worker::engine::probe::count_frames;
 use video_worker::infer::{InferConfig, InferWorker};
 use video_worker::trigger::{Trigger, TriggerConfig};
 
@@ -51,7 +51,7 @@ async fn convert_until_reported(
     b: &Backends,
     common: &parallax_core::config::CommonArgs,
     n: u64,
-) -> Vec<video_worker::converter::SegmentWork> {
+) -> Vec<video_worker::converter::ConvertRequest> {
     let conv = Arc::new(HstackConverter::new(false));
     let (stop, run) = start_worker(b, common, conv.clone());
     outputs_sent(b, n).await;
@@ -196,9 +196,9 @@ struct DrainingConverter {
 impl video_worker::converter::SegmentConverter for DrainingConverter {
     async fn convert(
         &self,
-        work: &video_worker::converter::SegmentWork,
+        work: &video_worker::converter::ConvertRequest,
         progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> anyhow::Result<video_worker::converter::SegmentReport> {
+    ) -> anyhow::Result<video_worker::converter::ConvertReport> {
         use std::sync::atomic::Ordering::SeqCst;
         let now = self.in_flight.fetch_add(1, SeqCst) + 1;
         self.most_in_flight.fetch_max(now, SeqCst);
@@ -208,7 +208,7 @@ impl video_worker::converter::SegmentConverter for DrainingConverter {
         let _ = tokio::time::timeout(self.hold, self.started.notified()).await;
         std::fs::copy(&work.input, &work.output)?;
         self.in_flight.fetch_sub(1, SeqCst);
-        Ok(video_worker::converter::SegmentReport {
+        Ok(video_worker::converter::ConvertReport {
             frames,
             preview_sbs: None,
             preview_depth: None,

@@ -11,8 +11,8 @@ use std::time::Duration;
 use parallax_core::keys::{self, QueueName};
 use parallax_core::model::{JobStatus, ReassemblyRequest};
 use parallax_core::storage::ObjectStorageExt as _;
+use parallax_engine::probe::count_frames;
 use util::*;
-use video_worker::engine::probe::count_frames;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_video-worker"));

@@ -16,11 +16,11 @@ use parallax_core::model::{
 };
 use parallax_core::process::ToolCommand;
 use parallax_core::queue::ReceivedMessage;
+use parallax_engine::probe::count_frames;
+use parallax_engine::temporal::{Normalizer, THUMB_H, THUMB_W};
 use video_worker::converter::{
-    BadInput, NormState, SeamStart, SegmentConverter, SegmentReport, SegmentWork,
+    BadInput, ConvertReport, ConvertRequest, NormState, SeamStart, SegmentConverter,
 };
-use video_worker::engine::probe::count_frames;
-use video_worker::engine::temporal::{Normalizer, THUMB_H, THUMB_W};
 
 /// Local adapter settings on `dir` with the given visibility timeout and max receives.
 pub fn common(dir: &Path, visibility_secs: u64, max_receives: u32) -> CommonArgs {
@@ -139,7 +139,7 @@ pub struct HstackConverter {
     /// clip: time for a test to kill the worker mid-segment.
     pub realtime: bool,
     /// Every work item received, in order.
-    pub seen: Mutex<Vec<SegmentWork>>,
+    pub seen: Mutex<Vec<ConvertRequest>>,
 }
 
 impl HstackConverter {
@@ -156,9 +156,9 @@ impl HstackConverter {
 impl SegmentConverter for HstackConverter {
     async fn convert(
         &self,
-        work: &SegmentWork,
+        work: &ConvertRequest,
         progress: &(dyn Fn(u64) + Send + Sync),
-    ) -> anyhow::Result<SegmentReport> {
+    ) -> anyhow::Result<ConvertReport> {
         self.seen.lock().unwrap().push(work.clone());
         let input_frames = count_frames(&work.input)
             .await
@@ -230,7 +230,7 @@ impl SegmentConverter for HstackConverter {
             sink.put(ending_state(frames));
         }
         progress(frames.min(input_frames));
-        Ok(SegmentReport {
+        Ok(ConvertReport {
             frames,
             preview_sbs,
             preview_depth,

@@ -13,7 +13,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use video_worker::engine::{ConvertRequest, Engine, EngineConfig};
+//! use parallax_engine::{ConvertRequest, Engine, EngineConfig};
 //! let engine = Engine::load(&EngineConfig::new("models/default-depth.onnx"))?;
 //! let report = engine
 //!     .convert(&ConvertRequest::new("in.mp4", "out.mkv"), &|frames| println!("{frames}"))
@@ -50,16 +50,39 @@ use std::time::Duration;
 
 use parallax_core::model::{ConversionSettings, StereoMode};
 
-pub use crate::converter::BadInput;
 use model::DepthModel;
 pub use temporal::NormState;
+
+/// The input itself is unusable (not a video, undecodable, a picture the engine cannot
+/// map, ...): retrying cannot help, so a worker fails the job with this message instead of
+/// retrying. The engine returns it inside `anyhow`; any other error is worth a retry.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+impl BadInput {
+    /// The bad-input reason somewhere in `err`'s chain, if there is one.
+    pub fn find(err: &anyhow::Error) -> Option<&BadInput> {
+        // A context (`anyhow::Error::context(BadInput(..))`) is found by downcasting the
+        // error itself; a cause, in the chain.
+        err.downcast_ref::<BadInput>()
+            .or_else(|| err.chain().find_map(|e| e.downcast_ref::<BadInput>()))
+    }
+
+    /// The stable code of a bad input that has one (an unsupported picture), else `fallback`.
+    pub fn code(err: &anyhow::Error, fallback: &'static str) -> &'static str {
+        err.downcast_ref::<parallax_core::picture::Unsupported>()
+            .map_or(fallback, |u| u.code)
+    }
+}
 
 /// The depth model's short side when neither the job nor the engine sets one (Depth
 /// Anything's native 518 px).
 pub const DEFAULT_DEPTH_RESOLUTION: u32 = 518;
 
 /// Where the depth model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ExecutionProvider {
     /// ONNX Runtime's CPU provider.
     #[default]
@@ -217,6 +240,8 @@ pub struct ConvertReport {
     /// What the conversion did to the source's picture (tone-mapped HDR, deinterlaced,
     /// chroma or range converted), in words; empty for a plain source.
     pub notes: Vec<String>,
+    /// The stored depth file, when [`ConvertRequest::depth_out`] was asked for (written).
+    pub depth: Option<PathBuf>,
 }
 
 /// The conversion engine: holds the loaded model, reused for every conversion.

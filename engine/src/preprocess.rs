@@ -337,7 +337,7 @@ mod tests {
 
     #[test]
     fn the_scalar_and_the_simd_rows_agree() {
-        if !crate::engine::cpu::kernels_comparable() {
+        if !crate::cpu::kernels_comparable() {
             return;
         }
         let frame = noise_frame(1280, 720, 7);

@@ -451,6 +451,7 @@ async fn convert_as<T: Sample>(
         preview_sbs: None,
         preview_depth: None,
         notes: picture.notes.clone(),
+        depth: req.depth_out.clone(),
     };
     if let (Some(dir), Some(p)) = (&req.preview_dir, preview) {
         std::fs::create_dir_all(dir)

@@ -6,7 +6,7 @@ use parallax_core::model::AnaglyphMethod;
 use rayon::prelude::*;
 
 use super::{Sample, Yuv420};
-use crate::engine::colour::Matrix;
+use crate::colour::Matrix;
 
 /// A 3x3 matrix: rows are the output's R, G, B; columns the input's.
 type Mat3 = [[f32; 3]; 3];

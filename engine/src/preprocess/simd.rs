@@ -14,7 +14,7 @@ use super::{RowScratch, RowSource, Taps, INV_STD, MEAN};
 /// does not.
 #[inline]
 pub(super) fn sample_convert(taps: &Taps, s: &RowScratch, out: [&mut [f32]; 3]) -> bool {
-    if !crate::engine::cpu::avx2() {
+    if !crate::cpu::avx2() {
         return false;
     }
     // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
@@ -26,7 +26,7 @@ pub(super) fn sample_convert(taps: &Taps, s: &RowScratch, out: [&mut [f32]; 3]) 
 /// done) when it does not.
 #[inline]
 pub(super) fn widen(src: &RowSource<'_>, s: &mut RowScratch) -> bool {
-    if !crate::engine::cpu::avx2() {
+    if !crate::cpu::avx2() {
         return false;
     }
     // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).

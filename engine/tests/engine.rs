@@ -7,10 +7,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use parallax_core::model::{ConversionSettings, StereoMode, SyntheticView};
-use video_worker::engine::stereo::{
+use parallax_engine::stereo::{
     output_size, warp_row, DepthMap, StereoParams, StereoRenderer, Yuv420,
 };
-use video_worker::engine::{BadInput, ConvertRequest, Engine, EngineConfig, SeamStart, StateSink};
+use parallax_engine::{BadInput, ConvertRequest, Engine, EngineConfig, SeamStart, StateSink};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -700,51 +700,6 @@ async fn previews_of_the_first_frame_are_written() {
     // Side by side even though the video is an anaglyph.
     assert_eq!(dims(&sbs), (128, 48));
     assert_eq!(dims(&depth), (64, 48));
-}
-
-#[test]
-fn convert_cli_converts_a_clip_end_to_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = clip(dir.path(), "in.mp4", "64x48", "25", 6, &["-c:v", "libx264"]);
-    let out = dir.path().join("out_LR_Half_TB.mkv");
-    let st = Command::new(env!("CARGO_BIN_EXE_video-worker"))
-        .arg("convert")
-        .arg(&input)
-        .arg(&out)
-        .args([
-            "--mode",
-            "half_tb",
-            "--divergence",
-            "3",
-            "--quiet",
-            "--model",
-        ])
-        .arg(model("luma.onnx"))
-        .args(["--depth-resolution", "28", "--batch-size", "2"])
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&st.stdout);
-    assert!(stdout.contains("6 frames"), "{stdout}");
-    assert_eq!(dims(&out), (64, 48));
-    assert_eq!(frame_count(&out), 6);
-
-    // A model that breaks the contract is refused with the reason.
-    let st = Command::new(env!("CARGO_BIN_EXE_video-worker"))
-        .arg("convert")
-        .arg(&input)
-        .arg(dir.path().join("x.mkv"))
-        .args(["--quiet", "--model"])
-        .arg(model("bad-rank.onnx"))
-        .output()
-        .unwrap();
-    assert!(!st.status.success());
-    let err = String::from_utf8_lossy(&st.stderr);
-    assert!(err.contains("rank 3"), "{err}");
 }
 
 /// One stream entry of `path`'s first video stream, as ffprobe prints it.

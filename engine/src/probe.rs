@@ -11,7 +11,7 @@ use serde::Deserialize;
 use parallax_core::picture::{self, PixelLayout, Transfer, Unsupported};
 
 use super::colour::Matrix;
-use crate::converter::BadInput;
+use crate::BadInput;
 
 /// The first video stream of a file.
 #[derive(Debug, Clone, PartialEq)]

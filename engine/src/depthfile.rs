@@ -13,8 +13,8 @@
 //! reproduces the writing conversion's depth bit for bit. Rounding moves a depth by at most
 //! 1/131070, far below a thousandth of a pixel of disparity.
 //!
-//! The flow around it (which job stores, which job reads) is in the segment worker
-//! ([`crate::infer`]).
+//! The flow around it (which job stores, which job reads) is in the video-worker's segment
+//! worker (`infer`).
 //!
 //! [`ConvertRequest::depth_out`]: super::ConvertRequest::depth_out
 //! [`ConvertRequest::depth_in`]: super::ConvertRequest::depth_in

@@ -1,4 +1,4 @@
-//! `make bench-video`: the video-worker's figures, each a ratio taken side by side in one run
+//! `make bench-video`: the engine's figures, each a ratio taken side by side in one run
 //! (these machines are shared and noisy), printed as a table and merged into
 //! `target/bench/results.json`:
 //!
@@ -12,12 +12,15 @@
 //!   the CPU a frame costs it and the model input's preparation on one thread;
 //!   `warp10_vs_warp8`, the same warp on 10-bit frames as a ratio to 8-bit ones, taken in
 //!   turn (both have AVX2 kernels; 16-bit samples are gathered, 8-bit ones read from
-//!   windows, and move twice the bytes).
+//!   windows, and move twice the bytes);
+//! - `rerender_vs_first`: a re-render from stored depth over the first conversion, with the
+//!   real-size model (see `rerender`).
 //!
 //! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (model runs
 //! on each side, taken in turn; default 12), `BENCH_ROUNDS` (frame-path rounds of two
 //! back-to-back runs, the median round reported; default 5), `BENCH_WARP_FRAMES` (default
-//! 100), `BENCH_ONLY` (`quality`, `warp`, `inference` or `frame_path`); `BENCH_SWEEP=1` also prints
+//! 100), `BENCH_RERENDER_FRAMES` (default 24), `BENCH_ONLY` (`quality`, `rerender`, `warp`,
+//! `inference` or `frame_path`); `BENCH_SWEEP=1` also prints
 //! the artifact count of each edge fix width (for choosing its default). The picture's figures
 //! (`disparity_error_px`, `edge_artifact_ratio`) are described in `video/quality.rs`.
 
@@ -29,11 +32,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use parallax_core::model::{ConversionSettings, StereoMode};
-use video_worker::engine::preprocess::Preprocessor;
-use video_worker::engine::stereo::{
+use parallax_engine::preprocess::Preprocessor;
+use parallax_engine::stereo::{
     output_size, DepthMap, Sample, StereoParams, StereoRenderer, Yuv420,
 };
-use video_worker::engine::{ConvertRequest, Engine, EngineConfig};
+use parallax_engine::{ConvertRequest, Engine, EngineConfig};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -227,20 +230,63 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn inference(dir: &Path) -> Option<(f64, f64, f64)> {
-    use std::io::{BufRead as _, BufReader, Write as _};
+/// The random-weight model with Depth Anything V2 Small's compute shape (written once by
+/// `../shared/models/make_vits14_dpt.py`), or `None`, saying why, when the script is not
+/// there; `figure` names what is skipped.
+fn vits14_model(dir: &Path, figure: &str) -> Option<PathBuf> {
     let script = repo().join("../shared/models/make_vits14_dpt.py");
     if !script.exists() {
-        eprintln!(
-            "skipping inference_vs_onnxruntime: {} is not there",
-            script.display()
-        );
+        eprintln!("skipping {figure}: {} is not there", script.display());
         return None;
     }
     let model = dir.join("vits14-dpt-random.onnx");
     if !model.exists() {
         run(Command::new(python()).arg(&script).arg("--out").arg(&model));
     }
+    Some(model)
+}
+
+/// `rerender_vs_first`: a 720p clip converted with the real-size model while its depth is
+/// stored (as the fleet does), then re-rendered from that depth in another layout; the
+/// re-render's time over the first conversion's. Also the model runs of each (the
+/// re-render's must be 0).
+fn rerender(rt: &tokio::runtime::Runtime, dir: &Path) -> Option<(f64, f64, f64)> {
+    let model = vits14_model(dir, "rerender_vs_first")?;
+    let frames = env_num("BENCH_RERENDER_FRAMES", 24);
+    let clip = dir.join(format!("clip-720p-{frames}f.mp4"));
+    if !clip.exists() {
+        run(Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=1280x720:rate=24")
+            .args(["-frames:v", &frames.to_string()])
+            .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+            .arg(&clip));
+    }
+    let mut cfg = EngineConfig::new(&model);
+    cfg.intra_threads = Some(2);
+    let engine = Engine::load(&cfg).expect("loading the ViT-S/14 DPT model");
+    let depth = dir.join("rerender-depth.mkv");
+    let mut first = ConvertRequest::new(&clip, dir.join("rerender-first.mkv"));
+    first.depth_out = Some(depth.clone());
+    let t = Instant::now();
+    rt.block_on(engine.convert(&first, &|_| {}))
+        .expect("the first conversion");
+    let first_s = t.elapsed().as_secs_f64();
+    let runs = engine.model().runs();
+    let mut again = ConvertRequest::new(&clip, dir.join("rerender-again.mkv"));
+    again.mode = StereoMode::HalfSbs;
+    again.depth_in = Some(depth);
+    let t = Instant::now();
+    rt.block_on(engine.convert(&again, &|_| {}))
+        .expect("the re-render");
+    let again_s = t.elapsed().as_secs_f64();
+    assert_eq!(engine.model().runs(), runs, "the re-render ran the model");
+    Some((again_s / first_s, first_s, again_s))
+}
+
+fn inference(dir: &Path) -> Option<(f64, f64, f64)> {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let model = vits14_model(dir, "inference_vs_onnxruntime")?;
     let (n, h, w, threads) = (1usize, 518usize, 518usize, 2usize);
     let mut cfg = EngineConfig::new(&model);
     cfg.intra_threads = Some(threads);
@@ -461,7 +507,7 @@ fn main() {
     let mut results = Vec::new();
     let mut rows = Vec::new();
 
-    // BENCH_ONLY=quality|warp|inference|frame_path runs one figure (for working on it).
+    // BENCH_ONLY=quality|rerender|warp|inference|frame_path runs one figure (for working on it).
     let only = std::env::var("BENCH_ONLY").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
 
@@ -500,6 +546,16 @@ fn main() {
             for (r, (object, background)) in quality::edge_dilation_sweep() {
                 println!("edge_dilation {r}: {object} object artifact pixels, {background} changed background pixels");
             }
+        }
+    }
+
+    if wanted("rerender") {
+        if let Some((ratio, first, again)) = rerender(&rt, &dir) {
+            rows.push(format!(
+                "{:<26} {:>8.3}   (re-render {again:.1} s from stored depth vs first conversion {first:.1} s; 720p, ViT-S/14 DPT model; target <= 0.2)",
+                "rerender_vs_first", ratio
+            ));
+            results.push(("rerender_vs_first", ratio));
         }
     }
 
@@ -557,7 +613,7 @@ fn main() {
         results.push(("frame_path_cpu_vs_ffmpeg", fp.cpu_ratio));
     }
 
-    println!("\nvideo-worker benchmarks");
+    println!("\nengine benchmarks");
     for r in rows {
         println!("  {r}");
     }

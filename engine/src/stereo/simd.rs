@@ -41,7 +41,7 @@ pub(super) fn lerp2(
     d0: &mut [u8],
     d1: &mut [u8],
 ) -> Option<bool> {
-    if !crate::engine::cpu::avx2() {
+    if !crate::cpu::avx2() {
         return None;
     }
     // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
@@ -52,7 +52,7 @@ pub(super) fn lerp2(
 /// does not.
 #[inline]
 pub(super) fn coarse_shifts(rows: [&[f32]; 2], fy: f32, k_c: (f32, f32), out: &mut [i32]) -> bool {
-    if !crate::engine::cpu::avx2() {
+    if !crate::cpu::avx2() {
         return false;
     }
     // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
@@ -91,7 +91,7 @@ unsafe fn coarse_shifts_avx2([r0, r1]: [&[f32]; 2], fy: f32, (k, c): (f32, f32),
 /// does not.
 #[inline]
 pub(super) fn resample_row(src: &[i32], xs: &FixedAxis, out: &mut [i32]) -> bool {
-    if !crate::engine::cpu::avx2() {
+    if !crate::cpu::avx2() {
         return false;
     }
     // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
@@ -158,7 +158,7 @@ unsafe fn resample_row_avx2(src: &[i32], xs: &FixedAxis, out: &mut [i32]) {
 /// when it does not.
 #[inline]
 pub(super) fn chroma_keys(luma: &[u64], chroma: &mut [u64]) -> bool {
-    if !crate::engine::cpu::avx2() {
+    if !crate::cpu::avx2() {
         return false;
     }
     // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
@@ -242,7 +242,7 @@ unsafe fn chroma_keys_avx2(luma: &[u64], chroma: &mut [u64]) {
 /// not.
 #[inline]
 pub(super) fn splat_eye<const EYE: i32>(shift: &[i32], keys: &mut [u64]) -> bool {
-    if !crate::engine::cpu::avx2() {
+    if !crate::cpu::avx2() {
         return false;
     }
     // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
@@ -527,7 +527,7 @@ pub(super) fn lerp2_u16(
     d0: &mut [u16],
     d1: &mut [u16],
 ) -> Option<bool> {
-    if !crate::engine::cpu::avx2() {
+    if !crate::cpu::avx2() {
         return None;
     }
     // SAFETY: the CPU has AVX2, checked just above (`cpu::avx2`).
@@ -711,7 +711,7 @@ mod tests {
 
     #[test]
     fn avx2_splat_matches_the_scalar_code_exactly() {
-        if !crate::engine::cpu::kernels_comparable() {
+        if !crate::cpu::kernels_comparable() {
             return;
         }
         let mut next = rng(0x2545_f491_4f6c_dd1d);
@@ -744,7 +744,7 @@ mod tests {
 
     #[test]
     fn the_computed_reciprocals_are_the_table_exactly() {
-        if !crate::engine::cpu::kernels_comparable() {
+        if !crate::cpu::kernels_comparable() {
             return;
         }
         for first in (1..=MAX_SPAN).step_by(8) {
@@ -764,7 +764,7 @@ mod tests {
 
     #[test]
     fn avx2_chroma_keys_match_the_scalar_code_exactly() {
-        if !crate::engine::cpu::kernels_comparable() {
+        if !crate::cpu::kernels_comparable() {
             return;
         }
         let mut next = rng(0x1234_5678_9abc_def1);
@@ -805,7 +805,7 @@ mod tests {
 
     #[test]
     fn avx2_depth_to_shift_matches_the_scalar_code_exactly() {
-        if !crate::engine::cpu::kernels_comparable() {
+        if !crate::cpu::kernels_comparable() {
             return;
         }
         let mut next = rng(0x5eed_1234_abcd_0042);
@@ -831,7 +831,7 @@ mod tests {
 
     #[test]
     fn avx2_resampling_matches_the_scalar_code_exactly() {
-        if !crate::engine::cpu::kernels_comparable() {
+        if !crate::cpu::kernels_comparable() {
             return;
         }
         let mut next = rng(0x0bad_cafe_f00d_d00d);
@@ -861,7 +861,7 @@ mod tests {
 
     #[test]
     fn avx2_sampling_matches_the_scalar_code_exactly() {
-        if !crate::engine::cpu::kernels_comparable() {
+        if !crate::cpu::kernels_comparable() {
             return;
         }
         let mut next = rng(0x9e37_79b9_7f4a_7c15);
@@ -900,7 +900,7 @@ mod tests {
 
     #[test]
     fn avx2_sampling_of_16_bit_samples_matches_the_scalar_code_exactly() {
-        if !crate::engine::cpu::kernels_comparable() {
+        if !crate::cpu::kernels_comparable() {
             return;
         }
         let mut next = rng(0x51_7cc1_b727_220a);

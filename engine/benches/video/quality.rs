@@ -21,8 +21,8 @@
 use std::path::{Path, PathBuf};
 
 use parallax_core::model::{ConversionSettings, StereoMode};
-use video_worker::engine::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
-use video_worker::engine::{ConvertRequest, Engine, EngineConfig, SeamStart};
+use parallax_engine::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
+use parallax_engine::{ConvertRequest, Engine, EngineConfig, SeamStart};
 
 use super::repo;
 

@@ -10,8 +10,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use parallax_core::model::{ConversionSettings, StereoMode};
-use video_worker::engine::stereo::Yuv420;
-use video_worker::engine::{BadInput, ConvertRequest, Engine, EngineConfig, SeamStart};
+use parallax_engine::stereo::Yuv420;
+use parallax_engine::{BadInput, ConvertRequest, Engine, EngineConfig, SeamStart};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
