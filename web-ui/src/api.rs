@@ -417,7 +417,7 @@ pub async fn download_url(state: &AppState, job: &Job, attachment: bool) -> AppR
     let disposition = attachment.then(|| {
         format!(
             "attachment; filename=\"{}\"",
-            views::download_file_name(&job.title, key)
+            views::download_file_name(&job.title, job.mode, key)
         )
     });
     Ok(state

@@ -83,7 +83,7 @@ pub fn spec() -> Value {
             },
             "/api/jobs/{id}/download": {
                 "parameters": [job_id_param()],
-                "get": {"summary": "Redirect to a presigned download named after the title (e.g. attack-on-titan3d.mp4)", "responses": {
+                "get": {"summary": "Redirect to a presigned download named after the title and layout (e.g. attack-on-titan3d_LR.mp4)", "responses": {
                     "307": {"description": "redirect to the presigned URL", "headers": {"Location": {"schema": {"type": "string"}}}},
                     "404": error_response("unknown job"),
                     "409": error_response("the job has no result yet")

@@ -411,6 +411,7 @@ async fn job_body(state: &AppState, id: &str) -> Result<(String, bool), AppError
             esc(&play),
             esc(&views::download_file_name(
                 &job.title,
+                job.mode,
                 job.output_key.as_deref().unwrap_or("")
             )),
         );

@@ -153,10 +153,11 @@ pub async fn in_progress_views(state: &AppState, items: &[JobListItem]) -> AppRe
         .collect())
 }
 
-/// The download name of a result: the title as a slug, "3d", and the result's extension:
-/// "Attack on Titan" + `final/j/x.mp4` -> `attack-on-titan3d.mp4`. ASCII only, so it fits a
-/// quoted `Content-Disposition` file name as it is.
-pub fn download_file_name(title: &str, output_key: &str) -> String {
+/// The download name of a result: the title as a slug, "3d", the layout's suffix that players
+/// read ([`StereoMode::file_suffix`]) and the result's extension: "Attack on Titan" as full
+/// SBS + `final/j/x.mp4` -> `attack-on-titan3d_LR.mp4`. ASCII only, so it fits a quoted
+/// `Content-Disposition` file name as it is.
+pub fn download_file_name(title: &str, mode: StereoMode, output_key: &str) -> String {
     let mut slug = String::new();
     for c in title.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {
@@ -177,27 +178,31 @@ pub fn download_file_name(title: &str, output_key: &str) -> String {
         .filter(|e| !e.is_empty() && e.len() <= 5 && e.chars().all(|c| c.is_ascii_alphanumeric()))
         .unwrap_or("mp4")
         .to_ascii_lowercase();
-    format!("{slug}3d.{ext}")
+    format!("{slug}3d{}.{ext}", mode.file_suffix())
 }
 
 #[cfg(test)]
 mod tests {
     use super::download_file_name;
+    use parallax_core::model::StereoMode;
 
     #[test]
     fn download_names_follow_the_title() {
         assert_eq!(
-            download_file_name("Attack on Titan", "final/j/out_LRF_Full_SBS.mp4"),
-            "attack-on-titan3d.mp4"
+            download_file_name("Attack on Titan", StereoMode::FullSbs, "final/j/out_LR.mp4"),
+            "attack-on-titan3d_LR.mp4"
         );
         assert_eq!(
-            download_file_name("  ¡Olé! \"x\"/..", "final/j/a.MKV"),
-            "ol-x3d.mkv"
+            download_file_name("  ¡Olé! \"x\"/..", StereoMode::HalfTb, "final/j/a.MKV"),
+            "ol-x3d_Half_TB.mkv"
         );
         assert_eq!(
-            download_file_name("<script>", "final/j/noext"),
-            "script3d.mp4"
+            download_file_name("<script>", StereoMode::Anaglyph, "final/j/noext"),
+            "script3d_Anaglyph.mp4"
         );
-        assert_eq!(download_file_name("日本", "final/j/a.mp4"), "video3d.mp4");
+        assert_eq!(
+            download_file_name("日本", StereoMode::Vr180, "final/j/a.mp4"),
+            "video3d_180_LR.mp4"
+        );
     }
 }

@@ -339,7 +339,7 @@ async fn download_redirects_to_a_presigned_url_named_after_the_title() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.header("content-disposition"),
-        Some("attachment; filename=\"attack-on-titan3d.mp4\"")
+        Some("attachment; filename=\"attack-on-titan3d_LR.mp4\"")
     );
     assert_eq!(r.header("content-type"), Some("video/mp4"));
     assert_eq!(r.body.as_ref(), result.as_slice());
@@ -587,7 +587,7 @@ async fn job_page_shows_settings_previews_player_and_download() {
     );
     assert!(html.contains("<video id=\"player\""));
     assert!(html.contains(&format!("href=\"/api/jobs/{id}/download\"")));
-    assert!(html.contains("attack-on-titan3d.mp4"));
+    assert!(html.contains("attack-on-titan3d_LR.mp4"));
     assert!(!html.contains("id=\"cancel\""));
     // The player's URL is a working presigned GET (inline, no attachment).
     let src = html

@@ -239,7 +239,7 @@ async fn upload_watch_and_download_in_a_real_browser() {
     let link = c.find(Locator::Css("a#download")).await.unwrap();
     screenshot(&c, "4-job-page.png").await;
     link.click().await.unwrap();
-    let saved = downloads.join("attack-on-titan3d.mp4");
+    let saved = downloads.join("attack-on-titan3d_LR.mp4");
     eventually(30, "the downloaded file", || async {
         (saved.exists() && std::fs::metadata(&saved).ok()?.len() == result.len() as u64)
             .then_some(())

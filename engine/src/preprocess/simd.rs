@@ -34,17 +34,15 @@ pub(super) fn widen(src: &RowSource<'_>, s: &mut RowScratch) -> bool {
     true
 }
 
-/// # Safety
-/// The CPU must have AVX2.
+/// Safe code compiled for AVX2: called (in `unsafe`) only after [`crate::cpu::avx2`].
 #[target_feature(enable = "avx2")]
-unsafe fn widen_avx2(src: &RowSource<'_>, s: &mut RowScratch) {
+fn widen_avx2(src: &RowSource<'_>, s: &mut RowScratch) {
     super::widen(src, s);
 }
 
-/// # Safety
-/// The CPU must have AVX2.
+/// Safe code compiled for AVX2: called (in `unsafe`) only after [`crate::cpu::avx2`].
 #[target_feature(enable = "avx2")]
-unsafe fn sample_convert_avx2(taps: &Taps, s: &RowScratch, [r, g, b]: [&mut [f32]; 3]) {
+fn sample_convert_avx2(taps: &Taps, s: &RowScratch, [r, g, b]: [&mut [f32]; 3]) {
     let n = r.len();
     assert!(g.len() == n && b.len() == n);
     assert!(taps.x0.len() >= n && taps.x1.len() >= n && taps.fx.len() >= n);

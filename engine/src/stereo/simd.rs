@@ -20,6 +20,10 @@
 //! With `preprocess/simd.rs` and `feed.rs` (vmsplice), the only `unsafe` in the workspace:
 //! here, intrinsics behind the feature check, loads and gathers whose indices are bounded
 //! first (each has its SAFETY note).
+//!
+//! The kernels are safe functions compiled for AVX2 (`#[target_feature]`); `unsafe` appears
+//! only where they are called (after the one check in `cpu`) and at pointer loads, stores and
+//! gathers.
 
 #![allow(unsafe_code)]
 
@@ -62,11 +66,9 @@ pub(super) fn coarse_shifts(rows: [&[f32]; 2], fy: f32, k_c: (f32, f32), out: &m
 
 /// Eight shifts at a time, with the scalar code's operations in its order (no fused
 /// multiply-add, which would round differently).
-///
-/// # Safety
-/// The CPU must have AVX2.
+/// Safe code compiled for AVX2: called (in `unsafe`) only after [`crate::cpu::avx2`].
 #[target_feature(enable = "avx2")]
-unsafe fn coarse_shifts_avx2([r0, r1]: [&[f32]; 2], fy: f32, (k, c): (f32, f32), out: &mut [i32]) {
+fn coarse_shifts_avx2([r0, r1]: [&[f32]; 2], fy: f32, (k, c): (f32, f32), out: &mut [i32]) {
     let n = out.len().min(r0.len()).min(r1.len());
     let (vfy, vk, vc) = (_mm256_set1_ps(fy), _mm256_set1_ps(k), _mm256_set1_ps(c));
     let magic = _mm256_set1_ps(ROUND_MAGIC);
@@ -99,10 +101,9 @@ pub(super) fn resample_row(src: &[i32], xs: &FixedAxis, out: &mut [i32]) -> bool
     true
 }
 
-/// # Safety
-/// The CPU must have AVX2.
+/// Safe code compiled for AVX2: called (in `unsafe`) only after [`crate::cpu::avx2`].
 #[target_feature(enable = "avx2")]
-unsafe fn resample_row_avx2(src: &[i32], xs: &FixedAxis, out: &mut [i32]) {
+fn resample_row_avx2(src: &[i32], xs: &FixedAxis, out: &mut [i32]) {
     let n = out.len();
     assert!(xs.a.len() >= n && xs.b.len() >= n && xs.f.len() >= n);
     // Every index must be inside `src` for the gathers (all are in 0..=max_index).
@@ -167,11 +168,9 @@ pub(super) fn chroma_keys(luma: &[u64], chroma: &mut [u64]) -> bool {
 }
 
 /// Four chroma keys at a time from eight luma keys, every case of the scalar code as masks.
-///
-/// # Safety
-/// The CPU must have AVX2.
+/// Safe code compiled for AVX2: called (in `unsafe`) only after [`crate::cpu::avx2`].
 #[target_feature(enable = "avx2")]
-unsafe fn chroma_keys_avx2(luma: &[u64], chroma: &mut [u64]) {
+fn chroma_keys_avx2(luma: &[u64], chroma: &mut [u64]) {
     let n = chroma.len().min(luma.len() / 2);
     if n == 0 {
         return;
@@ -254,11 +253,9 @@ pub(super) fn splat_eye<const EYE: i32>(shift: &[i32], keys: &mut [u64]) -> bool
 /// keys are computed side by side, exactly as the scalar code does, then merged into the
 /// z-buffer one by one (neighbours can land on the same target). An unused candidate is
 /// `(0, HOLE)`, which the `max` leaves unchanged.
-///
-/// # Safety
-/// The CPU must have AVX2.
+/// Safe code compiled for AVX2: called (in `unsafe`) only after [`crate::cpu::avx2`].
 #[target_feature(enable = "avx2")]
-unsafe fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
+fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
     let w = shift.len();
     assert_eq!(keys.len(), w);
     // HOLE is 0: clear four keys a store.
@@ -419,11 +416,9 @@ unsafe fn splat_eye_avx2<const EYE: i32>(shift: &[i32], keys: &mut [u64]) {
 
 /// Fills `d0` and `d1` from `s0` and `s1` at the keys' positions; returns whether any key is
 /// a [`HOLE`] (the caller fills those).
-///
-/// # Safety
-/// The CPU must have AVX2.
+/// Safe code compiled for AVX2: called (in `unsafe`) only after [`crate::cpu::avx2`].
 #[target_feature(enable = "avx2")]
-unsafe fn lerp2_avx2(s0: &[u8], s1: &[u8], keys: &[u64], d0: &mut [u8], d1: &mut [u8]) -> bool {
+fn lerp2_avx2(s0: &[u8], s1: &[u8], keys: &[u64], d0: &mut [u8], d1: &mut [u8]) -> bool {
     let w = s0.len();
     assert!(s1.len() == w && d0.len() == w && d1.len() == w && keys.len() == w);
     let mut holes = _mm256_setzero_si256();
@@ -537,17 +532,9 @@ pub(super) fn lerp2_u16(
 /// [`lerp2_avx2`] for 16-bit samples: each output's two taps come from one 4-byte gather
 /// (the tap and its right neighbour), interpolated in 32-bit lanes exactly as
 /// [`super::lerp`] does.
-///
-/// # Safety
-/// The CPU must have AVX2.
+/// Safe code compiled for AVX2: called (in `unsafe`) only after [`crate::cpu::avx2`].
 #[target_feature(enable = "avx2")]
-unsafe fn lerp2_u16_avx2(
-    s0: &[u16],
-    s1: &[u16],
-    keys: &[u64],
-    d0: &mut [u16],
-    d1: &mut [u16],
-) -> bool {
+fn lerp2_u16_avx2(s0: &[u16], s1: &[u16], keys: &[u64], d0: &mut [u16], d1: &mut [u16]) -> bool {
     let w = s0.len();
     assert!(s1.len() == w && d0.len() == w && d1.len() == w && keys.len() == w);
     let mut holes = _mm256_setzero_si256();

@@ -348,7 +348,10 @@ pub(super) fn lerp<T: Sample>(a: T, b: T, f: i32) -> T {
 }
 
 /// Step 3: fill each hole (a disocclusion, only ever next to a depth edge, as wide as the
-/// disparity step) from its farther side: the background continues into it.
+/// disparity step) from its farther side: the background continues into it, mirrored (the
+/// pixel `k` into the hole takes the background pixel `k` away from it), so its texture goes
+/// on instead of one pixel's value smeared into a streak. Mirroring stops where the
+/// background ends (a nearer surface or another hole); the rest repeats the last pixel.
 pub(super) fn fill_holes<T: Sample>(src: &[T], keys: &[u64], dst: &mut [T]) {
     let w = src.len();
     let mut x = 0;
@@ -377,8 +380,22 @@ pub(super) fn fill_holes<T: Sample>(src: &[T], keys: &[u64], dst: &mut [T]) {
                 return;
             }
         };
-        let v = dst[from];
-        dst[start..x].fill(v);
+        // Background at `i`: landed (not a hole) and not nearer than the side filled from by
+        // more than a pixel of shift (a smooth background slopes; a foreground jumps).
+        let depth = (keys[from] >> 32) + ONE as u64;
+        let background = |i: usize| keys[i] != HOLE && keys[i] >> 32 <= depth;
+        let mut last = dst[from];
+        for k in 0..x - start {
+            let (to, mirror) = if from < start {
+                (start + k, from.checked_sub(k))
+            } else {
+                (x - 1 - k, Some(from + k).filter(|&i| i < w))
+            };
+            if let Some(i) = mirror.filter(|&i| background(i)) {
+                last = dst[i];
+            }
+            dst[to] = last;
+        }
     }
 }
 
