@@ -69,7 +69,7 @@ bench-fleet: setup fleet-release ## Fleet figures (release): fleet_vs_single_pro
 bench-media: ## media-worker figures (release): chunk_vs_remux, concat_vs_remux on a 60 s 1080p source
 	$(CARGO) run --release -p media-worker --example bench_media
 
-bench-quality: ## Picture figures (release): disparity_error_px, edge_artifact_ratio on generated scenes of known depth
+bench-quality: venv ## Picture figures (release): disparity_error_px, edge_artifact_ratio on generated scenes of known depth
 	BENCH_ONLY=quality $(CARGO) bench -p parallax-engine --bench video
 
 bench-video: venv ## Engine figures (release): frame_path_vs_ffmpeg, inference_vs_onnxruntime, warp_mpix_per_s

@@ -367,7 +367,13 @@ async fn convert_as<T: Sample>(
         }
         // End of input for the encoder; the held frame is read once it has exited.
         drop(feed);
-        let stderr = encoder.wait().await.context("encoding")?;
+        let stderr = match encoder.wait().await {
+            Ok(stderr) => stderr,
+            // Nothing was decoded, so nothing could be encoded: the check below says so as
+            // bad input ("has no video frames"), rather than an encoder failure to retry.
+            Err(_) if written == 0 => String::new(),
+            Err(e) => return Err(anyhow::Error::new(e).context("encoding")),
+        };
         drop(held);
         anyhow::Ok((written, encoded_frames(&stderr)))
     };

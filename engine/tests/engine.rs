@@ -1428,3 +1428,37 @@ async fn vr180_is_projected_and_declared_for_headsets() {
         );
     }
 }
+
+/// A video whose packets decode to no picture at all (every keyframe dropped) is bad input
+/// saying so, not an encoder failure to retry; nothing is written.
+#[tokio::test]
+async fn a_video_that_decodes_to_no_frames_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = clip(
+        dir.path(),
+        "ok.mp4",
+        "64x48",
+        "25",
+        20,
+        &["-c:v", "libx264"],
+    );
+    let input = dir.path().join("nokey.mkv");
+    ffmpeg(&[
+        "-i",
+        ok.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-bsf:v",
+        "noise=drop=key",
+        input.to_str().unwrap(),
+    ]);
+    assert!(frame_count(&input) > 0, "the packets are there");
+    let out = dir.path().join("out.mkv");
+    let err = engine("luma.onnx", 1)
+        .convert(&request(&input, &out, StereoMode::FullSbs), &|_| {})
+        .await
+        .unwrap_err();
+    let bad = BadInput::find(&err).unwrap_or_else(|| panic!("not bad input: {err:#}"));
+    assert!(bad.0.contains("no video frames"), "{bad}");
+    assert!(!out.exists());
+}

@@ -889,16 +889,31 @@ async fn decode_first(
     input_options: &[&str],
     settings: &Settings,
 ) -> Result<(), Failure> {
-    // One decoding thread: three pictures do not pay for starting a thread pool.
+    // One decoding thread: three pictures do not pay for starting a thread pool. Each
+    // decoded picture comes out as 8x8 grey bytes, so the pictures are counted: a stream
+    // whose packets decode to nothing (ffmpeg may still exit cleanly) is refused here, not
+    // left for an encoder to fail on in a segment later.
     let res = ToolCommand::ffmpeg(settings.probe_timeout)
         .args(["-v", "error", "-xerror", "-threads", "1"])
         .args(input_options)
         .arg("-i")
         .arg(path)
-        .args(["-map", map, "-frames:v", "3", "-f", "null", "-"])
-        .run()
+        .args([
+            "-map",
+            map,
+            "-frames:v",
+            "3",
+            "-vf",
+            "scale=8:8,format=gray",
+        ])
+        .args(["-f", "rawvideo", "-"])
+        .output()
         .await;
     match res {
+        Ok(out) if out.stdout.len() < 64 => Err(Failure::reject(
+            "no-video-frames",
+            "the video stream has no picture that can be decoded; re-encode it and upload again",
+        )),
         Ok(_) => Ok(()),
         Err(ProcessError::Failed { stderr_tail, .. }) => Err(Failure::reject(
             "undecodable",

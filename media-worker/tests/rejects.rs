@@ -141,3 +141,19 @@ async fn pictures_the_engine_cannot_convert() {
     let sdr = good_clip(d.path(), "sdr.mkv", "-color_trc bt709");
     probe::inspect(&sdr, &Settings::default()).await.unwrap();
 }
+
+/// A video stream whose packets are all there but decode to nothing (the picture data
+/// zeroed) is refused with a readable code before any work, not left for an encoder to fail
+/// on in a segment later.
+#[tokio::test]
+async fn a_video_that_decodes_to_zero_frames() {
+    let d = scratch();
+    let ok = good_clip(d.path(), "ok.mp4", "-movflags +faststart");
+    let mut data = std::fs::read(&ok).unwrap();
+    let at = data.windows(4).position(|w| w == b"mdat").unwrap() + 4;
+    data[at..].fill(0);
+    let broken = d.path().join("zeroed.mp4");
+    std::fs::write(&broken, data).unwrap();
+    let got = code(&broken, &Settings::default()).await;
+    assert!(["undecodable", "no-video-frames"].contains(&got), "{got}");
+}
