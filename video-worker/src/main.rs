@@ -1,6 +1,8 @@
 //! video-worker: converts segments from 2D to 3D (`infer`), notices when a job's segments are
 //! all done (`trigger`), and converts single files by hand (`convert`). With no subcommand it
-//! runs `infer` and `trigger` in one process.
+//! runs `infer` and `trigger` in one process. `models` lists, downloads and verifies depth models.
+
+mod models;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +38,8 @@ enum Command {
     Trigger(TriggerArgs),
     /// Convert one file from 2D to 3D on this machine, with a progress bar.
     Convert(convert::ConvertArgs),
+    /// List, download (checked by sha256) and verify the depth models of models/catalogue.toml.
+    Models(models::ModelsArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -279,6 +283,7 @@ async fn main() -> anyhow::Result<()> {
             telemetry::init_tracing(parallax_core::config::LogFormat::Pretty);
             convert::run(args).await
         }
+        Some(Command::Models(args)) => models::run(args).await,
         Some(Command::Infer(a)) => {
             telemetry::init_tracing(a.common.log_format);
             run_infer(&a.common, &a.engine, &a.infer).await
