@@ -183,10 +183,64 @@ pub fn too_large(max: u64) -> AppError {
 struct PatchJob {
     #[serde(default)]
     title: Option<String>,
+    /// Unix seconds or an RFC 3339 string; checked by [`parse_uploaded_at`].
     #[serde(default)]
-    uploaded_at: Option<DateTime<Utc>>,
+    uploaded_at: Option<serde_json::Value>,
     #[serde(default)]
     source_file_size_bytes: Option<u64>,
+}
+
+/// The last second of year 9999, the latest instant an RFC 3339 string can hold.
+const MAX_UNIX_SECONDS: i64 = 253_402_300_799;
+
+/// `uploaded_at` as sent: whole Unix seconds (the design's form) or an RFC 3339 string (what
+/// the page sends); `null` is the same as leaving it out. Refuses, with a readable message,
+/// fractions, negative numbers, instants before 1970 or after year 9999, and other strings.
+fn parse_uploaded_at(value: Option<&serde_json::Value>) -> AppResult<Option<DateTime<Utc>>> {
+    let invalid = |why: String| {
+        AppError::bad_request(
+            "invalid-uploaded-at",
+            format!(
+                "uploaded_at must be whole Unix seconds (e.g. 1767225600) or an RFC 3339 \
+                 date-time (e.g. \"2026-01-01T00:00:00Z\"): {why}"
+            ),
+        )
+    };
+    let at = match value {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Number(n)) => {
+            let Some(secs) = n.as_i64() else {
+                return Err(invalid(if n.is_u64() {
+                    format!("{n} is after year 9999")
+                } else {
+                    format!("{n} is not a whole number of seconds")
+                }));
+            };
+            DateTime::from_timestamp(secs, 0)
+                .ok_or_else(|| invalid(format!("{secs} is outside 1970-01-01 to 9999-12-31")))?
+        }
+        Some(serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(s.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                let shown: String = s.chars().take(40).collect();
+                invalid(format!("{shown:?} is not an RFC 3339 date-time"))
+            })?,
+        Some(other) => {
+            let kind = match other {
+                serde_json::Value::Bool(_) => "a boolean",
+                serde_json::Value::Array(_) => "an array",
+                _ => "an object",
+            };
+            return Err(invalid(format!("got {kind}")));
+        }
+    };
+    if !(0..=MAX_UNIX_SECONDS).contains(&at.timestamp()) {
+        return Err(invalid(format!(
+            "{} is outside 1970-01-01 to 9999-12-31",
+            at.timestamp()
+        )));
+    }
+    Ok(Some(at))
 }
 
 /// `PATCH /api/jobs/{id}`: title, and the browser's "upload finished" (uploaded_at, size).
@@ -198,10 +252,11 @@ pub async fn patch_job(
     body: Bytes,
 ) -> AppResult<Json<JobView>> {
     let req: PatchJob = parse_json(&body)?;
+    let uploaded_at = parse_uploaded_at(req.uploaded_at.as_ref())?;
     let job = load_job(&state, &id).await?;
     let mut update = JobUpdate {
         title: req.title.as_deref().map(clean_title).transpose()?,
-        uploaded_at: req.uploaded_at,
+        uploaded_at,
         source_file_size_bytes: req.source_file_size_bytes,
         ..JobUpdate::default()
     };
@@ -211,7 +266,7 @@ pub async fn patch_job(
             "the title cannot be empty",
         ));
     }
-    if req.uploaded_at.is_some() {
+    if uploaded_at.is_some() {
         // The upload must really be there: the stored size is the truth.
         match state.storage.head(&keys::source(&id)).await? {
             Some(size) => update.source_file_size_bytes = Some(size),

@@ -9,6 +9,8 @@
 //! let backends = Backends::from_config(&CommonArgs::local("./data")).await?;
 //! let app = web_ui::app(web_ui::AppState::new(&backends, web_ui::WebConfig::default()));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! // The peer address is what wrong logins are counted against.
+//! let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
@@ -33,10 +35,12 @@ mod objects;
 mod openapi;
 mod pages;
 pub mod security;
+pub mod throttle;
 pub mod views;
 
 pub use error::{AppError, AppResult};
 pub use security::AccessControl;
+pub use throttle::ThrottleConfig;
 
 /// The web-ui's own settings (the storage and job settings come from core's `CommonArgs`).
 #[derive(Debug, Clone)]
@@ -59,6 +63,8 @@ pub struct WebConfig {
     pub page_size: usize,
     /// Mark cookies `Secure` (set when the site is served over HTTPS).
     pub secure_cookies: bool,
+    /// How wrong tokens and passwords are throttled per client address.
+    pub login_throttle: ThrottleConfig,
 }
 
 impl Default for WebConfig {
@@ -73,6 +79,7 @@ impl Default for WebConfig {
             eta_sample_jobs: 50,
             page_size: 20,
             secure_cookies: false,
+            login_throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -94,6 +101,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// The cached ETA basis.
     pub eta: Arc<eta::EtaCache>,
+    /// Wrong credentials counted per client address.
+    pub throttle: Arc<throttle::LoginThrottle>,
 }
 
 impl AppState {
@@ -103,6 +112,7 @@ impl AppState {
             config.eta_cache_ttl,
             config.eta_sample_jobs,
         ));
+        let throttle = Arc::new(throttle::LoginThrottle::new(config.login_throttle.clone()));
         Self {
             jobs: backends.jobs.clone(),
             completions: backends.completions.clone(),
@@ -111,6 +121,7 @@ impl AppState {
             presigner: backends.presigner.clone(),
             config: Arc::new(config),
             eta,
+            throttle,
         }
     }
 }

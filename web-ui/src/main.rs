@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use parallax_core::{backends::Backends, config::CommonArgs, telemetry};
-use web_ui::{AccessControl, AppState, WebConfig};
+use web_ui::{AccessControl, AppState, ThrottleConfig, WebConfig};
 
 /// parallax web-ui: upload page, dashboard, job pages and the JSON API.
 #[derive(Debug, Parser)]
@@ -66,6 +66,16 @@ struct Cli {
     /// Rows per page of the dashboard lists.
     #[arg(long, env = "WEB_UI_PAGE_SIZE", default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=100))]
     page_size: u16,
+
+    /// Wrong tokens or passwords one client address may send within 15 minutes before it is
+    /// locked out (answered 429 without its credentials being checked).
+    #[arg(long, env = "WEB_UI_LOGIN_MAX_FAILURES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    login_max_failures: u32,
+
+    /// Seconds of the first lockout; each further one from the same address doubles, up to an
+    /// hour.
+    #[arg(long, env = "WEB_UI_LOGIN_BACKOFF_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    login_backoff_secs: u64,
 
     /// Seconds to let requests in flight finish after SIGTERM before exiting anyway.
     #[arg(long, env = "WEB_UI_DRAIN_TIMEOUT_SECS", default_value_t = 10)]
@@ -128,6 +138,11 @@ impl Cli {
             eta_cache_ttl: Duration::from_secs(self.eta_cache_secs),
             page_size: usize::from(self.page_size),
             secure_cookies: self.secure_cookies,
+            login_throttle: ThrottleConfig {
+                max_failures: self.login_max_failures,
+                backoff: Duration::from_secs(self.login_backoff_secs),
+                ..ThrottleConfig::default()
+            },
             ..WebConfig::default()
         })
     }
@@ -152,6 +167,8 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(%addr, adapter = ?cli.common.storage_adapter, "web-ui listening");
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // The peer address is what wrong logins are counted against (see `throttle`).
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         telemetry::shutdown_signal().await;
         let _ = stop_tx.send(());

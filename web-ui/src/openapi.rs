@@ -22,7 +22,7 @@ pub fn spec() -> Value {
         "info": {
             "title": "parallax API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Create 2D-to-3D conversion jobs, upload their source through a presigned URL, follow their progress and download the result. When access control is on, send `Authorization: Bearer <token>` (or basic auth). Browsers that send cookies must echo the `parallax_csrf` cookie in `X-CSRF-Token` on POST, PATCH and DELETE."
+            "description": "Create 2D-to-3D conversion jobs, upload their source through a presigned URL, follow their progress and download the result. When access control is on, send `Authorization: Bearer <token>` (or basic auth). Browsers that send cookies must echo the `parallax_csrf` cookie in `X-CSRF-Token` on POST, PATCH and DELETE. After a few wrong tokens or passwords from one client address, that address is answered 429 (`too-many-attempts`, with `Retry-After` in seconds) for a while, without its credentials being checked."
         },
         "paths": {
             "/healthz": {"get": {
@@ -70,7 +70,7 @@ pub fn spec() -> Value {
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PatchJob"}}}},
                     "responses": {
                         "200": {"description": "the job as stored", "content": {"application/json": {"schema": job}}},
-                        "400": error_response("invalid body"),
+                        "400": error_response("invalid body (`invalid-json`), title (`invalid-title`) or uploaded_at (`invalid-uploaded-at`)"),
                         "404": error_response("unknown job"),
                         "409": error_response("uploaded_at given but the upload is not in storage")
                     }
@@ -152,7 +152,13 @@ pub fn spec() -> Value {
                 }},
                 "PatchJob": {"type": "object", "additionalProperties": false, "properties": {
                     "title": {"type": "string", "minLength": 1, "maxLength": 200},
-                    "uploaded_at": {"type": "string", "format": "date-time"},
+                    "uploaded_at": {
+                        "description": "when the upload finished: whole Unix seconds (UTC) or an RFC 3339 date-time, from 1970 to the end of year 9999; responses always give it as RFC 3339",
+                        "oneOf": [
+                            {"type": "integer", "minimum": 0, "maximum": 253_402_300_799_i64, "description": "Unix seconds"},
+                            {"type": "string", "format": "date-time"}
+                        ]
+                    },
                     "source_file_size_bytes": {"type": "integer", "minimum": 0}
                 }},
                 "Upload": {"type": "object", "required": ["url", "method", "headers"], "properties": {

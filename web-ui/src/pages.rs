@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -18,6 +19,7 @@ use crate::api::{download_url, load_job};
 use crate::error::AppError;
 use crate::eta::human_duration;
 use crate::security::{self, AccessControl, CsrfToken};
+use crate::throttle::{self, ClientKey, Verdict};
 use crate::views::{self, JobView};
 use crate::AppState;
 
@@ -451,36 +453,77 @@ fn login_csrf(headers: &HeaderMap) -> (String, bool) {
     }
 }
 
-/// `GET /login` (token mode): a form for the access token.
-pub async fn login_form(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<LoginQuery>,
+/// The login form with an optional notice, answered with `status`.
+fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    next: Option<&str>,
+    notice: Option<&str>,
+    status: StatusCode,
 ) -> Response {
-    if !matches!(state.config.access, AccessControl::Token(_)) {
-        return Redirect::to("/").into_response();
-    }
-    let (csrf, fresh) = login_csrf(&headers);
-    let failed = if q.failed.is_some() {
-        r#"<p class="error-text">That token is not right.</p>"#
-    } else {
-        ""
-    };
+    let (csrf, fresh) = login_csrf(headers);
+    let notice = notice
+        .map(|n| format!(r#"<p class="error-text" role="alert">{}</p>"#, esc(n)))
+        .unwrap_or_default();
     let body = format!(
-        r#"<h1>Log in</h1>{failed}<form method="post" action="/login">
+        r#"<h1>Log in</h1>{notice}<form method="post" action="/login">
 <input type="hidden" name="csrf" value="{c}"><input type="hidden" name="next" value="{n}">
 <label>Access token <input type="password" name="token" id="token" autocomplete="current-password" required></label>
 <button type="submit">Log in</button></form>"#,
         c = esc(&csrf),
-        n = esc(security::safe_next(q.next.as_deref())),
+        n = esc(security::safe_next(next)),
     );
-    let mut resp = Html(layout(&state, "Log in", &csrf, &body)).into_response();
+    let mut resp = (status, Html(layout(state, "Log in", &csrf, &body))).into_response();
     if fresh {
         let v = format!("{}={csrf}; Path=/; SameSite=Strict", security::CSRF_COOKIE);
         resp.headers_mut()
             .append(header::SET_COOKIE, HeaderValue::from_str(&v).expect("hex"));
     }
     resp
+}
+
+/// The login form saying when the address may try again: 429 with `Retry-After`.
+fn locked_out_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    next: Option<&str>,
+    retry_after: std::time::Duration,
+) -> Response {
+    let secs = throttle::retry_after_secs(retry_after);
+    let at = Utc::now() + chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2));
+    let notice = format!(
+        "Too many wrong tokens were tried from your address. Please wait {} and try again \
+         (after {} UTC).",
+        human_duration(secs as f64),
+        at.format("%H:%M:%S")
+    );
+    let mut resp = login_page(
+        state,
+        headers,
+        next,
+        Some(&notice),
+        StatusCode::TOO_MANY_REQUESTS,
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
+}
+
+/// `GET /login` (token mode): a form for the access token.
+pub async fn login_form(
+    State(state): State<AppState>,
+    client: ClientKey,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    if !matches!(state.config.access, AccessControl::Token(_)) {
+        return Redirect::to("/").into_response();
+    }
+    if let Verdict::Locked { retry_after } = state.throttle.check(client) {
+        return locked_out_page(&state, &headers, q.next.as_deref(), retry_after);
+    }
+    let failed = q.failed.is_some().then_some("That token is not right.");
+    login_page(&state, &headers, q.next.as_deref(), failed, StatusCode::OK)
 }
 
 #[derive(Debug, Deserialize)]
@@ -490,32 +533,66 @@ pub(crate) struct LoginForm {
     next: Option<String>,
 }
 
-/// `POST /login`: checks the token and sets the session cookie.
+/// `POST /login`: checks the token and sets the session cookie. Wrong tokens are counted per
+/// client address (see [`crate::throttle`]); a locked-out address gets the form back with 429
+/// and when to try again, its token unchecked.
 pub async fn login(
     State(state): State<AppState>,
+    client: ClientKey,
     headers: HeaderMap,
-    Form(f): Form<LoginForm>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let AccessControl::Token(token) = &state.config.access else {
         return Redirect::to("/").into_response();
     };
+    if let Verdict::Locked { retry_after } = state.throttle.check(client) {
+        tracing::info!(%client, "login not checked: this address is locked out");
+        let next = form.as_ref().ok().and_then(|f| f.next.as_deref());
+        return locked_out_page(&state, &headers, next, retry_after);
+    }
+    let f = match form {
+        Ok(Form(f)) => f,
+        Err(rejection) => {
+            tracing::info!(%client, reason = %rejection.body_text(), "unreadable login form");
+            let (status, notice) = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "That login form was too large to read. Enter the access token and try again.",
+                )
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "That login form could not be read (a field was missing or it was not sent \
+                     as a form). Enter the access token and try again.",
+                )
+            };
+            return login_page(&state, &headers, None, Some(notice), status);
+        }
+    };
     let cookie = security::cookie(&headers, security::CSRF_COOKIE).unwrap_or("");
     if cookie.is_empty() || !security::constant_time_eq(cookie.as_bytes(), f.csrf.as_bytes()) {
-        return AppError::forbidden(
-            "csrf",
-            "the login form expired; reload the page and try again",
-        )
-        .into_response();
+        return login_page(
+            &state,
+            &headers,
+            f.next.as_deref(),
+            Some("The login form expired. Enter the access token again."),
+            StatusCode::FORBIDDEN,
+        );
     }
     let next = security::safe_next(f.next.as_deref()).to_owned();
     if !security::constant_time_eq(f.token.as_bytes(), token.as_bytes()) {
-        tracing::info!("login with a wrong token");
+        let verdict = state.throttle.record_failure(client);
+        tracing::warn!(%client, ?verdict, "login with a wrong token");
+        if let Verdict::Locked { retry_after } = verdict {
+            return locked_out_page(&state, &headers, Some(&next), retry_after);
+        }
         let q: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("next", &next)
             .append_pair("failed", "1")
             .finish();
         return Redirect::to(&format!("/login?{q}")).into_response();
     }
+    state.throttle.record_success(client);
     let mut resp = Redirect::to(&next).into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,

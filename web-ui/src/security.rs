@@ -7,6 +7,10 @@
 //!   `Sec-Fetch-Site` header) must echo the `parallax_csrf` cookie in an `X-CSRF-Token` header
 //!   (double submit: another site can make the browser send the cookie but cannot read it).
 //!   Requests authenticated with a bearer token carry no ambient credential and are exempt.
+//! - Guessing: wrong tokens and passwords (bearer, basic auth, the login form) are counted per
+//!   client address by [`crate::throttle`]; past the limit the address gets 429 for a while.
+
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -17,6 +21,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::error::AppError;
+use crate::eta::human_duration;
+use crate::throttle::{self, ClientKey, Verdict};
 use crate::AppState;
 
 /// Name of the double-submit CSRF cookie.
@@ -113,31 +119,87 @@ enum Auth {
     Ambient,
 }
 
-fn authenticate(access: &AccessControl, headers: &HeaderMap) -> Option<Auth> {
+/// The outcome of checking a request's credentials.
+enum Checked {
+    /// Let in; `credential` when it carried a token or password (not a session cookie).
+    Passed { auth: Auth, credential: bool },
+    /// No token or password (a session cookie that does not match counts as none: it cannot
+    /// be used to guess the token).
+    NoCredential,
+    /// A wrong token or password: counted by the throttle.
+    Wrong,
+}
+
+impl Checked {
+    fn carries_credential(&self) -> bool {
+        matches!(
+            self,
+            Checked::Passed {
+                credential: true,
+                ..
+            } | Checked::Wrong
+        )
+    }
+}
+
+fn authenticate(access: &AccessControl, headers: &HeaderMap) -> Checked {
     let authz = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let verdict = |ok: bool, auth: Auth| {
+        if ok {
+            Checked::Passed {
+                auth,
+                credential: true,
+            }
+        } else {
+            Checked::Wrong
+        }
+    };
     match access {
-        AccessControl::Open => Some(Auth::Ambient),
+        AccessControl::Open => Checked::Passed {
+            auth: Auth::Ambient,
+            credential: false,
+        },
         AccessControl::Token(token) => {
             if let Some(given) = authz.and_then(|a| a.strip_prefix("Bearer ")) {
-                return constant_time_eq(given.trim().as_bytes(), token.as_bytes())
-                    .then_some(Auth::Bearer);
+                let ok = constant_time_eq(given.trim().as_bytes(), token.as_bytes());
+                return verdict(ok, Auth::Bearer);
             }
             let expected = AccessControl::session_value(token);
-            cookie(headers, SESSION_COOKIE)
-                .filter(|c| constant_time_eq(c.as_bytes(), expected.as_bytes()))
-                .map(|_| Auth::Ambient)
+            match cookie(headers, SESSION_COOKIE) {
+                Some(c) if constant_time_eq(c.as_bytes(), expected.as_bytes()) => Checked::Passed {
+                    auth: Auth::Ambient,
+                    credential: false,
+                },
+                _ => Checked::NoCredential,
+            }
         }
         AccessControl::Basic { user, password } => {
-            let given = authz.and_then(|a| a.strip_prefix("Basic "))?;
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(given.trim())
-                .ok()?;
+            let Some(given) = authz.and_then(|a| a.strip_prefix("Basic ")) else {
+                return Checked::NoCredential;
+            };
             let expected = format!("{user}:{password}");
-            constant_time_eq(&decoded, expected.as_bytes()).then_some(Auth::Ambient)
+            let ok = base64::engine::general_purpose::STANDARD
+                .decode(given.trim())
+                .is_ok_and(|decoded| constant_time_eq(&decoded, expected.as_bytes()));
+            verdict(ok, Auth::Ambient)
         }
     }
+}
+
+/// 429 for an address that sent too many wrong tokens or passwords, with `Retry-After`.
+pub fn too_many_attempts(retry_after: Duration) -> AppError {
+    let secs = throttle::retry_after_secs(retry_after);
+    AppError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-attempts",
+        format!(
+            "too many wrong tokens or passwords came from this address; try again in {}",
+            human_duration(secs as f64)
+        ),
+    )
+    .with_header(header::RETRY_AFTER, HeaderValue::from(secs))
 }
 
 fn is_api(path: &str) -> bool {
@@ -153,8 +215,31 @@ fn from_browser(headers: &HeaderMap) -> bool {
 /// Middleware on every guarded route: access control, then CSRF, then the CSRF cookie.
 pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let access = &state.config.access;
-    let Some(auth) = authenticate(access, req.headers()) else {
-        return unauthenticated(access, &req);
+    let client = ClientKey::from_extensions(req.extensions());
+    let checked = authenticate(access, req.headers());
+    if checked.carries_credential() {
+        // While locked out, no token or password is checked, the right one neither.
+        if let Verdict::Locked { retry_after } = state.throttle.check(client) {
+            tracing::info!(%client, "credentials not checked: this address is locked out");
+            return too_many_attempts(retry_after).into_response();
+        }
+    }
+    let auth = match checked {
+        Checked::Passed { auth, credential } => {
+            if credential {
+                state.throttle.record_success(client);
+            }
+            auth
+        }
+        Checked::NoCredential => return unauthenticated(access, &req),
+        Checked::Wrong => {
+            let verdict = state.throttle.record_failure(client);
+            tracing::warn!(%client, path = %req.uri().path(), ?verdict, "wrong token or password");
+            if let Verdict::Locked { retry_after } = verdict {
+                return too_many_attempts(retry_after).into_response();
+            }
+            return unauthenticated(access, &req);
+        }
     };
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let existing = cookie(req.headers(), CSRF_COOKIE)

@@ -207,6 +207,84 @@ async fn patch_never_moves_the_status_backwards() {
 }
 
 #[tokio::test]
+async fn patch_takes_uploaded_at_as_unix_seconds_or_rfc3339() {
+    let app = TestApp::new().await;
+    let (id, url) = app.create("clip").await;
+    assert_eq!(
+        put_bytes(&app, &url, vec![1; 100]).await.status,
+        StatusCode::OK
+    );
+    let patch = |body: serde_json::Value| {
+        let uri = format!("/api/jobs/{id}");
+        let app = &app;
+        async move { app.json(Method::PATCH, &uri, body).await }
+    };
+    // Whole Unix seconds, the design's form: stored as that instant, answered as RFC 3339.
+    let r = patch(json!({"uploaded_at": 1_767_225_600})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["status"], "uploaded");
+    assert_eq!(r.json()["uploaded_at"], "2026-01-01T00:00:00Z");
+    let stored = app.backends.jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.uploaded_at.unwrap().timestamp(), 1_767_225_600);
+    assert_eq!(
+        app.get(&format!("/api/jobs/{id}")).await.json()["uploaded_at"],
+        "2026-01-01T00:00:00Z"
+    );
+    // An RFC 3339 string (what the upload page sends), with an offset.
+    let r = patch(json!({"uploaded_at": "2026-01-02T01:30:00.250+01:00"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let stored = app.backends.jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.uploaded_at.unwrap(),
+        "2026-01-02T00:30:00.250Z"
+            .parse::<chrono::DateTime<Utc>>()
+            .unwrap()
+    );
+    // null is the same as leaving it out.
+    let r = patch(json!({"uploaded_at": null, "title": "Renamed"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        app.backends
+            .jobs
+            .get(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .uploaded_at,
+        stored.uploaded_at
+    );
+
+    for (bad, why) in [
+        (json!(-1), "outside 1970-01-01 to 9999-12-31"),
+        (
+            json!(253_402_300_800_i64),
+            "outside 1970-01-01 to 9999-12-31",
+        ),
+        (json!(u64::MAX), "after year 9999"),
+        (json!(1_767_225_600.5), "not a whole number of seconds"),
+        (json!("1767225600.5"), "not an RFC 3339 date-time"),
+        (json!("1767225600"), "not an RFC 3339 date-time"),
+        (json!("yesterday"), "not an RFC 3339 date-time"),
+        (json!("1969-12-31T23:59:59Z"), "outside 1970-01-01"),
+        (json!(true), "got a boolean"),
+    ] {
+        let r = patch(json!({"uploaded_at": bad})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text());
+        assert_eq!(r.error_code(), "invalid-uploaded-at", "{bad}");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains("Unix seconds") && message.contains(why),
+            "{bad}: {message}"
+        );
+    }
+    let stored_after = app.backends.jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        stored_after.uploaded_at, stored.uploaded_at,
+        "refused values change nothing"
+    );
+}
+
+#[tokio::test]
 async fn get_job_counts_completed_segments() {
     let app = TestApp::new().await;
     let job = app.seed("counting", JobStatus::Chunking).await;
@@ -484,6 +562,12 @@ async fn openapi_document_describes_every_route() {
             assert!(v["paths"][path][m].is_object(), "{m} {path} missing");
         }
     }
+    let uploaded_at = &v["components"]["schemas"]["PatchJob"]["properties"]["uploaded_at"];
+    assert_eq!(uploaded_at["oneOf"][0]["type"], "integer", "{uploaded_at}");
+    assert_eq!(
+        uploaded_at["oneOf"][1]["format"], "date-time",
+        "{uploaded_at}"
+    );
     // Every $ref points at a schema that exists.
     let text = r.text();
     for part in text.split("\"#/components/schemas/").skip(1) {

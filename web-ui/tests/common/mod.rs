@@ -195,6 +195,14 @@ pub fn req(method: Method, uri: &str, headers: &[(&str, &str)], body: Body) -> R
     b.body(body).unwrap()
 }
 
+/// `req` as if it came over a connection from `peer` (what `web-ui`'s server adds).
+pub fn from_peer(mut req: Request<Body>, peer: &str) -> Request<Body> {
+    let addr: std::net::SocketAddr = peer.parse().expect("a socket address");
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
+    req
+}
+
 /// A short test clip (testsrc2 video + sine audio) made with ffmpeg.
 pub fn make_video(dir: &Path, name: &str, seconds: u32) -> PathBuf {
     let out = dir.join(name);
