@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 
 /// One of the fleet's binaries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// The web front.
     WebUi,
@@ -143,6 +143,7 @@ pub struct Proc {
     /// Its index among processes of the same role.
     pub index: usize,
     child: Child,
+    started: Instant,
 }
 
 impl Proc {
@@ -214,6 +215,11 @@ impl Fleet {
     /// Starts one more process of `role`.
     pub fn spawn(&mut self, role: Role) -> Result<u32> {
         let index = self.procs.iter().filter(|p| p.role == role).count();
+        self.spawn_at(role, index)
+    }
+
+    /// Starts the process of `role` numbered `index` (a restart keeps its number).
+    pub fn spawn_at(&mut self, role: Role, index: usize) -> Result<u32> {
         self.spawned += 1;
         let log_path =
             self.cfg
@@ -236,7 +242,12 @@ impl Fleet {
             .spawn()
             .with_context(|| format!("starting {}", role.binary()))?;
         let pid = child.id();
-        self.procs.push(Proc { role, index, child });
+        self.procs.push(Proc {
+            role,
+            index,
+            child,
+            started: Instant::now(),
+        });
         Ok(pid)
     }
 
@@ -271,6 +282,46 @@ impl Fleet {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Takes the processes that have exited off the fleet: each with how long it ran.
+    pub fn reap(&mut self) -> Result<Vec<Exit>> {
+        let mut exits = Vec::new();
+        let mut i = 0;
+        while i < self.procs.len() {
+            if let Some(status) = self.procs[i].child.try_wait()? {
+                let p = self.procs.remove(i);
+                exits.push(Exit {
+                    role: p.role,
+                    index: p.index,
+                    status,
+                    ran: p.started.elapsed(),
+                });
+            } else {
+                i += 1;
+            }
+        }
+        Ok(exits)
+    }
+
+    /// Where the processes' logs are.
+    pub fn log_dir(&self) -> PathBuf {
+        self.cfg.data_dir.join("logs")
+    }
+
+    /// Sends SIGKILL to the first process of `role` from outside, as the kernel's OOM killer
+    /// would, leaving it on the fleet for [`Fleet::reap`] (and a [`Supervisor`]) to notice.
+    pub fn oom_kill(&self, role: Role) -> Result<()> {
+        let p = self
+            .procs
+            .iter()
+            .find(|p| p.role == role)
+            .context("no such process")?;
+        let st = Command::new("kill")
+            .args(["-KILL", &p.pid().to_string()])
+            .status()?;
+        anyhow::ensure!(st.success(), "kill -KILL {} failed", p.pid());
         Ok(())
     }
 
@@ -339,5 +390,96 @@ impl Drop for Fleet {
             let _ = p.child.kill();
             let _ = p.child.wait();
         }
+    }
+}
+
+/// A process of the fleet that exited.
+#[derive(Debug, Clone)]
+pub struct Exit {
+    /// Which binary.
+    pub role: Role,
+    /// Its index among processes of the same role.
+    pub index: usize,
+    /// How it ended.
+    pub status: std::process::ExitStatus,
+    /// How long it ran.
+    pub ran: Duration,
+}
+
+impl Exit {
+    /// "exited with code 1" / "killed by signal 9 (SIGKILL)".
+    pub fn how(&self) -> String {
+        use std::os::unix::process::ExitStatusExt as _;
+        match (self.status.code(), self.status.signal()) {
+            (Some(code), _) => format!("exited with code {code}"),
+            (None, Some(9)) => "killed by signal 9 (SIGKILL)".to_owned(),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            (None, None) => "ended".to_owned(),
+        }
+    }
+}
+
+/// Keeps a local fleet alive, as `make up` does: a process that dies is started again after
+/// a back-off (1 s, doubling while it keeps dying within [`Supervisor::MIN_UPTIME`] of its
+/// start, at most 30 s), with one line saying which and how; one that dies at start
+/// [`Supervisor::MAX_QUICK_DEATHS`] times in a row is given up on (an error: something is
+/// wrong that restarting will not fix).
+#[derive(Debug, Default)]
+pub struct Supervisor {
+    /// Restarts due: when, which.
+    pending: Vec<(Instant, Role, usize)>,
+    /// Deaths within MIN_UPTIME in a row, per process.
+    quick: std::collections::HashMap<(Role, usize), u32>,
+}
+
+impl Supervisor {
+    /// A process that ran shorter than this died "at start".
+    pub const MIN_UPTIME: Duration = Duration::from_secs(5);
+    /// Deaths at start in a row after which a process is given up on.
+    pub const MAX_QUICK_DEATHS: u32 = 5;
+
+    /// Reaps what died, schedules restarts and starts what is due; returns the lines to
+    /// print. An error when a process keeps dying at start.
+    pub fn tick(&mut self, fleet: &mut Fleet) -> Result<Vec<String>> {
+        let mut lines = Vec::new();
+        for exit in fleet.reap()? {
+            let key = (exit.role, exit.index);
+            let quick = self.quick.entry(key).or_default();
+            *quick = if exit.ran < Self::MIN_UPTIME {
+                *quick + 1
+            } else {
+                0
+            };
+            if *quick >= Self::MAX_QUICK_DEATHS {
+                bail!(
+                    "{} #{} keeps dying at start ({} times in a row, last {}); see its log in {}",
+                    exit.role.binary(),
+                    exit.index,
+                    *quick,
+                    exit.how(),
+                    fleet.log_dir().display()
+                );
+            }
+            let delay = Duration::from_secs(1 << (*quick).min(5)).min(Duration::from_secs(30));
+            lines.push(format!(
+                "{} #{} {} after {:.1} s; restarting in {} s",
+                exit.role.binary(),
+                exit.index,
+                exit.how(),
+                exit.ran.as_secs_f64(),
+                delay.as_secs()
+            ));
+            self.pending
+                .push((Instant::now() + delay, exit.role, exit.index));
+        }
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) =
+            self.pending.drain(..).partition(|(at, ..)| *at <= now);
+        self.pending = later;
+        for (_, role, index) in due {
+            let pid = fleet.spawn_at(role, index)?;
+            lines.push(format!("{} #{index} restarted (pid {pid})", role.binary()));
+        }
+        Ok(lines)
     }
 }

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use parallax_core::Db;
-use parallax_e2e::fleet::Role;
+use parallax_e2e::fleet::{Role, Supervisor};
 use parallax_e2e::media::probe;
 use parallax_e2e::Client;
+use parallax_e2e::Fleet;
 
 /// Messages of `queue` that some process has received and not yet deleted or released.
 async fn in_flight(db: &Db, queue: &'static str) -> i64 {
@@ -307,4 +308,112 @@ fn trickle(data: Vec<u8>) -> impl futures::Stream<Item = std::io::Result<Vec<u8>
         tx.closed().await;
     });
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Supervises `fleet` (as `make up` does) until `done` says so, collecting the lines the
+/// supervisor prints; panics after `within`.
+async fn supervise_until<F, Fut>(
+    fleet: &mut Fleet,
+    supervisor: &mut Supervisor,
+    lines: &mut Vec<String>,
+    within: Duration,
+    mut done: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        lines.extend(supervisor.tick(fleet).expect("the supervisor gave up"));
+        if done().await {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not done within {within:?}; supervisor said {lines:?}\n{}",
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `make up` keeps the local fleet alive: each kind of process, SIGKILLed while a job is
+/// under way (as the kernel's OOM killer would), is started again by the supervisor with a
+/// line naming it and how it ended, and the job completes with nothing lost and no manual
+/// step.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_fleet_restarts_what_dies_and_the_job_completes() {
+    let scratch = Scratch::new("fault-supervised");
+    let source = clip(scratch.path(), "supervised.mp4", 6.0).await;
+    let src = probe(&source).await.unwrap();
+    let db = open_db(&scratch);
+    let mut fleet = start(local_config(&scratch)).await;
+    let client = Client::new(fleet.url());
+    let job = client
+        .submit(&source, "keep going", "full_sbs")
+        .await
+        .unwrap();
+    let mut supervisor = Supervisor::default();
+    let mut lines = Vec::new();
+
+    // The web front, right after the upload; the video-worker mid-segment; the media-worker
+    // after that (it still has the reassembly to do).
+    fleet.oom_kill(Role::WebUi).unwrap();
+    let in_segments = || async { in_flight(&db, "segments").await > 0 };
+    supervise_until(
+        &mut fleet,
+        &mut supervisor,
+        &mut lines,
+        Duration::from_secs(120),
+        in_segments,
+    )
+    .await;
+    fleet.oom_kill(Role::VideoWorker).unwrap();
+    fleet.oom_kill(Role::MediaWorker).unwrap();
+
+    let done = || async {
+        matches!(client.job(&job).await, Ok(s) if s.status() == "completed" || s.status() == "failed")
+    };
+    supervise_until(
+        &mut fleet,
+        &mut supervisor,
+        &mut lines,
+        Duration::from_secs(400),
+        done,
+    )
+    .await;
+    let state = client.job(&job).await.unwrap();
+    assert_eq!(
+        state.status(),
+        "completed",
+        "{:?}\n{}",
+        state.error(),
+        fleet.logs()
+    );
+    let out = client
+        .download(&job, &scratch.path().join("out"))
+        .await
+        .unwrap();
+    assert_eq!(
+        probe(&out).await.unwrap().frames,
+        src.frames,
+        "a segment missing or doubled"
+    );
+    for role in [Role::WebUi, Role::VideoWorker, Role::MediaWorker] {
+        let name = role.binary();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("{name} #0 killed by signal 9 (SIGKILL)"))),
+            "no line for {name}'s death: {lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("{name} #0 restarted"))),
+            "{name} not restarted: {lines:?}"
+        );
+    }
+    fleet.check_alive().unwrap();
+    fleet.stop(Duration::from_secs(20));
 }

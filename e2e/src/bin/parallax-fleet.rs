@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
-use parallax_e2e::fleet::{default_bin_dir, repo_root};
+use parallax_e2e::fleet::{default_bin_dir, repo_root, Supervisor};
 use parallax_e2e::media::{make_clip, probe, ClipSpec};
 use parallax_e2e::timeline::Stages;
 use parallax_e2e::{Client, Fleet, FleetConfig};
@@ -68,7 +68,19 @@ enum Cmd {
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> std::process::ExitCode {
+    // An error ends the command with its reason on one line (and its causes), never a
+    // backtrace: these are conditions a person acts on, not bugs.
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("parallax-fleet: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     let cli = Cli::parse();
     if let Some(d) = &cli.bin_dir {
         std::env::set_var("PARALLAX_BIN_DIR", d);
@@ -180,15 +192,17 @@ async fn up(port: u16, data_dir: PathBuf, video_workers: usize) -> Result<()> {
         data_dir.display(),
         data_dir.display()
     );
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    // A process that dies (an OOM kill, a crash) is started again: the work it held is
+    // redelivered by its queue, so the job goes on without a manual step.
+    let mut supervisor = Supervisor::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
     let outcome = loop {
         tokio::select! {
             _ = parallax_core::telemetry::shutdown_signal() => break Ok(()),
-            _ = tick.tick() => {
-                if let Err(e) = fleet.check_alive() {
-                    break Err(e);
-                }
-            }
+            _ = tick.tick() => match supervisor.tick(&mut fleet) {
+                Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+                Err(e) => break Err(e),
+            },
         }
     };
     println!("stopping...");
