@@ -707,3 +707,51 @@ async fn upload_page_offers_every_mode_and_the_limit() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// The stereo knobs are refused at job creation with a reason that names the knob (or the
+/// values it takes), and a valid set is stored as given.
+#[tokio::test]
+async fn stereo_knobs_are_checked_at_job_creation() {
+    let app = TestApp::new().await;
+    for (settings, says) in [
+        (json!({"foreground_scale": 9}), "foreground_scale"),
+        (json!({"ipd_offset": -10}), "ipd_offset"),
+        (json!({"edge_dilation": 11}), "edge_dilation"),
+        (json!({"max_output_width": 63}), "max_output_width"),
+        (json!({"bit_depth": 10}), "HEVC"),
+        (json!({"divergence": 12}), "divergence"),
+        (json!({"anaglyph_method": "sepia"}), "dubois"),
+        (json!({"synthetic_view": "middle"}), "both"),
+    ] {
+        let r = app
+            .json(Method::POST, "/api/jobs", json!({"settings": settings}))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{settings}: {}",
+            r.text()
+        );
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(says), "{settings}: {message}");
+    }
+    let r = app
+        .json(
+            Method::POST,
+            "/api/jobs",
+            json!({"mode": "vr180", "settings": {
+                "foreground_scale": 1.5, "ipd_offset": 1, "edge_dilation": 3,
+                "preserve_screen_border": true, "synthetic_view": "left",
+                "auto_convergence": true, "max_output_width": 3840,
+                "anaglyph_method": "wimmer", "encoder": "libx265", "bit_depth": 10
+            }}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let s = &r.json()["job"]["settings"];
+    assert_eq!(r.json()["job"]["mode"], "vr180");
+    assert_eq!(s["synthetic_view"], "left");
+    assert_eq!(s["edge_dilation"], 3);
+    assert_eq!(s["max_output_width"], 3840);
+    assert_eq!(s["anaglyph_method"], "wimmer");
+}
