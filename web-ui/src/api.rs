@@ -517,10 +517,10 @@ pub async fn list_jobs(
     };
     let cursor = q.cursor.as_deref().filter(|c| !c.is_empty());
     let which = q.state.as_deref().unwrap_or("completed");
-    if cursor.is_some() && which != "completed" {
+    if cursor.is_some() && which == "in_progress" {
         return Err(AppError::bad_request(
             "bad-cursor",
-            "only the completed listing is paged with a cursor",
+            "only the completed and failed listings are paged with a cursor",
         ));
     }
     let (items, next) = match which {
@@ -538,14 +538,13 @@ pub async fn list_jobs(
             (views::in_progress_views(&state, &items).await?, None)
         }
         "failed" => {
-            let items = state.jobs.list_failed(limit).await?;
-            (
-                items
-                    .iter()
-                    .map(|i| JobView::from_item(i, None, None))
-                    .collect(),
-                None,
-            )
+            let page = state.jobs.list_failed(limit, cursor).await?;
+            let views = page
+                .items
+                .iter()
+                .map(|i| JobView::from_item(i, None, None))
+                .collect();
+            (views, page.next_key)
         }
         other => {
             let shown: String = other.chars().take(40).collect();

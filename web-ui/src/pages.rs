@@ -145,24 +145,59 @@ fn eta_cell(v: &JobView) -> String {
 #[derive(Debug, Deserialize)]
 pub(crate) struct DashboardQuery {
     cursor: Option<String>,
+    failed_cursor: Option<String>,
     fragment: Option<String>,
 }
 
-/// `GET /`: in progress (with progress and ETA), failed (with reasons), completed (paged).
+/// The dashboard's position: a page of completed jobs and a page of failed ones.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cursors<'a> {
+    completed: Option<&'a str>,
+    failed: Option<&'a str>,
+}
+
+impl Cursors<'_> {
+    /// The query string of this position with `change` applied (`?` included, or empty).
+    fn query(&self, completed: Option<Option<&str>>, failed: Option<Option<&str>>) -> String {
+        let pairs = [
+            ("cursor", completed.unwrap_or(self.completed)),
+            ("failed_cursor", failed.unwrap_or(self.failed)),
+        ];
+        let q: Vec<String> = pairs
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={}", url_encode(v))))
+            .collect();
+        if q.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", q.join("&"))
+        }
+    }
+}
+
+/// `GET /`: in progress (with progress and ETA), failed (with reasons, paged), completed
+/// (paged).
 pub async fn dashboard(
     State(state): State<AppState>,
     Extension(csrf): Extension<CsrfToken>,
     Query(q): Query<DashboardQuery>,
 ) -> Response {
-    match dashboard_body(&state, q.cursor.as_deref().filter(|c| !c.is_empty())).await {
+    let at = Cursors {
+        completed: q.cursor.as_deref().filter(|c| !c.is_empty()),
+        failed: q.failed_cursor.as_deref().filter(|c| !c.is_empty()),
+    };
+    match dashboard_body(&state, at).await {
         Ok(body) if q.fragment.is_some() => Html(body).into_response(),
         Ok(body) => {
+            let here = at.query(None, None);
+            let refresh = if here.is_empty() {
+                "/?fragment=1".to_owned()
+            } else {
+                format!("/{here}&fragment=1")
+            };
             let live = format!(
                 r#"<div id="dashboard" data-refresh="{}">{body}</div>"#,
-                esc(&match q.cursor.as_deref() {
-                    Some(c) if !c.is_empty() => format!("/?fragment=1&cursor={}", url_encode(c)),
-                    _ => "/?fragment=1".to_owned(),
-                })
+                esc(&refresh)
             );
             page(&state, "Dashboard", &csrf, &live)
         }
@@ -174,13 +209,14 @@ fn url_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-async fn dashboard_body(state: &AppState, cursor: Option<&str>) -> Result<String, AppError> {
+async fn dashboard_body(state: &AppState, at: Cursors<'_>) -> Result<String, AppError> {
     let n = state.config.page_size;
     let (in_progress, failed, completed) = tokio::try_join!(
         state.jobs.list_in_progress(n),
-        state.jobs.list_failed(n),
-        state.jobs.list_completed(n, cursor),
+        state.jobs.list_failed(n, at.failed),
+        state.jobs.list_completed(n, at.completed),
     )?;
+    let cursor = at.completed;
     let in_progress = views::in_progress_views(state, &in_progress).await?;
     let mut h = String::with_capacity(8192);
     h.push_str(r#"<section class="jobs in-progress"><h2>In progress</h2>"#);
@@ -207,9 +243,9 @@ async fn dashboard_body(state: &AppState, cursor: Option<&str>) -> Result<String
     }
     h.push_str("</section>");
 
-    if !failed.is_empty() {
+    if !failed.items.is_empty() || at.failed.is_some() {
         h.push_str(r#"<section class="jobs failed"><h2>Failed</h2><table><thead><tr><th>Title</th><th>Reason</th><th>Created</th></tr></thead><tbody>"#);
-        for j in &failed {
+        for j in &failed.items {
             let reason = j
                 .error
                 .as_ref()
@@ -223,7 +259,22 @@ async fn dashboard_body(state: &AppState, cursor: Option<&str>) -> Result<String
                 created = time(Some(j.created_at)),
             );
         }
-        h.push_str("</tbody></table></section>");
+        h.push_str(r#"</tbody></table><p class="pager">"#);
+        if at.failed.is_some() {
+            let _ = write!(
+                h,
+                r#"<a href="/{}">Newest failed</a> "#,
+                esc(&at.query(None, Some(None)))
+            );
+        }
+        if let Some(next) = &failed.next_key {
+            let _ = write!(
+                h,
+                r#"<a class="older-failed" href="/{}">Older failed →</a>"#,
+                esc(&at.query(None, Some(Some(next))))
+            );
+        }
+        h.push_str("</p></section>");
     }
 
     h.push_str(r#"<section class="jobs completed"><h2>Completed</h2>"#);
@@ -255,13 +306,17 @@ async fn dashboard_body(state: &AppState, cursor: Option<&str>) -> Result<String
     }
     h.push_str(r#"<p class="pager">"#);
     if cursor.is_some() {
-        h.push_str(r#"<a href="/">Newest</a> "#);
+        let _ = write!(
+            h,
+            r#"<a href="/{}">Newest</a> "#,
+            esc(&at.query(Some(None), None))
+        );
     }
     if let Some(next) = &completed.next_key {
         let _ = write!(
             h,
-            r#"<a class="older" href="/?cursor={}">Older →</a>"#,
-            esc(&url_encode(next))
+            r#"<a class="older" href="/{}">Older →</a>"#,
+            esc(&at.query(Some(Some(next)), None))
         );
     }
     h.push_str("</p></section>");

@@ -755,3 +755,59 @@ async fn stereo_knobs_are_checked_at_job_creation() {
     assert_eq!(s["max_output_width"], 3840);
     assert_eq!(s["anaglyph_method"], "wimmer");
 }
+
+/// The failed jobs are paged like the completed ones, on the dashboard and in the API: every
+/// failed job is reachable, none twice.
+#[tokio::test]
+async fn failed_jobs_are_paged_on_the_dashboard_and_in_the_api() {
+    let app = TestApp::with_config(WebConfig {
+        page_size: 3,
+        ..WebConfig::default()
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(
+            app.seed(&format!("broken {i}"), JobStatus::Failed)
+                .await
+                .job_id,
+        );
+    }
+    // The API: pages of three with a cursor.
+    let mut seen = Vec::new();
+    let mut uri = "/api/jobs?state=failed".to_owned();
+    loop {
+        let page = app.get(&uri).await.json();
+        for j in page["items"].as_array().unwrap() {
+            seen.push(j["job_id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => uri = format!("/api/jobs?state=failed&cursor={c}"),
+            None => break,
+        }
+    }
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids);
+    // The dashboard: an "Older failed" link to the next page, which shows other jobs.
+    let first = app.get("/").await.text();
+    let at = first
+        .find(r#"class="older-failed" href="/"#)
+        .expect("a link to older failed jobs");
+    let href = &first[at + r#"class="older-failed" href="#.len() + 1..];
+    let href = href[..href.find('"').unwrap()].replace("&amp;", "&");
+    let second = app.get(&href).await.text();
+    let shown = |html: &str| -> Vec<String> {
+        ids.iter()
+            .filter(|id| html.contains(id.as_str()))
+            .cloned()
+            .collect()
+    };
+    let (a, b) = (shown(&first), shown(&second));
+    assert_eq!(a.len(), 3, "{a:?}");
+    assert!(
+        !b.is_empty() && b.iter().all(|id| !a.contains(id)),
+        "{a:?} then {b:?}"
+    );
+    assert!(second.contains("Newest failed"));
+}

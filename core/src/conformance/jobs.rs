@@ -251,6 +251,54 @@ pub async fn list_completed_pages_without_duplicates_or_gaps(h: &dyn Harness) {
     assert_eq!(first, expected.iter().collect::<Vec<_>>());
 }
 
+/// Paging through failed jobs returns each exactly once, newest created first.
+pub async fn list_failed_pages_without_duplicates_or_gaps(h: &dyn Harness) {
+    let store = h.jobs();
+    let base = Utc::now() + Duration::days(3650);
+    let mut mine = Vec::new();
+    for i in 0..11 {
+        let mut job = new_job(&format!("bad {i}"));
+        // Two jobs share each creation time, to exercise the tie-break.
+        job.created_at = base - Duration::seconds(i / 2);
+        store.put(&job).await.unwrap();
+        store
+            .update(
+                &job.job_id,
+                &JobUpdate::failed("not-a-video", "no video stream"),
+            )
+            .await
+            .unwrap();
+        mine.push(job.job_id);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for pages in 0.. {
+        assert!(pages < 10_000, "paging does not end");
+        let page = store.list_failed(4, cursor.as_deref()).await.unwrap();
+        assert!(page.items.len() <= 4);
+        assert!(page.items.iter().all(|j| j.status == JobStatus::Failed));
+        seen.extend(page.items.iter().map(|j| (j.created_at, j.job_id.clone())));
+        match page.next_key {
+            Some(k) => cursor = Some(k),
+            None => break,
+        }
+    }
+    let ids: Vec<&String> = seen.iter().map(|(_, id)| id).collect();
+    let unique_ids: HashSet<&String> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique_ids.len(), "a job was listed twice");
+    // Ours were made in the future: they come first, in the order made.
+    let first: Vec<&String> = ids.iter().take(mine.len()).copied().collect();
+    for id in &mine {
+        assert!(first.contains(&id), "job {id} skipped or out of order");
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0].0 >= w[1].0),
+        "not newest first"
+    );
+    let r = store.list_failed(5, Some("not-a-cursor")).await;
+    assert!(matches!(r, Err(Error::InvalidInput { .. })), "{r:?}");
+}
+
 /// A cursor the store did not make is `InvalidInput`.
 pub async fn list_completed_rejects_foreign_cursor(h: &dyn Harness) {
     for bad in ["not-a-cursor", "eyJ4IjoxfQ", "%%%"] {
@@ -301,7 +349,7 @@ pub async fn list_in_progress_and_failed(h: &dyn Harness) {
     assert!(live_ids.contains(&live.job_id));
     assert!(!live_ids.contains(&done.job_id));
     assert!(!live_ids.contains(&bad.job_id));
-    let failed = store.list_failed(1000).await.unwrap();
+    let failed = store.list_failed(1000, None).await.unwrap().items;
     let mine = failed
         .iter()
         .find(|j| j.job_id == bad.job_id)

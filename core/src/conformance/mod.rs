@@ -90,6 +90,7 @@ macro_rules! conformance_tests {
             jobs::concurrent_updates_keep_every_field,
             jobs::list_completed_pages_without_duplicates_or_gaps,
             jobs::list_completed_rejects_foreign_cursor,
+            jobs::list_failed_pages_without_duplicates_or_gaps,
             jobs::list_in_progress_and_failed,
             completions::put_is_idempotent,
             completions::query_orders_by_segment_index,

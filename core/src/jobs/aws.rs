@@ -369,8 +369,38 @@ impl JobStore for DynamoJobStore {
         self.list_statuses(&live, limit).await
     }
 
-    async fn list_failed(&self, limit: usize) -> Result<Vec<JobListItem>> {
-        self.list_statuses(&[JobStatus::Failed], limit).await
+    async fn list_failed(
+        &self,
+        limit: usize,
+        exclusive_start_key: Option<&str>,
+    ) -> Result<Page<JobListItem>> {
+        // The created index's position: its keys and the table's (job id).
+        let start = exclusive_start_key
+            .map(cursor_decode)
+            .transpose()?
+            .map(|(sk, job_id)| {
+                // cursor_decode checked the 20 digits before the '#'.
+                let created_us: u64 = sk[..20].parse().unwrap_or(0);
+                HashMap::from([
+                    ("job_id".to_owned(), string(job_id)),
+                    ("status".to_owned(), string(JobStatus::Failed.as_str())),
+                    ("created_us".to_owned(), num(created_us)),
+                ])
+            });
+        let limit = limit.clamp(1, 1000);
+        let mut jobs = self
+            .query_status(JOBS_BY_CREATED_INDEX, JobStatus::Failed, limit + 1, start)
+            .await?;
+        let more = jobs.len() > limit;
+        jobs.truncate(limit);
+        let next_key = more.then(|| jobs.last()).flatten().map(|last| {
+            let us = last.created_at.timestamp_micros().max(0);
+            cursor_encode(&format!("{us:020}#{}", last.job_id))
+        });
+        Ok(Page {
+            items: jobs.iter().map(Into::into).collect(),
+            next_key,
+        })
     }
 }
 

@@ -179,16 +179,39 @@ impl JobStore for SqliteJobStore {
             .await
     }
 
-    async fn list_failed(&self, limit: usize) -> Result<Vec<JobListItem>> {
-        let limit = limit.clamp(1, 1000) as i64;
+    async fn list_failed(
+        &self,
+        limit: usize,
+        exclusive_start_key: Option<&str>,
+    ) -> Result<Page<JobListItem>> {
+        let start = exclusive_start_key.map(cursor_decode).transpose()?;
+        let limit = limit.clamp(1, 1000);
         self.db
             .call(move |c| {
-                let jobs = list_query(
-                    c,
-                    "SELECT body FROM jobs WHERE status = ?1 ORDER BY created_at DESC LIMIT ?2",
-                    params![JobStatus::Failed.as_str(), limit],
-                )?;
-                Ok(jobs.iter().map(Into::into).collect())
+                let fetch = (limit + 1) as i64;
+                let failed = JobStatus::Failed.as_str();
+                let jobs = match &start {
+                    None => list_query(
+                        c,
+                        "SELECT body FROM jobs WHERE status = ?1
+                         ORDER BY created_at DESC, job_id DESC LIMIT ?2",
+                        params![failed, fetch],
+                    )?,
+                    Some((at, id)) => list_query(
+                        c,
+                        "SELECT body FROM jobs WHERE status = ?1
+                           AND (created_at < ?2 OR (created_at = ?2 AND job_id < ?3))
+                         ORDER BY created_at DESC, job_id DESC LIMIT ?4",
+                        params![failed, at, id, fetch],
+                    )?,
+                };
+                let more = jobs.len() > limit;
+                let items: Vec<JobListItem> = jobs.iter().take(limit).map(Into::into).collect();
+                let next_key = more
+                    .then(|| items.last())
+                    .flatten()
+                    .map(|last| cursor_encode(last.created_at.timestamp_micros(), &last.job_id));
+                Ok(Page { items, next_key })
             })
             .await
     }

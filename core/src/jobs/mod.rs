@@ -25,7 +25,9 @@ pub mod local;
 ///   job is repeated or skipped. A key that was not produced by this store is
 ///   [`Error::InvalidInput`].
 /// - `list_in_progress` lists jobs neither completed nor failed, newest `created_at` first.
-/// - `list_failed` lists failed jobs, newest first.
+/// - `list_failed` pages failed jobs newest `created_at` first (ties by job id), with an
+///   opaque `exclusive_start_key` as `list_completed` has; across pages no job is repeated or
+///   skipped.
 ///
 /// [`Error::Conflict`]: crate::Error::Conflict
 /// [`Error::InvalidTransition`]: crate::Error::InvalidTransition
@@ -47,6 +49,10 @@ pub trait JobStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Page<JobListItem>>;
     /// Jobs in progress, newest first.
     async fn list_in_progress(&self, limit: usize) -> Result<Vec<JobListItem>>;
-    /// Failed jobs, newest first.
-    async fn list_failed(&self, limit: usize) -> Result<Vec<JobListItem>>;
+    /// Failed jobs, newest first, one page.
+    async fn list_failed(
+        &self,
+        limit: usize,
+        exclusive_start_key: Option<&str>,
+    ) -> Result<Page<JobListItem>>;
 }
