@@ -48,7 +48,7 @@ pub fn spec() -> Value {
                     "parameters": [
                         {"name": "state", "in": "query", "schema": {"type": "string", "enum": ["completed", "in_progress", "failed"], "default": "completed"}},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
-                        {"name": "cursor", "in": "query", "description": "next_cursor of the previous page (completed only)", "schema": {"type": "string"}}
+                        {"name": "cursor", "in": "query", "description": "next_cursor of the previous page (completed and failed listings)", "schema": {"type": "string"}}
                     ],
                     "responses": {
                         "200": {"description": "one page", "content": {"application/json": {"schema": {
