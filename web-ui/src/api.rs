@@ -20,6 +20,29 @@ use crate::AppState;
 /// Longest title accepted, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
 
+/// A JSON request's body, read whole; a body over the size limit (or one that cannot be read)
+/// is refused in the JSON error shape, as every other rejection is, not axum's plain text.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        match Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(Body(bytes)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body-too-large",
+                "the request body is larger than this API takes; send the video itself to the upload URL, not here",
+            )),
+            Err(e) => Err(AppError::bad_request(
+                "invalid-body",
+                format!("the request body could not be read: {}", e.body_text()),
+            )),
+        }
+    }
+}
+
 fn parse_json<T: DeserializeOwned>(body: &Bytes) -> AppResult<T> {
     if body.is_empty() {
         return serde_json::from_slice(b"{}")
@@ -121,7 +144,7 @@ pub struct UploadInstructions {
 }
 
 /// `POST /api/jobs`.
-pub async fn create_job(State(state): State<AppState>, body: Bytes) -> AppResult<Response> {
+pub async fn create_job(State(state): State<AppState>, Body(body): Body) -> AppResult<Response> {
     let req: CreateJob = parse_json(&body)?;
     let title = clean_title(req.title.as_deref().unwrap_or(""))?;
     let title = if title.is_empty() {
@@ -249,7 +272,7 @@ fn parse_uploaded_at(value: Option<&serde_json::Value>) -> AppResult<Option<Date
 pub async fn patch_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> AppResult<Json<JobView>> {
     let req: PatchJob = parse_json(&body)?;
     let uploaded_at = parse_uploaded_at(req.uploaded_at.as_ref())?;
@@ -317,7 +340,7 @@ const MAX_RERENDER_CHAIN: usize = 64;
 pub async fn rerender_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> AppResult<Response> {
     let req: RerenderJob = parse_json(&body)?;
     let source = load_job(&state, &id).await?;

@@ -811,3 +811,29 @@ async fn failed_jobs_are_paged_on_the_dashboard_and_in_the_api() {
     );
     assert!(second.contains("Newest failed"));
 }
+
+/// A JSON body over the limit is refused in the JSON error shape (413, `body-too-large`),
+/// like every other rejection, not as plain text.
+#[tokio::test]
+async fn a_body_over_the_limit_gets_the_json_error_shape() {
+    let app = TestApp::with_config(WebConfig {
+        max_body_bytes: 1024,
+        ..WebConfig::default()
+    })
+    .await;
+    let big = format!(r#"{{"title": "{}"}}"#, "x".repeat(4096));
+    let r = app
+        .send(req(
+            Method::POST,
+            "/api/jobs",
+            &[("content-type", "application/json")],
+            axum::body::Body::from(big),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
+    assert_eq!(r.error_code(), "body-too-large");
+    assert!(r
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("application/json"));
+}
