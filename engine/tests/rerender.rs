@@ -7,64 +7,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use parallax_core::model::{ConversionSettings, StereoMode};
 use parallax_engine::stereo::Yuv420;
-use parallax_engine::{BadInput, ConvertRequest, Engine, EngineConfig, SeamStart};
+use parallax_engine::{BadInput, ConvertRequest, SeamStart};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the crate is in the workspace")
-        .to_path_buf()
-}
-
-/// The tests' tiny models, written once per test process by the models script.
-fn models() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let python = std::env::var_os("PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo().join(".venv/bin/python"));
-        assert!(
-            python.exists(),
-            "{} is missing: run `make venv` (the models script needs onnx and numpy)",
-            python.display()
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let st = Command::new(&python)
-            .arg(repo().join("models/make_models.py"))
-            .arg("--test-models")
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(st.success(), "models/make_models.py failed");
-        dir
-    })
-    .path()
-}
-
-fn engine(name: &str, batch: usize) -> Engine {
-    let mut cfg = EngineConfig::new(models().join(name));
-    cfg.batch_size = batch;
-    cfg.intra_threads = Some(1);
-    cfg.preset = Some("ultrafast".to_owned());
-    Engine::load(&cfg).unwrap_or_else(|e| panic!("loading {name}: {e:#}"))
-}
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+mod util;
+use util::*;
 
 /// A clip of `frames` frames from the lavfi source `src` (size and rate included).
 fn clip(dir: &Path, name: &str, src: &str, frames: u32) -> PathBuf {
@@ -86,49 +35,6 @@ fn clip(dir: &Path, name: &str, src: &str, frames: u32) -> PathBuf {
         path.to_str().unwrap(),
     ]);
     path
-}
-
-fn ffprobe(args: &[&str], path: &Path) -> String {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(args)
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| l.trim_end_matches(','))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn dims(path: &Path) -> (usize, usize) {
-    let s = ffprobe(
-        &["-show_entries", "stream=width,height", "-of", "csv=p=0"],
-        path,
-    );
-    let mut it = s.trim().split(',').map(|v| v.parse::<usize>().unwrap());
-    (it.next().unwrap(), it.next().unwrap())
-}
-
-fn packet_times(path: &Path) -> Vec<f64> {
-    let s = ffprobe(
-        &["-show_entries", "packet=pts_time", "-of", "csv=p=0"],
-        path,
-    );
-    let mut v: Vec<f64> = s
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.trim().parse().unwrap())
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v
 }
 
 /// Every frame, decoded to 8-bit YUV 4:2:0.
