@@ -15,7 +15,7 @@ export CARGO_INCREMENTAL ?= 0
 endif
 
 .PHONY: demo up fleet-release bench-fleet
-.PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video bench-media bench-web bench-quality
+.PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video bench-media bench-web bench-quality gpu-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ bench-media: ## media-worker figures (release): chunk_vs_remux, concat_vs_remux 
 
 bench-quality: venv ## Picture figures (release): disparity_error_px, edge_artifact_ratio on generated scenes of known depth
 	BENCH_ONLY=quality $(CARGO) bench -p parallax-engine --bench video
+
+gpu-check: venv ## On a GPU host (not part of make test): the execution provider in use and the real-size model's fps (EXECUTION_PROVIDER, default cuda; ORT_DYLIB_PATH to onnxruntime-gpu's library)
+	BENCH_ONLY=gpu $(CARGO) bench -p parallax-engine --bench video
 
 bench-video: venv ## Engine figures (release): frame_path_vs_ffmpeg, inference_vs_onnxruntime, warp_mpix_per_s
 	$(CARGO) bench -p parallax-engine --bench video

@@ -284,6 +284,51 @@ fn rerender(rt: &tokio::runtime::Runtime, dir: &Path) -> Option<(f64, f64, f64)>
     Some((again_s / first_s, first_s, again_s))
 }
 
+/// `make gpu-check` (`BENCH_ONLY=gpu`, never part of a plain run): the real-size model on
+/// the execution provider `EXECUTION_PROVIDER` asks for (default cuda): which provider it
+/// actually runs on (CPU after a fallback, which ONNX Runtime's log explains) and its frames
+/// per second at 720p's model input (518x924), after two warm-up runs.
+fn gpu_check(dir: &Path) {
+    use parallax_engine::ExecutionProvider;
+    let Some(model) = vits14_model(dir, "gpu-check") else {
+        return;
+    };
+    let asked = match std::env::var("EXECUTION_PROVIDER").as_deref() {
+        Ok("cpu") => ExecutionProvider::Cpu,
+        Ok("tensorrt") => ExecutionProvider::Tensorrt,
+        _ => ExecutionProvider::Cuda,
+    };
+    let mut cfg = EngineConfig::new(&model);
+    cfg.provider = asked;
+    let engine = Engine::load(&cfg).expect("loading the ViT-S/14 DPT model");
+    let in_use = engine.model().provider();
+    let (w, h) = engine.model().input_size(1280, 720, 518);
+    let input = vec![0.1f32; 3 * w * h];
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        engine
+            .model()
+            .run(&input, 1, (w, h), &mut out)
+            .expect("warm-up");
+    }
+    let n = env_num("GPU_CHECK_RUNS", 20).max(1);
+    let t = Instant::now();
+    for _ in 0..n {
+        engine
+            .model()
+            .run(&input, 1, (w, h), &mut out)
+            .expect("inference");
+    }
+    let fps = n as f64 / t.elapsed().as_secs_f64();
+    println!("gpu-check: asked for {asked:?}, running on {in_use:?}");
+    println!("gpu-check: {fps:.2} frames/s, ViT-S/14 DPT (Depth Anything V2 Small's shape) at {w}x{h}, batch 1");
+    if in_use != asked {
+        println!(
+            "gpu-check: the {asked:?} provider is not in use: the ONNX Runtime library at ORT_DYLIB_PATH has none, or it could not start (it needs the onnxruntime-gpu wheel's library and a visible GPU)"
+        );
+    }
+}
+
 fn inference(dir: &Path) -> Option<(f64, f64, f64)> {
     use std::io::{BufRead as _, BufReader, Write as _};
     let model = vits14_model(dir, "inference_vs_onnxruntime")?;
@@ -510,6 +555,11 @@ fn main() {
     // BENCH_ONLY=quality|rerender|warp|inference|frame_path runs one figure (for working on it).
     let only = std::env::var("BENCH_ONLY").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
+
+    if only.as_deref() == Some("gpu") {
+        gpu_check(&dir);
+        return;
+    }
 
     if wanted("quality") {
         let err = quality::disparity_error_px();

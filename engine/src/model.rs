@@ -92,6 +92,7 @@ pub struct DepthModel {
     info: ModelInfo,
     path: PathBuf,
     runs: AtomicU64,
+    provider: ExecutionProvider,
 }
 
 fn shape_text(shape: &[i64]) -> String {
@@ -157,6 +158,7 @@ impl DepthModel {
             b.commit_from_file(path)
                 .map_err(|e| anyhow!("loading {} as an ONNX model: {e}", path.display()))
         };
+        let mut in_use = provider;
         let session = match provider {
             ExecutionProvider::Cpu => build(false)?,
             _ => {
@@ -171,12 +173,14 @@ impl DepthModel {
                         "this ONNX Runtime library has no {provider:?} execution provider \
                          (the GPU needs the onnxruntime-gpu wheel); falling back to CPU"
                     );
+                    in_use = ExecutionProvider::Cpu;
                     build(false)?
                 } else {
                     match build(true) {
                         Ok(s) => s,
                         Err(e) => {
                             tracing::warn!(?provider, error = %e, "the execution provider failed to start; falling back to CPU");
+                            in_use = ExecutionProvider::Cpu;
                             build(false)?
                         }
                     }
@@ -191,6 +195,7 @@ impl DepthModel {
             info,
             path: path.to_path_buf(),
             runs: AtomicU64::new(0),
+            provider: in_use,
         })
     }
 
@@ -202,6 +207,11 @@ impl DepthModel {
     /// The model file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The execution provider the model runs on: the one asked for, or CPU after a fallback.
+    pub fn provider(&self) -> ExecutionProvider {
+        self.provider
     }
 
     /// How many times the model has been run (one run per batch) since it was loaded: a
