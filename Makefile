@@ -69,13 +69,13 @@ bench-fleet: setup fleet-release ## Fleet figures (release): fleet_vs_single_pro
 bench-media: ## media-worker figures (release): chunk_vs_remux, concat_vs_remux on a 60 s 1080p source
 	$(CARGO) run --release -p media-worker --example bench_media
 
-bench-quality: venv ## Picture figures (release): disparity_error_px, edge_artifact_ratio on generated scenes of known depth
+bench-quality: venv ## Picture figures: disparity_error_px, edge_artifact_ratio, static_flicker, seam_jump on generated scenes of known depth
 	BENCH_ONLY=quality $(CARGO) bench -p parallax-engine --bench video
 
 gpu-check: venv ## On a GPU host (not part of make test): the execution provider in use and the real-size model's fps (EXECUTION_PROVIDER, default cuda; ORT_DYLIB_PATH to onnxruntime-gpu's library)
 	BENCH_ONLY=gpu $(CARGO) bench -p parallax-engine --bench video
 
-bench-video: venv ## Engine figures (release): frame_path_vs_ffmpeg, inference_vs_onnxruntime, warp_mpix_per_s
+bench-video: venv ## Engine figures (release): frame_path_vs_ffmpeg, inference_vs_onnxruntime, warp_mpix_per_s, warp10_vs_warp8, rerender_vs_first, and the picture figures
 	$(CARGO) bench -p parallax-engine --bench video
 
 bench-web: ## web-ui figures (release): dashboard_rps, dashboard_p99_ms with 10,000 jobs
