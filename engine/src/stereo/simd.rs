@@ -846,6 +846,26 @@ mod tests {
         }
     }
 
+    /// Keys for a row of `w` pixels as the sampling sees them: positions near their pixel (as
+    /// a splat gives), anywhere, or at the row's end; holes every third round.
+    fn sampling_keys(next: &mut impl FnMut() -> u64, w: usize, round: usize) -> Vec<u64> {
+        let max = ((w - 1) as u64) << 8;
+        (0..w)
+            .map(|x| {
+                let r = next();
+                if round.is_multiple_of(3) && r.is_multiple_of(11) {
+                    return HOLE;
+                }
+                let pos = match r % 4 {
+                    0 => max,
+                    1 => (r >> 8) % (max + 1),
+                    _ => ((x as u64) << 8).saturating_add((r >> 8) % 700).min(max),
+                };
+                (r >> 40 | 1) << 32 | pos
+            })
+            .collect()
+    }
+
     #[test]
     fn avx2_sampling_matches_the_scalar_code_exactly() {
         if !crate::cpu::kernels_comparable() {
@@ -856,22 +876,7 @@ mod tests {
             for round in 0..20 {
                 let s0: Vec<u8> = (0..w).map(|_| next() as u8).collect();
                 let s1: Vec<u8> = (0..w).map(|_| next() as u8).collect();
-                let max = ((w - 1) as u64) << 8;
-                let keys: Vec<u64> = (0..w)
-                    .map(|x| {
-                        let r = next();
-                        if round % 3 == 0 && r.is_multiple_of(11) {
-                            return HOLE;
-                        }
-                        // Positions near x (as a splat gives), anywhere, or at the row's end.
-                        let pos = match r % 4 {
-                            0 => max,
-                            1 => (r >> 8) % (max + 1),
-                            _ => ((x as u64) << 8).saturating_add((r >> 8) % 700).min(max),
-                        };
-                        (r >> 40 | 1) << 32 | pos
-                    })
-                    .collect();
+                let keys = sampling_keys(&mut next, w, round);
                 let (mut a0, mut a1) = (vec![0u8; w], vec![0u8; w]);
                 let (mut b0, mut b1) = (vec![0u8; w], vec![0u8; w]);
                 let Some(holes) = lerp2(&s0, &s1, &keys, &mut a0, &mut a1) else {
@@ -895,21 +900,7 @@ mod tests {
             for round in 0..20 {
                 let s0: Vec<u16> = (0..w).map(|_| (next() % 1024) as u16).collect();
                 let s1: Vec<u16> = (0..w).map(|_| (next() % 1024) as u16).collect();
-                let max = ((w - 1) as u64) << 8;
-                let keys: Vec<u64> = (0..w)
-                    .map(|x| {
-                        let r = next();
-                        if round % 3 == 0 && r.is_multiple_of(11) {
-                            return HOLE;
-                        }
-                        let pos = match r % 4 {
-                            0 => max,
-                            1 => (r >> 8) % (max + 1),
-                            _ => ((x as u64) << 8).saturating_add((r >> 8) % 700).min(max),
-                        };
-                        (r >> 40 | 1) << 32 | pos
-                    })
-                    .collect();
+                let keys = sampling_keys(&mut next, w, round);
                 let (mut a0, mut a1) = (vec![0u16; w], vec![0u16; w]);
                 let (mut b0, mut b1) = (vec![0u16; w], vec![0u16; w]);
                 let Some(holes) = lerp2_u16(&s0, &s1, &keys, &mut a0, &mut a1) else {
