@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS reassembly_claims (
     job_id     TEXT PRIMARY KEY,
     claimed_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reassembly_resends (
+    job_id    TEXT PRIMARY KEY,
+    resent_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS messages (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     queue         TEXT NOT NULL,

@@ -50,20 +50,18 @@ async fn main() -> anyhow::Result<()> {
         visibility_timeout: cli.common.queue_settings().visibility_timeout,
         max_receives: cli.common.queue_settings().max_receives,
     });
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        telemetry::shutdown_signal().await;
-        let _ = tx.send(true);
-    });
+    let shutdown = parallax_core::worker::shutdown_token();
     let mode = cli.mode.unwrap_or(Mode::All);
     tracing::info!(adapter = ?cli.common.storage_adapter, ?mode, "media-worker started");
     let mut loops = Vec::new();
     if matches!(mode, Mode::Chunk | Mode::All) {
-        loops.push(tokio::spawn(worker.clone().run(Step::Chunking, rx.clone())));
+        loops.push(tokio::spawn(
+            worker.clone().run(Step::Chunking, shutdown.clone()),
+        ));
     }
     if matches!(mode, Mode::Reassemble | Mode::All) {
         loops.push(tokio::spawn(
-            worker.clone().run(Step::Reassembly, rx.clone()),
+            worker.clone().run(Step::Reassembly, shutdown.clone()),
         ));
     }
     for l in loops {

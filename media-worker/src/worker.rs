@@ -1,24 +1,26 @@
-//! The queue loops. Each receives one message at a time, handles it in its own task (a panic
-//! boundary) while a heartbeat keeps it invisible, deletes it only after success, and
-//! classifies failures: a bad input fails its job (stable code, readable message) and the
-//! message is deleted; anything else leaves the message to come back, and on its last
-//! allowed delivery fails the job so that a person sees why. On shutdown the loop stops
-//! receiving, lets the current message finish within the grace period, and otherwise
+//! The chunking and reassembly handlers, run by core's queue-worker runtime
+//! ([`parallax_core::worker`]): one message at a time, a heartbeat keeping it invisible, a
+//! panic boundary, bad input failing its job (stable code, readable message) and deleting the
+//! message, anything else retried with a back-off and, on the last allowed receive, failing
+//! the job before the message goes to the dead-letter queue. On shutdown the loop stops
+//! receiving, lets the current message finish within `SHUTDOWN_GRACE_SECS`, and otherwise
 //! releases it (visibility 0) for another worker.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
+use async_trait::async_trait;
 use parallax_core::backends::Backends;
 use parallax_core::keys::QueueName;
-use parallax_core::model::{ChunkingMessage, JobUpdate, ReassemblyRequest};
-use parallax_core::queue::{QueueReceiver, ReceivedMessage};
-use tokio::sync::watch;
-use tracing::Instrument as _;
+use parallax_core::model::{ChunkingMessage, ReassemblyRequest};
+use parallax_core::queue::{QueueSettings, ReceivedMessage};
+use parallax_core::worker::{
+    self, CancellationToken, Context, Handler, HandlerError, LoopConfig, Outcome,
+};
 
 use crate::chunk::{self, ChunkOutcome};
-use crate::failure::{Failure, Rejection};
+use crate::failure::Failure;
 use crate::reassemble::{self, ReassemblyOutcome};
 use crate::settings::Settings;
 
@@ -38,16 +40,9 @@ impl Step {
             Step::Reassembly => QueueName::Reassembly,
         }
     }
-
-    fn gave_up_code(self) -> &'static str {
-        match self {
-            Step::Chunking => "chunking-failed",
-            Step::Reassembly => "reassembly-failed",
-        }
-    }
 }
 
-/// What the loops share.
+/// What the handlers share.
 #[derive(Debug, Clone)]
 pub struct Worker {
     /// The adapters.
@@ -60,233 +55,233 @@ pub struct Worker {
     pub max_receives: u32,
 }
 
-/// How one message ended.
-#[derive(Debug)]
-enum Handled {
-    /// Delete it.
-    Done,
-    /// Leave it to come back.
-    Retry(anyhow::Error),
+impl Worker {
+    /// Runs `step`'s loop until `shutdown` is cancelled (see
+    /// [`parallax_core::worker::shutdown_token`]).
+    pub async fn run(self: Arc<Self>, step: Step, shutdown: CancellationToken) {
+        let receiver = self.backends.queue(step.queue()).receiver.clone();
+        let cfg = LoopConfig {
+            visibility_timeout: self.visibility_timeout,
+            max_receives: self.max_receives,
+            grace: self.settings.shutdown_grace,
+            ..LoopConfig::new(step.queue().to_string(), &QueueSettings::default())
+        };
+        let handler: Arc<dyn Handler> = match step {
+            Step::Chunking => Arc::new(Chunking(self)),
+            Step::Reassembly => Arc::new(Reassembly(self)),
+        };
+        worker::run(receiver, handler, cfg, shutdown).await
+    }
+
+    async fn fail_jobs(&self, ids: &[String], code: &str, message: &str) -> anyhow::Result<()> {
+        for id in ids {
+            worker::fail_job(&*self.backends.jobs, id, code, message)
+                .await
+                .with_context(|| format!("marking job {id} failed"))?;
+        }
+        Ok(())
+    }
 }
 
-impl Worker {
-    /// Runs `step`'s loop until `shutdown` turns true.
-    pub async fn run(self: Arc<Self>, step: Step, mut shutdown: watch::Receiver<bool>) {
-        let receiver = self.backends.queue(step.queue()).receiver.clone();
-        tracing::info!(queue = %step.queue(), "loop started");
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let received = tokio::select! {
-                _ = shutdown.changed() => break,
-                r = receiver.receive(1) => r,
-            };
-            let messages = match received {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(queue = %step.queue(), error = %e, "receive failed; retrying");
-                    tokio::select! {
-                        _ = shutdown.changed() => break,
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
-                    }
-                }
-            };
-            for msg in messages {
-                self.clone()
-                    .process(step, receiver.clone(), msg, shutdown.clone())
-                    .await;
-            }
-        }
-        tracing::info!(queue = %step.queue(), "loop stopped");
+/// A step's failure as the runtime classifies it.
+fn classify(failure: Failure) -> HandlerError {
+    match failure {
+        Failure::Reject(r) => HandlerError::Reject {
+            code: r.code,
+            message: r.message,
+        },
+        Failure::Retry(e) => HandlerError::Retry(e),
     }
+}
 
-    /// Handles one message: heartbeat, panic boundary, delete or leave, shutdown release.
-    async fn process(
-        self: Arc<Self>,
-        step: Step,
-        receiver: Arc<dyn QueueReceiver>,
-        msg: ReceivedMessage,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let span = tracing::info_span!("message", queue = %step.queue(), message_id = %msg.message_id, receive_count = msg.receive_count);
-        let body = msg.body.clone();
-        let last_attempt = msg.receive_count >= self.max_receives;
-        let this = self.clone();
-        let task = tokio::spawn(
-            async move { this.handle(step, &body, last_attempt).await }.instrument(span.clone()),
-        );
-        let abort = task.abort_handle();
-        let work = heartbeat(
-            receiver.as_ref(),
-            &msg.receipt_handle,
-            self.visibility_timeout,
-            task,
-        );
-        tokio::pin!(work);
-        let grace = self.settings.shutdown_grace;
-        let joined = tokio::select! {
-            r = &mut work => Some(r),
-            _ = async {
-                while !*shutdown.borrow() {
-                    if shutdown.changed().await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                }
-                tracing::info!(parent: &span, grace = ?grace, "shutting down: letting the current message finish");
-                tokio::time::sleep(grace).await;
-            } => None,
-        };
-        let _enter = span.enter();
-        let outcome = match joined {
-            None => {
-                abort.abort();
-                tracing::warn!("did not finish within the grace period; releasing the message");
-                if let Err(e) = receiver
-                    .change_visibility(&msg.receipt_handle, Duration::ZERO)
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not release the message; it comes back after its timeout");
-                }
-                return;
-            }
-            Some(Ok(h)) => h,
-            Some(Err(e)) if e.is_panic() => {
-                Handled::Retry(anyhow::anyhow!("the handler panicked: {e}"))
-            }
-            Some(Err(e)) => Handled::Retry(anyhow::anyhow!("the handler was cancelled: {e}")),
-        };
-        match outcome {
-            Handled::Done => match receiver.delete(&msg.receipt_handle).await {
-                Ok(()) => {}
-                Err(parallax_core::Error::StaleReceipt { .. }) => {
-                    tracing::warn!("the message was handed out again meanwhile; not deleted")
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "deleting the message failed; it will be redelivered (the steps are idempotent)")
-                }
-            },
-            Handled::Retry(e) => {
-                tracing::warn!(error = format!("{e:#}"), "leaving the message for a retry")
-            }
-        }
+/// The chunking queue: upload events (or plain `{"job_id"}` messages) to segments and tasks.
+#[derive(Debug)]
+pub struct Chunking(pub Arc<Worker>);
+
+impl Chunking {
+    /// The jobs a chunking message names (none when it is unreadable or S3's test event).
+    fn job_ids(msg: &ReceivedMessage) -> Vec<String> {
+        ChunkingMessage::parse(&msg.body)
+            .map(|m| m.job_ids())
+            .unwrap_or_default()
     }
+}
 
-    /// The step itself; never panics on bad input.
-    async fn handle(&self, step: Step, body: &str, last_attempt: bool) -> Handled {
-        match step {
-            Step::Chunking => self.handle_chunking(body, last_attempt).await,
-            Step::Reassembly => self.handle_reassembly(body, last_attempt).await,
-        }
-    }
-
-    async fn handle_chunking(&self, body: &str, last_attempt: bool) -> Handled {
-        let message = match ChunkingMessage::parse(body) {
+#[async_trait]
+impl Handler for Chunking {
+    async fn handle(&self, msg: &ReceivedMessage, _: &Context) -> Result<Outcome, HandlerError> {
+        let message = match ChunkingMessage::parse(&msg.body) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "dropping an unreadable chunking message");
-                return Handled::Done;
+                return Ok(Outcome::Done);
             }
         };
         if let ChunkingMessage::Test(t) = &message {
             tracing::info!(bucket = %t.bucket, "dropping S3's test event");
-            return Handled::Done;
+            return Ok(Outcome::Done);
         }
-        let ids = message.job_ids();
-        if ids.is_empty() {
-            tracing::info!("dropping a chunking message that names no upload");
-        }
-        for job_id in ids {
-            let span = tracing::info_span!("job", job_id = %job_id);
-            let result = chunk::chunk_job(&self.backends, &self.settings, &job_id)
-                .instrument(span.clone())
-                .await;
-            let _e = span.enter();
-            match result {
-                Ok(ChunkOutcome::Dropped(why)) => tracing::info!(reason = %why, "nothing to chunk"),
-                Ok(o) => tracing::info!(outcome = ?o, "chunking done"),
-                Err(f) => {
-                    if let Some(h) = self.settle(Step::Chunking, &job_id, f, last_attempt).await {
-                        return h;
-                    }
+        match message.job_ids().as_slice() {
+            [] => {
+                tracing::info!("dropping a chunking message that names no upload");
+                Ok(Outcome::Done)
+            }
+            [job_id] => match chunk::chunk_job(&self.0.backends, &self.0.settings, job_id).await {
+                Ok(ChunkOutcome::Dropped(why)) => {
+                    tracing::info!(reason = %why, "nothing to chunk");
+                    Ok(Outcome::Done)
                 }
+                Ok(o) => {
+                    tracing::info!(outcome = ?o, "chunking done");
+                    Ok(Outcome::Done)
+                }
+                Err(f) => Err(classify(f)),
+            },
+            several => {
+                // One message per upload, so that each succeeds, retries or fails on its own.
+                let bodies: Vec<String> = several
+                    .iter()
+                    .map(|id| serde_json::json!({ "job_id": id }).to_string())
+                    .collect();
+                self.0
+                    .backends
+                    .queue(QueueName::Chunking)
+                    .sender
+                    .send_batch(&bodies)
+                    .await
+                    .context("splitting an event that names several uploads")?;
+                tracing::info!(
+                    uploads = several.len(),
+                    "split an event naming several uploads"
+                );
+                Ok(Outcome::Done)
             }
-        }
-        Handled::Done
-    }
-
-    async fn handle_reassembly(&self, body: &str, last_attempt: bool) -> Handled {
-        let request: ReassemblyRequest = match serde_json::from_str(body) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "dropping an unreadable reassembly request");
-                return Handled::Done;
-            }
-        };
-        let span = tracing::info_span!("job", job_id = %request.job_id);
-        let result = reassemble::reassemble_job(&self.backends, &self.settings, &request)
-            .instrument(span.clone())
-            .await;
-        let _e = span.enter();
-        match result {
-            Ok(ReassemblyOutcome::Dropped(why)) => {
-                tracing::info!(reason = %why, "nothing to reassemble");
-                Handled::Done
-            }
-            Ok(ReassemblyOutcome::Completed { .. }) => Handled::Done,
-            Err(f) => self
-                .settle(Step::Reassembly, &request.job_id, f, last_attempt)
-                .await
-                .unwrap_or(Handled::Done),
         }
     }
 
-    /// Fails the job for a rejection (or a retry on the last attempt); returns `Some` when the
-    /// message must be left for a retry.
-    async fn settle(
+    async fn fail_job(
         &self,
-        step: Step,
-        job_id: &str,
-        failure: Failure,
-        last_attempt: bool,
-    ) -> Option<Handled> {
-        let rejection = match failure {
-            Failure::Reject(r) => r,
-            Failure::Retry(e) if last_attempt => Rejection::new(
-                step.gave_up_code(),
-                format!("gave up after {} attempts: {e:#}", self.max_receives),
-            ),
-            Failure::Retry(e) => return Some(Handled::Retry(e)),
-        };
-        tracing::warn!(code = rejection.code, reason = %rejection.message, "failing the job");
-        let update = JobUpdate::failed(rejection.code, rejection.message);
-        match self.backends.jobs.update(job_id, &update).await {
-            Ok(_) | Err(parallax_core::Error::InvalidTransition { .. }) => None,
-            Err(e) => Some(Handled::Retry(
-                anyhow::Error::new(e).context("marking the job failed"),
-            )),
+        msg: &ReceivedMessage,
+        code: &str,
+        message: &str,
+    ) -> anyhow::Result<()> {
+        self.0.fail_jobs(&Self::job_ids(msg), code, message).await
+    }
+
+    fn span(&self, msg: &ReceivedMessage) -> tracing::Span {
+        match Self::job_ids(msg).as_slice() {
+            [job_id] => tracing::info_span!("job", job_id = %job_id),
+            _ => tracing::Span::none(),
         }
+    }
+
+    fn give_up(&self, msg: &ReceivedMessage, error: &anyhow::Error) -> (&'static str, String) {
+        (
+            "chunking-failed",
+            format!("gave up after {} attempts: {error:#}", msg.receive_count),
+        )
     }
 }
 
-/// Awaits `work`, renewing the message's visibility every third of the timeout.
-async fn heartbeat<F: Future>(
-    receiver: &dyn QueueReceiver,
-    receipt: &str,
-    visibility: Duration,
-    work: F,
-) -> F::Output {
-    let period = (visibility / 3).max(Duration::from_millis(200));
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    tokio::pin!(work);
-    loop {
-        tokio::select! {
-            out = &mut work => return out,
-            _ = tick.tick() => {
-                if let Err(e) = receiver.change_visibility(receipt, visibility).await {
-                    tracing::warn!(error = %e, "heartbeat failed");
-                }
+/// The reassembly queue: converted segments to the final video.
+#[derive(Debug)]
+pub struct Reassembly(pub Arc<Worker>);
+
+impl Reassembly {
+    fn request(msg: &ReceivedMessage) -> Option<ReassemblyRequest> {
+        serde_json::from_str(&msg.body).ok()
+    }
+}
+
+#[async_trait]
+impl Handler for Reassembly {
+    async fn handle(&self, msg: &ReceivedMessage, _: &Context) -> Result<Outcome, HandlerError> {
+        let request: ReassemblyRequest = match serde_json::from_str(&msg.body) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "dropping an unreadable reassembly request");
+                return Ok(Outcome::Done);
             }
+        };
+        match reassemble::reassemble_job(&self.0.backends, &self.0.settings, &request).await {
+            Ok(ReassemblyOutcome::Dropped(why)) => {
+                tracing::info!(reason = %why, "nothing to reassemble");
+                Ok(Outcome::Done)
+            }
+            Ok(ReassemblyOutcome::Completed { .. }) => Ok(Outcome::Done),
+            Err(f) => Err(classify(f)),
         }
+    }
+
+    async fn fail_job(
+        &self,
+        msg: &ReceivedMessage,
+        code: &str,
+        message: &str,
+    ) -> anyhow::Result<()> {
+        let ids: Vec<String> = Self::request(msg).map(|r| r.job_id).into_iter().collect();
+        self.0.fail_jobs(&ids, code, message).await
+    }
+
+    fn span(&self, msg: &ReceivedMessage) -> tracing::Span {
+        match Self::request(msg) {
+            Some(r) => tracing::info_span!("job", job_id = %r.job_id),
+            None => tracing::Span::none(),
+        }
+    }
+
+    fn give_up(&self, msg: &ReceivedMessage, error: &anyhow::Error) -> (&'static str, String) {
+        (
+            "reassembly-failed",
+            format!("gave up after {} attempts: {error:#}", msg.receive_count),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use parallax_core::config::CommonArgs;
+    use parallax_core::keys;
+    use parallax_core::model::S3EventNotification;
+
+    use super::*;
+
+    /// Each upload of a multi-record event succeeds, retries or fails on its own.
+    #[tokio::test]
+    async fn an_event_naming_several_uploads_is_split_into_one_message_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let backends = Backends::from_config(&CommonArgs::local(dir.path()))
+            .await
+            .unwrap();
+        let worker = Arc::new(Worker {
+            backends: backends.clone(),
+            settings: Arc::new(Settings::default()),
+            visibility_timeout: Duration::from_secs(60),
+            max_receives: 5,
+        });
+        let mut event = S3EventNotification::object_created("b", &keys::source("job-a"), 1);
+        event
+            .records
+            .extend(S3EventNotification::object_created("b", &keys::source("job-b"), 1).records);
+        let msg = ReceivedMessage {
+            receipt_handle: "r".into(),
+            body: serde_json::to_string(&event).unwrap(),
+            receive_count: 1,
+            message_id: "m".into(),
+        };
+        let ctx = Context {
+            receive_count: 1,
+            max_receives: 5,
+            shutdown: CancellationToken::new(),
+        };
+        let outcome = Chunking(worker).handle(&msg, &ctx).await.unwrap();
+        assert_eq!(outcome, Outcome::Done);
+        let queue = backends.queue(QueueName::Chunking).receiver.clone();
+        let mut ids = Vec::new();
+        for m in queue.receive(10).await.unwrap() {
+            ids.extend(ChunkingMessage::parse(&m.body).unwrap().job_ids());
+        }
+        ids.sort();
+        assert_eq!(ids, ["job-a", "job-b"]);
     }
 }

@@ -117,7 +117,8 @@ async fn the_loops_convert_a_job_end_to_end_and_survive_bad_input() {
     let d = scratch();
     let b = local_backends(d.path()).await;
     let w = worker(&b, d.path());
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let shutdown = parallax_core::worker::CancellationToken::new();
+    let stop = shutdown.clone();
     let loops = [
         tokio::spawn(w.clone().run(Step::Chunking, shutdown.clone())),
         tokio::spawn(w.clone().run(Step::Reassembly, shutdown.clone())),
@@ -272,7 +273,7 @@ async fn the_loops_convert_a_job_end_to_end_and_survive_bad_input() {
         );
     }
 
-    stop.send(true).unwrap();
+    stop.cancel();
     for l in loops {
         tokio::time::timeout(Duration::from_secs(30), l)
             .await
@@ -375,13 +376,14 @@ async fn shutdown_releases_the_message_in_progress() {
         .upload(&keys::source(&job.job_id), &src)
         .await
         .unwrap();
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let shutdown = parallax_core::worker::CancellationToken::new();
+    let stop = shutdown.clone();
     let run = tokio::spawn(w.clone().run(Step::Chunking, shutdown));
     wait_for(&b, &job.job_id, "chunking to start", |j| {
         j.status == JobStatus::Chunking
     })
     .await;
-    stop.send(true).unwrap();
+    stop.cancel();
     tokio::time::timeout(Duration::from_secs(20), run)
         .await
         .expect("the loop stops")

@@ -11,16 +11,22 @@
 //! The winner may die between its claim and its send. Its message then comes back, but the
 //! claim is already taken, so nobody would send: the [`Trigger::reconcile_once`] pass re-sends
 //! the request for jobs claimed longer ago than a timeout that have not moved on to
-//! reassembly. (A re-sent request can duplicate one that is merely waiting in a long queue;
-//! media-worker treats repeated requests as the at-least-once deliveries they are.) The same
-//! pass fails the jobs of dead letters whose worker never got to say why
-//! ([`Trigger::sweep_dead_letters`]).
+//! reassembly. Which job was re-sent when is kept in the completion store
+//! ([`SegmentCompletionStore::claim_resend`], one conditional write), not in this process, so
+//! however many reconcilers run, a job is re-sent at most once per timeout. (A re-sent
+//! request can duplicate one that is merely waiting in a long queue; media-worker treats
+//! repeated requests as the at-least-once deliveries they are.) The same pass fails the jobs
+//! of dead letters whose worker never got to say why ([`Trigger::sweep_dead_letters`]).
+//!
+//! The segment-output loop runs on core's queue-worker runtime ([`parallax_core::worker`]):
+//! heartbeat, panic boundary, back-off, failing the job on the last allowed receive, and the
+//! shutdown grace period are the same as every other loop's.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use async_trait::async_trait;
 use chrono::Utc;
 use parallax_core::backends::Backends;
 use parallax_core::completions::SegmentCompletionStore;
@@ -29,22 +35,33 @@ use parallax_core::keys::QueueName;
 use parallax_core::model::{
     JobStatus, JobUpdate, ReassemblyRequest, SegmentCompletion, SegmentOutput, SegmentTask,
 };
-use parallax_core::queue::{QueueReceiver, QueueSender, ReceivedMessage};
+use parallax_core::queue::{QueueReceiver, QueueSender, QueueSettings, ReceivedMessage};
+use parallax_core::worker::{self, Context, Handler, HandlerError, LoopConfig, Outcome};
 use parallax_core::Error;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
 
-use crate::worker;
+/// How long the heartbeat keeps a segment output invisible at a time (renewed every third of
+/// it). Handling one is a few small writes, far shorter than the queue's own visibility
+/// timeout (a minute by default), so the heartbeat only matters for a stalled store; a
+/// handler that outlives a shorter queue timeout is harmless, as handling is idempotent.
+const LEASE: Duration = Duration::from_secs(60);
+
+/// The back-off step of a segment output that could not be recorded.
+const RETRY_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How long the outputs in hand may still run after shutdown before they are released.
+const GRACE: Duration = Duration::from_secs(10);
 
 /// How the trigger runs.
 #[derive(Debug, Clone)]
 pub struct TriggerConfig {
-    /// Messages asked for per receive (1..=10); each is handled in its own task.
+    /// Segment outputs handled at once (1..=10); each in its own task.
     pub batch: usize,
     /// How often the reconciler looks for claimed-but-not-started reassemblies.
     pub reconcile_interval: Duration,
     /// How long after its claim a job that has not started reassembling gets its request
-    /// re-sent (and at most once per this period after that).
+    /// re-sent (and at most once per this period after that, counted across every process:
+    /// the completion store keeps the last re-send).
     pub resend_after: Duration,
     /// How many in-progress jobs one reconciler pass looks at (newest first).
     pub reconcile_scan_limit: usize,
@@ -100,7 +117,6 @@ pub struct Trigger {
     dead_tasks: Arc<dyn QueueReceiver>,
     dead_outputs: Arc<dyn QueueReceiver>,
     cfg: TriggerConfig,
-    resent: Arc<Mutex<HashMap<String, chrono::DateTime<Utc>>>>,
 }
 
 impl TriggerConfig {
@@ -127,7 +143,6 @@ impl Trigger {
                 .dead_letters
                 .clone(),
             cfg,
-            resent: Arc::default(),
         }
     }
 
@@ -198,81 +213,24 @@ impl Trigger {
         Ok(())
     }
 
-    /// Handles one received message: parse, [`Trigger::handle`], delete. Failures leave the
-    /// message to come back (infrastructure) or to reach the dead-letter queue (malformed).
-    pub async fn handle_message(&self, msg: &ReceivedMessage) {
-        let out: SegmentOutput = match serde_json::from_str(&msg.body) {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::error!(message_id = %msg.message_id, error = %e, "segment-output message is not a SegmentOutput; leaving it for the dead-letter queue");
-                worker::release(&*self.outputs, msg, Duration::ZERO).await;
-                return;
-            }
-        };
-        let span = tracing::info_span!("segment_output", job_id = %out.job_id, segment = out.segment_index);
-        async {
-            match self.handle(&out).await {
-                Ok(_) => worker::acknowledge(&*self.outputs, msg).await,
-                Err(TriggerError::BadMessage(reason)) => {
-                    tracing::error!(%reason, "bad segment-output message; leaving it for the dead-letter queue");
-                    worker::release(&*self.outputs, msg, Duration::ZERO).await;
-                }
-                Err(TriggerError::Retry(e)) if msg.receive_count >= self.cfg.max_receives => {
-                    let message = format!(
-                        "the completion of segment {} could not be recorded after {} attempts: {e:#}",
-                        out.segment_index + 1,
-                        msg.receive_count
-                    );
-                    tracing::error!(%message, "giving up on the segment output: failing the job; the message goes to the dead-letter queue");
-                    match self.jobs.update(&out.job_id, &JobUpdate::failed("trigger-failed", message)).await {
-                        Ok(_) | Err(Error::InvalidTransition { .. } | Error::NotFound { .. }) => {}
-                        Err(e) => tracing::error!(error = %e, "could not mark the job failed"),
-                    }
-                    worker::release(&*self.outputs, msg, Duration::ZERO).await;
-                }
-                Err(TriggerError::Retry(e)) => {
-                    tracing::warn!(error = format!("{e:#}"), receives = msg.receive_count, "segment output not recorded; it will be retried");
-                }
-            }
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// Receives and handles segment outputs until `shutdown`; each message in its own task.
-    /// On shutdown it stops receiving and lets the messages in hand finish (each is a few
-    /// small writes).
+    /// Receives and handles segment outputs until `shutdown`, on core's queue-worker
+    /// runtime: up to `batch` at once, each in its own task. On shutdown it stops receiving
+    /// and lets the outputs in hand finish (each is a few small writes).
     pub async fn run(&self, shutdown: CancellationToken) {
         tracing::info!("completion trigger started");
-        while !shutdown.is_cancelled() {
-            // Not raced against shutdown: a receive cut off midway could hide messages
-            // without handing them over. It is a short poll (QUEUE_WAIT_SECS), and what it
-            // returns is handled (a few small writes each) before the loop ends.
-            let msgs = match self.outputs.receive(self.cfg.batch.clamp(1, 10)).await {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(error = %e, "receiving segment outputs failed; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    }
-                }
-            };
-            let tasks: Vec<_> = msgs
-                .into_iter()
-                .map(|m| {
-                    let this = self.clone();
-                    tokio::spawn(async move { this.handle_message(&m).await })
-                })
-                .collect();
-            for t in tasks {
-                if let Err(e) = t.await {
-                    // A panic while handling one message: it comes back after its
-                    // visibility timeout; the loop goes on.
-                    tracing::error!(error = %e, "handling a segment output panicked");
-                }
-            }
-        }
+        let cfg = LoopConfig {
+            concurrency: self.cfg.batch.clamp(1, 10),
+            visibility_timeout: LEASE,
+            max_receives: self.cfg.max_receives,
+            grace: GRACE,
+            retry_backoff: RETRY_BACKOFF,
+            ..LoopConfig::new(
+                QueueName::SegmentOutput.to_string(),
+                &QueueSettings::default(),
+            )
+        };
+        let handler = Arc::new(SegmentOutputs(self.clone()));
+        worker::run(self.outputs.clone(), handler, cfg, shutdown).await;
         tracing::info!("completion trigger stopped");
     }
 
@@ -286,13 +244,7 @@ impl Trigger {
             .await
             .context("listing jobs in progress")?;
         let now = Utc::now();
-        let after = chrono::Duration::from_std(self.cfg.resend_after)?;
         let mut sent = 0;
-        // Forget re-sends of jobs that are no longer waiting, so the map stays small.
-        self.resent
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|id, _| jobs.iter().any(|j| &j.job_id == id));
         for item in jobs {
             if item.status != JobStatus::ChunkingComplete {
                 continue;
@@ -300,32 +252,17 @@ impl Trigger {
             let Some(total) = item.total_segments else {
                 continue;
             };
-            let Some(claimed) = self
+            // Claimed at least `resend_after` ago and not re-sent within it, by any process.
+            if !self
                 .completions
-                .reassembly_claimed_at(&item.job_id)
+                .claim_resend(&item.job_id, now, self.cfg.resend_after)
                 .await
-                .context("reading a reassembly claim")?
-            else {
-                continue;
-            };
-            if now - claimed < after {
-                continue;
-            }
-            let last = self
-                .resent
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&item.job_id)
-                .copied();
-            if last.is_some_and(|t| now - t < after) {
+                .context("recording a re-send")?
+            {
                 continue;
             }
             self.send_request(&item.job_id, total).await?;
-            self.resent
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(item.job_id.clone(), now);
-            tracing::warn!(job_id = %item.job_id, claimed_at = %claimed, "reassembly claimed but not started; request re-sent");
+            tracing::warn!(job_id = %item.job_id, "reassembly claimed but not started; request re-sent");
             sent += 1;
         }
         Ok(sent)
@@ -419,5 +356,71 @@ impl Trigger {
                 );
             }
         }
+    }
+}
+
+/// The segment-output queue's [`Handler`]: parse, [`Trigger::handle`], classify.
+#[derive(Debug)]
+struct SegmentOutputs(Trigger);
+
+impl SegmentOutputs {
+    fn output(msg: &ReceivedMessage) -> Option<SegmentOutput> {
+        serde_json::from_str(&msg.body).ok()
+    }
+}
+
+#[async_trait]
+impl Handler for SegmentOutputs {
+    async fn handle(&self, msg: &ReceivedMessage, _: &Context) -> Result<Outcome, HandlerError> {
+        let out: SegmentOutput = match serde_json::from_str(&msg.body) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "segment-output message is not a SegmentOutput; leaving it for the dead-letter queue");
+                return Ok(Outcome::Release(Duration::ZERO));
+            }
+        };
+        match self.0.handle(&out).await {
+            Ok(_) => Ok(Outcome::Done),
+            Err(TriggerError::BadMessage(reason)) => {
+                tracing::error!(%reason, "bad segment-output message; leaving it for the dead-letter queue");
+                Ok(Outcome::Release(Duration::ZERO))
+            }
+            Err(TriggerError::Retry(e)) => Err(HandlerError::Retry(e)),
+        }
+    }
+
+    async fn fail_job(
+        &self,
+        msg: &ReceivedMessage,
+        code: &str,
+        message: &str,
+    ) -> anyhow::Result<()> {
+        if let Some(out) = Self::output(msg) {
+            worker::fail_job(&*self.0.jobs, &out.job_id, code, message).await?;
+        }
+        Ok(())
+    }
+
+    fn span(&self, msg: &ReceivedMessage) -> tracing::Span {
+        match Self::output(msg) {
+            Some(o) => {
+                tracing::info_span!("segment_output", job_id = %o.job_id, segment = o.segment_index)
+            }
+            None => tracing::Span::none(),
+        }
+    }
+
+    fn give_up(&self, msg: &ReceivedMessage, error: &anyhow::Error) -> (&'static str, String) {
+        let what = Self::output(msg).map_or_else(
+            || "a segment".to_owned(),
+            |o| format!("segment {}", o.segment_index + 1),
+        );
+        (
+            "trigger-failed",
+            format!(
+                "the completion of {what} could not be recorded after {} attempts: {error:#}",
+                msg.receive_count
+            ),
+        )
     }
 }

@@ -302,7 +302,8 @@ async fn skips_finished_jobs_and_dead_letters_bad_messages() {
 }
 
 /// A winner that claimed and died before sending: the reconciler re-sends after the timeout,
-/// once per timeout, and never for jobs that moved on to reassembly or finished.
+/// once per timeout (whichever process's reconciler asks), and never for jobs that moved on
+/// to reassembly or finished.
 #[tokio::test]
 async fn reconciler_resends_claimed_but_unsent_requests() {
     let dir = tempfile::tempdir().unwrap();
@@ -312,7 +313,9 @@ async fn reconciler_resends_claimed_but_unsent_requests() {
         resend_after: Duration::from_secs(1),
         ..TriggerConfig::default()
     };
-    let trigger = Trigger::new(&b, cfg);
+    let trigger = Trigger::new(&b, cfg.clone());
+    // Another process's reconciler, on its own adapters.
+    let other = Trigger::new(&backends(&common).await, cfg);
 
     // Three jobs whose claim was taken but whose request was never sent.
     let mut jobs = Vec::new();
@@ -353,6 +356,11 @@ async fn reconciler_resends_claimed_but_unsent_requests() {
         trigger.reconcile_once().await.unwrap(),
         0,
         "not again within the timeout"
+    );
+    assert_eq!(
+        other.reconcile_once().await.unwrap(),
+        0,
+        "the re-sends are remembered in the store, not in the process that made them"
     );
     let per_job = reassembly_requests(&b).await;
     assert_eq!(per_job.len(), 2);

@@ -11,6 +11,9 @@
 //!   `SET claimed_at = :now` if `done_count = :total AND attribute_not_exists(claimed_at)`.
 //!   No read precedes it, so there is no read-then-write race; DynamoDB serialises
 //!   conditional writes to one item, so exactly one caller wins.
+//! - `claim_resend` is ONE conditional update of the counter too: `SET resent_at = :now` if
+//!   `claimed_at <= :cutoff AND (attribute_not_exists(resent_at) OR resent_at <= :cutoff)`,
+//!   so one reconciler per period wins, whichever process it runs in.
 
 use std::time::Duration;
 
@@ -65,6 +68,29 @@ impl DynamoCompletionStore {
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().update(bump).build(),
         ])
+    }
+}
+
+impl DynamoCompletionStore {
+    /// A time attribute (microseconds) of the job's counter item.
+    async fn counter_time(&self, job_id: &str, attribute: &str) -> Result<Option<DateTime<Utc>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("job_id", string(job_id))
+            .key("segment_index", num(COUNTER_INDEX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", format!("read {attribute} of {job_id}"), e))?;
+        let at = out
+            .item
+            .as_ref()
+            .and_then(|i| i.get(attribute))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok());
+        Ok(at.and_then(DateTime::from_timestamp_micros))
     }
 }
 
@@ -182,22 +208,43 @@ impl SegmentCompletionStore for DynamoCompletionStore {
     }
 
     async fn reassembly_claimed_at(&self, job_id: &str) -> Result<Option<DateTime<Utc>>> {
-        let out = self
+        self.counter_time(job_id, "claimed_at").await
+    }
+
+    async fn claim_resend(
+        &self,
+        job_id: &str,
+        now: DateTime<Utc>,
+        every: Duration,
+    ) -> Result<bool> {
+        let now = now.timestamp_micros();
+        let cutoff = now.saturating_sub(i64::try_from(every.as_micros()).unwrap_or(i64::MAX));
+        let r = self
             .client
-            .get_item()
+            .update_item()
             .table_name(&self.table)
             .key("job_id", string(job_id))
             .key("segment_index", num(COUNTER_INDEX))
-            .consistent_read(true)
+            .update_expression("SET resent_at = :now")
+            .condition_expression(
+                "claimed_at <= :cutoff AND (attribute_not_exists(resent_at) OR resent_at <= :cutoff)",
+            )
+            .expression_attribute_values(":now", num(now))
+            .expression_attribute_values(":cutoff", num(cutoff))
             .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", format!("read claim of {job_id}"), e))?;
-        let at = out
-            .item
-            .as_ref()
-            .and_then(|i| i.get("claimed_at"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok());
-        Ok(at.and_then(DateTime::from_timestamp_micros))
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if error_code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(sdk_error(
+                "dynamodb",
+                format!("record a re-send of {job_id}'s reassembly request"),
+                e,
+            )),
+        }
+    }
+
+    async fn reassembly_resent_at(&self, job_id: &str) -> Result<Option<DateTime<Utc>>> {
+        self.counter_time(job_id, "resent_at").await
     }
 }

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::model::SegmentCompletion;
 use crate::sqlite::{now_micros, Db};
 
-/// Completions keyed by (job_id, segment_index); the claim is a row in its own table.
+/// Completions keyed by (job_id, segment_index); the claim and the last re-send are rows in
+/// tables of their own.
 #[derive(Debug, Clone)]
 pub struct SqliteCompletionStore {
     db: Db,
@@ -77,6 +78,48 @@ impl SegmentCompletionStore for SqliteCompletionStore {
                 let at: Option<i64> = conn
                     .query_row(
                         "SELECT claimed_at FROM reassembly_claims WHERE job_id = ?1",
+                        [&id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                Ok(at.and_then(DateTime::from_timestamp_micros))
+            })
+            .await
+    }
+
+    async fn claim_resend(
+        &self,
+        job_id: &str,
+        now: DateTime<Utc>,
+        every: std::time::Duration,
+    ) -> Result<bool> {
+        let id = job_id.to_owned();
+        let now = now.timestamp_micros();
+        let cutoff = now.saturating_sub(i64::try_from(every.as_micros()).unwrap_or(i64::MAX));
+        self.db
+            .call(move |conn| {
+                // One statement under the write lock: the claim's age and the last re-send are
+                // checked and the new re-send recorded together.
+                let n = conn.execute(
+                    "INSERT INTO reassembly_resends (job_id, resent_at)
+                     SELECT ?1, ?2 WHERE EXISTS (
+                         SELECT 1 FROM reassembly_claims WHERE job_id = ?1 AND claimed_at <= ?3)
+                     ON CONFLICT (job_id) DO UPDATE SET resent_at = excluded.resent_at
+                     WHERE reassembly_resends.resent_at <= ?3",
+                    params![id, now, cutoff],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn reassembly_resent_at(&self, job_id: &str) -> Result<Option<DateTime<Utc>>> {
+        let id = job_id.to_owned();
+        self.db
+            .call(move |conn| {
+                let at: Option<i64> = conn
+                    .query_row(
+                        "SELECT resent_at FROM reassembly_resends WHERE job_id = ?1",
                         [&id],
                         |r| r.get(0),
                     )

@@ -25,6 +25,13 @@ pub mod local;
 ///   many call it at once from however many processes; only that caller sends the request.
 /// - `reassembly_claimed_at` tells when the claim was made (`None` if never), so a reconciler
 ///   can re-send requests whose sender died between the claim and the send.
+/// - `claim_resend(job_id, now, every)` is ONE conditional write, the reconcilers' memory of
+///   re-sent requests, shared by every process: it records `now` as the job's "last re-sent
+///   at" only if the job's reassembly is claimed, the claim is at least `every` older than
+///   `now`, and no re-send is recorded within `every` before `now`. It returns `true` to the
+///   one caller that may re-send; `false` when the job is not claimed, claimed too recently,
+///   or re-sent too recently (by any process).
+/// - `reassembly_resent_at` tells the last recorded re-send (`None` if never).
 #[async_trait]
 pub trait SegmentCompletionStore: Send + Sync + std::fmt::Debug + 'static {
     /// Records a completion if absent; `true` if this call recorded it.
@@ -35,4 +42,14 @@ pub trait SegmentCompletionStore: Send + Sync + std::fmt::Debug + 'static {
     async fn claim_reassembly(&self, job_id: &str, total_segments: u32) -> Result<bool>;
     /// When the reassembly claim was made.
     async fn reassembly_claimed_at(&self, job_id: &str) -> Result<Option<DateTime<Utc>>>;
+    /// Records a re-send of the job's reassembly request at `now` if none is due to wait;
+    /// `true` for the one caller that may re-send.
+    async fn claim_resend(
+        &self,
+        job_id: &str,
+        now: DateTime<Utc>,
+        every: std::time::Duration,
+    ) -> Result<bool>;
+    /// When the job's reassembly request was last re-sent.
+    async fn reassembly_resent_at(&self, job_id: &str) -> Result<Option<DateTime<Utc>>>;
 }

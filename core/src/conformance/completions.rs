@@ -105,3 +105,55 @@ pub async fn claim_is_won_once_under_concurrency(h: &dyn Harness) {
         assert!(store.reassembly_claimed_at(job).await.unwrap().is_some());
     }
 }
+
+/// The reconcilers' shared memory of re-sent requests: nothing before the claim is old
+/// enough, then one re-send per period, whoever asks, at once or later.
+pub async fn resend_is_recorded_once_per_period(h: &dyn Harness) {
+    let store = h.completions();
+    let every = std::time::Duration::from_secs(300);
+    let job = unique("job");
+    let later = |mins: i64| Utc::now() + chrono::Duration::minutes(mins);
+    assert!(
+        !store.claim_resend(&job, later(10), every).await.unwrap(),
+        "nothing to re-send before a claim"
+    );
+    store.put(&completion(&job, 0, "a")).await.unwrap();
+    assert!(store.claim_reassembly(&job, 1).await.unwrap());
+    assert!(
+        !store.claim_resend(&job, Utc::now(), every).await.unwrap(),
+        "the claim is too fresh"
+    );
+    assert_eq!(store.reassembly_resent_at(&job).await.unwrap(), None);
+
+    // Ten minutes on, many reconcilers at once: one re-sends.
+    let now = later(10);
+    let wins = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, job, wins) = (store.clone(), job.clone(), wins.clone());
+            tokio::spawn(async move {
+                if store.claim_resend(&job, now, every).await.unwrap() {
+                    wins.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(wins.load(Ordering::SeqCst), 1);
+    let at = store.reassembly_resent_at(&job).await.unwrap().unwrap();
+    assert_eq!(at.timestamp_micros(), now.timestamp_micros());
+
+    assert!(
+        !store.claim_resend(&job, later(12), every).await.unwrap(),
+        "not again within the period"
+    );
+    let again = later(16);
+    assert!(
+        store.claim_resend(&job, again, every).await.unwrap(),
+        "again once the period has passed"
+    );
+    let at = store.reassembly_resent_at(&job).await.unwrap().unwrap();
+    assert_eq!(at.timestamp_micros(), again.timestamp_micros());
+}
