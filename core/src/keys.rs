@@ -24,6 +24,19 @@ pub fn output(job_id: &str, segment_index: u32) -> String {
     format!("outputs/{job_id}/{segment_index:05}.mkv")
 }
 
+/// Key of a converted segment's browser-playable copy: the same video stream, unchanged,
+/// remuxed into fragmented MP4 (`moov` first, one fragment per keyframe), so that a job page
+/// can append the finished segments, in order, to a Media Source while the rest converts.
+pub fn playable(job_id: &str, segment_index: u32) -> String {
+    format!("outputs/{job_id}/{segment_index:05}.play.mp4")
+}
+
+/// Key of the note a video-worker writes when it starts converting a segment (its Unix time):
+/// the job page shows the segment as in progress until its completion is recorded.
+pub fn segment_started(job_id: &str, segment_index: u32) -> String {
+    format!("outputs/{job_id}/{segment_index:05}.started")
+}
+
 /// Key of a converted segment's normalised depth maps: exactly what the renderer was given
 /// (after temporal normalisation, seam-continuous), as a lossless 16-bit grey video at the
 /// depth map's resolution. A re-render of the job reads them instead of running the model.
@@ -36,6 +49,13 @@ pub fn depth(job_id: &str, segment_index: u32) -> String {
 /// upload does (the web-ui never talks to a queue). It holds a small JSON note, never video.
 pub fn rerender_marker(job_id: &str) -> String {
     format!("{UPLOADS_PREFIX}{job_id}/rerender")
+}
+
+/// Key of the marker object that starts a job converting another job's upload (a preview's
+/// "Convert all"): like [`rerender_marker`], it reaches the chunking queue through the
+/// storage event of the uploads prefix. It holds a small JSON note, never video.
+pub fn convert_marker(job_id: &str) -> String {
+    format!("{UPLOADS_PREFIX}{job_id}/convert")
 }
 
 /// Key of the side-by-side preview frame shown on the job page.
@@ -51,6 +71,14 @@ pub fn preview_depth(job_id: &str) -> String {
 /// Key of a job's final result; `file_name` carries the extension.
 pub fn final_output(job_id: &str, file_name: &str) -> String {
     format!("final/{job_id}/{file_name}")
+}
+
+/// Key of the note that some running video-worker holds the depth model `model` (its
+/// catalogue name): the time it was last renewed, in Unix seconds. Every worker holding the
+/// model renews it; a worker that cannot serve a task for the model reads it to tell "another
+/// worker will take this" from "nobody can".
+pub fn model_holder(model: &str) -> String {
+    format!("workers/models/{model}")
 }
 
 /// The job id of an `uploads/{job_id}/...` key, if it is one.
@@ -132,5 +160,7 @@ mod tests {
         let mut keys: Vec<_> = [10, 2, 1].iter().map(|&i| depth("j", i)).collect();
         keys.sort();
         assert_eq!(keys, vec![depth("j", 1), depth("j", 2), depth("j", 10)]);
+        assert_eq!(playable("j", 3), "outputs/j/00003.play.mp4");
+        assert_ne!(playable("j", 3), output("j", 3));
     }
 }

@@ -7,6 +7,8 @@
 //!   [`queue::QueueReceiver`], [`storage::ObjectStorage`], [`links::OperatorLinksProvider`].
 //! - [`backends::Backends::from_config`]: the one factory that builds an adapter set.
 //! - [`conformance`]: the contract tests every adapter must pass.
+//! - [`worker`]: the one queue-worker runtime (handler trait, reject/retry, heartbeat,
+//!   shutdown) that every queue loop runs on.
 //!
 //! ```no_run
 //! # async fn demo() -> parallax_core::Result<()> {
@@ -21,10 +23,12 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod backends;
+pub mod catalogue;
 pub mod completions;
 pub mod config;
 pub mod conformance;
 mod error;
+pub mod holders;
 pub mod jobs;
 pub mod keys;
 pub mod links;
@@ -35,6 +39,7 @@ pub mod queue;
 mod sqlite;
 pub mod storage;
 pub mod telemetry;
+pub mod worker;
 
 pub use error::{Error, Result};
 pub use sqlite::Db;

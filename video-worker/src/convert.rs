@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use parallax_core::model::{
-    AnaglyphMethod, ConversionSettings, StereoMode, SyntheticView, DEFAULT_EDGE_DILATION,
+    AnaglyphMethod, ConversionSettings, FastDepth, StereoMode, SyntheticView, DEFAULT_EDGE_DILATION,
 };
 
 use parallax_engine::{ConvertRequest, Engine, EngineConfig, ExecutionProvider, SeamStart};
@@ -35,6 +35,10 @@ pub struct EngineArgs {
     /// Encoder preset (default: medium for x264/x265, p4 for NVENC).
     #[arg(long, env = "ENCODER_PRESET")]
     pub preset: Option<String>,
+    /// Frames per window for a temporal (video-depth) model whose export leaves the window
+    /// open; a fixed-window model uses its own. Models of the catalogue use its `window`.
+    #[arg(long, env = "DEPTH_WINDOW")]
+    pub window: Option<usize>,
 }
 
 impl EngineArgs {
@@ -46,6 +50,7 @@ impl EngineArgs {
         cfg.batch_size = self.batch_size;
         cfg.intra_threads = self.intra_threads;
         cfg.preset = self.preset.clone();
+        cfg.window = self.window;
         cfg
     }
 }
@@ -115,6 +120,16 @@ pub struct ConvertArgs {
     /// Anaglyph method: dubois, color, half_color, gray or wimmer.
     #[arg(long, default_value = "dubois", value_parser = parse_anaglyph)]
     pub anaglyph_method: AnaglyphMethod,
+    /// The fast depth path (model on keyframes at a lower resolution, depth carried between
+    /// them by motion): auto (on the CPU provider, off on a GPU), on or off.
+    #[arg(long, default_value = "auto", value_parser = parse_fast_depth)]
+    pub fast_depth: FastDepth,
+    /// Fast depth: the model runs at least every this many frames (1..=60).
+    #[arg(long, default_value_t = parallax_core::model::DEFAULT_KEYFRAME_INTERVAL)]
+    pub keyframe_interval: u8,
+    /// Fast depth: the model input's short side as a fraction (0.25..=1) of the depth map's.
+    #[arg(long, default_value_t = parallax_core::model::DEFAULT_FAST_DEPTH_SCALE)]
+    pub fast_depth_scale: f32,
     /// Tone-map an HDR (PQ or HLG) source to BT.709 SDR even when the output could keep HDR
     /// (10-bit HEVC). An 8-bit output of an HDR source is always tone-mapped.
     #[arg(long)]
@@ -160,6 +175,10 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
         auto_convergence: args.auto_convergence,
         max_output_width: args.max_output_width,
         anaglyph_method: args.anaglyph_method,
+        fast_depth: args.fast_depth,
+        keyframe_interval: args.keyframe_interval,
+        fast_depth_scale: args.fast_depth_scale,
+        ..ConversionSettings::default()
     };
     settings.validate().context("checking the settings")?;
     let engine = Engine::load(&args.engine.config())
@@ -218,6 +237,10 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
 fn parse_enum<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(s.replace('-', "_")))
         .map_err(|_| format!("unknown value {s:?}"))
+}
+
+fn parse_fast_depth(s: &str) -> Result<FastDepth, String> {
+    parse_enum(s).map_err(|e| format!("{e}; use auto, on or off"))
 }
 
 fn parse_synthetic(s: &str) -> Result<SyntheticView, String> {

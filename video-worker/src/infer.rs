@@ -46,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::converter::{BadInput, ConvertRequest, SeamStart, SegmentConverter, StateSink};
+use crate::routing::{self, HeldModels, HolderTiming, Pick};
 use crate::seam::Handoffs;
 use crate::worker;
 
@@ -66,6 +67,15 @@ pub struct InferConfig {
     pub max_receives: u32,
     /// Folder for the per-segment scratch directories (the system temp dir when `None`).
     pub work_dir: Option<PathBuf>,
+    /// How long a job may wait for a worker holding the model it names, when no running
+    /// worker holds it, before it fails with `no-worker-for-model`.
+    pub model_wait: Duration,
+    /// How long a task for a model this worker does not hold stays hidden before it is
+    /// passed on (sent again for another worker), when some running worker holds the model.
+    pub pass_on_pause: Duration,
+    /// How often this worker renews its notes of the models it holds, and how fresh another
+    /// worker's note must be to count.
+    pub holders: HolderTiming,
 }
 
 impl InferConfig {
@@ -78,6 +88,9 @@ impl InferConfig {
             visibility_timeout: q.visibility_timeout,
             max_receives: q.max_receives,
             work_dir: None,
+            model_wait: Duration::from_secs(30 * 60),
+            pass_on_pause: Duration::from_secs(2),
+            holders: HolderTiming::default(),
         }
     }
 }
@@ -111,31 +124,40 @@ impl std::fmt::Display for SegmentFailure {
     }
 }
 
-/// The segment worker over one set of adapters and one converter.
+/// The segment worker over one set of adapters and the depth models it holds.
 #[derive(Debug, Clone)]
 pub struct InferWorker {
     jobs: Arc<dyn JobStore>,
     storage: Arc<dyn ObjectStorage>,
     tasks: Arc<dyn QueueReceiver>,
+    /// The segments queue's sender: a task this worker cannot serve goes back through it.
+    own_queue: Arc<dyn QueueSender>,
     outputs: Arc<dyn QueueSender>,
-    converter: Arc<dyn SegmentConverter>,
+    models: HeldModels,
     cfg: InferConfig,
     handoffs: Arc<Handoffs>,
 }
 
 impl InferWorker {
-    /// A worker reading the segments queue and reporting to the segment-output queue.
+    /// A worker with one (default) model, reading the segments queue and reporting to the
+    /// segment-output queue.
     pub fn new(
         backends: &Backends,
         converter: Arc<dyn SegmentConverter>,
         cfg: InferConfig,
     ) -> Self {
+        Self::with_models(backends, HeldModels::new(converter, None), cfg)
+    }
+
+    /// A worker holding `models` (see [`crate::routing`]).
+    pub fn with_models(backends: &Backends, models: HeldModels, cfg: InferConfig) -> Self {
         Self {
             jobs: backends.jobs.clone(),
             storage: backends.storage.clone(),
             tasks: backends.queue(QueueName::Segments).receiver.clone(),
+            own_queue: backends.queue(QueueName::Segments).sender.clone(),
             outputs: backends.queue(QueueName::SegmentOutput).sender.clone(),
-            converter,
+            models,
             cfg,
             handoffs: Arc::default(),
         }
@@ -143,7 +165,14 @@ impl InferWorker {
 
     /// Receives and converts segments until `shutdown`, `concurrency` at a time.
     pub async fn run(&self, shutdown: CancellationToken) {
-        tracing::info!(concurrency = self.cfg.concurrency, "segment worker started");
+        let names: Vec<String> = self.models.names().map(str::to_owned).collect();
+        tracing::info!(concurrency = self.cfg.concurrency, models = ?names, "segment worker started");
+        let notes = tokio::spawn(routing::renew_notes(
+            self.storage.clone(),
+            names,
+            self.cfg.holders,
+            shutdown.clone(),
+        ));
         let slots: Vec<_> = (0..self.cfg.concurrency.max(1))
             .map(|_| {
                 let this = self.clone();
@@ -154,6 +183,7 @@ impl InferWorker {
         for s in slots {
             let _ = s.await;
         }
+        let _ = notes.await;
         tracing::info!("segment worker stopped");
     }
 
@@ -241,13 +271,13 @@ impl InferWorker {
         shutdown: CancellationToken,
         fed: Option<Arc<tokio::sync::Notify>>,
     ) {
-        match self.jobs.get(&task.job_id).await {
+        let job = match self.jobs.get(&task.job_id).await {
             Ok(Some(job)) if job.status.is_terminal() => {
                 tracing::info!(status = %job.status, "job already finished; skipping the segment");
                 worker::acknowledge(&*self.tasks, msg).await;
                 return;
             }
-            Ok(Some(_)) => {}
+            Ok(Some(job)) => job,
             Ok(None) => {
                 tracing::warn!(
                     "segment task for a job that does not exist (deleted?); dropping it"
@@ -258,6 +288,35 @@ impl InferWorker {
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the job; the task will be retried");
                 worker::release(&*self.tasks, msg, self.backoff(msg)).await;
+                return;
+            }
+        };
+        match self.models.pick(task.settings.model.as_deref()) {
+            Pick::Held(_) => {
+                if job.waiting.is_some() {
+                    let clear = JobUpdate {
+                        waiting: Some(None),
+                        ..JobUpdate::default()
+                    };
+                    if let Err(e) = self.jobs.update(&task.job_id, &clear).await {
+                        tracing::warn!(error = %e, "could not clear the job's wait for a model");
+                    }
+                }
+            }
+            Pick::Unknown(name) => {
+                let message = format!(
+                    "the depth model {name:?} is not in the model catalogue; `video-worker models list` shows the known models"
+                );
+                tracing::warn!(%message, "bad input: failing the job");
+                match self.fail_job(task, "unknown-model", &message).await {
+                    Ok(()) => worker::acknowledge(&*self.tasks, msg).await,
+                    Err(_) => worker::release(&*self.tasks, msg, self.backoff(msg)).await,
+                }
+                return;
+            }
+            Pick::NotHeld(name) => {
+                let name = name.to_owned();
+                self.pass_on(msg, task, &job, &name, shutdown).await;
                 return;
             }
         }
@@ -325,6 +384,91 @@ impl InferWorker {
         }
     }
 
+    /// A task for a model this worker does not hold: passed on to the queue for a worker
+    /// that holds it, or, when no running worker does, the job shows what it waits for and
+    /// fails once the wait outlasts `model_wait` (see [`crate::routing`]).
+    async fn pass_on(
+        &self,
+        msg: &ReceivedMessage,
+        task: &SegmentTask,
+        job: &parallax_core::model::Job,
+        model: &str,
+        shutdown: CancellationToken,
+    ) {
+        let held =
+            routing::held_by_a_running_worker(&*self.storage, model, self.cfg.holders.fresh_for)
+                .await;
+        let mut pause = self.cfg.pass_on_pause;
+        if !held {
+            let now = chrono::Utc::now();
+            let since = job
+                .waiting
+                .as_ref()
+                .filter(|w| w.model == model)
+                .map(|w| w.since);
+            let waited = since.map_or(Duration::ZERO, |s| (now - s).to_std().unwrap_or_default());
+            if waited > self.cfg.model_wait {
+                let message = format!(
+                    "no running video-worker holds the depth model {model} (waited {} min): start one that holds it (`video-worker --models {model}`, after `video-worker models fetch {model}`), or convert with another model",
+                    waited.as_secs() / 60
+                );
+                tracing::warn!(%message, "failing the job");
+                match self.fail_job(task, "no-worker-for-model", &message).await {
+                    Ok(()) => worker::acknowledge(&*self.tasks, msg).await,
+                    Err(_) => worker::release(&*self.tasks, msg, self.backoff(msg)).await,
+                }
+                return;
+            }
+            if since.is_none() {
+                let wait = parallax_core::model::Waiting {
+                    model: model.to_owned(),
+                    since: now,
+                };
+                tracing::info!(%model, "no running worker holds the model: the job waits");
+                let update = JobUpdate {
+                    waiting: Some(Some(wait)),
+                    ..JobUpdate::default()
+                };
+                if let Err(e) = self.jobs.update(&job.job_id, &update).await {
+                    tracing::warn!(error = %e, "could not record the job's wait for a model");
+                }
+            }
+            // Nobody to hand it to yet: look again less often.
+            pause = pause.max(self.cfg.holders.renew_every);
+        } else {
+            tracing::debug!(%model, "passing the task on to a worker that holds its model");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                worker::release(&*self.tasks, msg, Duration::ZERO).await;
+                return;
+            }
+            _ = tokio::time::sleep(pause) => {}
+        }
+        // A copy first, then the original: a crash in between leaves a harmless duplicate,
+        // never a lost task.
+        match self.own_queue.send(&msg.body).await {
+            Ok(_) => worker::acknowledge(&*self.tasks, msg).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not pass the task on; it comes back after its visibility timeout");
+            }
+        }
+    }
+
+    /// Says that this segment is being converted (for the job page's segment bar); a failure
+    /// to say so costs only the display.
+    async fn note_started(&self, task: &SegmentTask) {
+        let now = chrono::Utc::now().timestamp().to_string().into_bytes();
+        let key = keys::segment_started(&task.job_id, task.segment_index);
+        if let Err(e) = self
+            .storage
+            .put_stream(&key, Box::pin(std::io::Cursor::new(now)))
+            .await
+        {
+            tracing::debug!(error = %e, "could not note the segment as started");
+        }
+    }
+
     /// How long a failed task waits before it is handed out again: grows with the receive
     /// count, never beyond the visibility timeout.
     fn backoff(&self, msg: &ReceivedMessage) -> Duration {
@@ -373,6 +517,7 @@ impl InferWorker {
                 code: "invalid-settings",
                 message: e.to_string(),
             })?;
+        self.note_started(task).await;
         let scratch = match &self.cfg.work_dir {
             Some(d) => {
                 tokio::fs::create_dir_all(d)
@@ -472,7 +617,12 @@ impl InferWorker {
                 }
             }
         };
-        let report = match self.converter.convert(&work, &progress).await {
+        let Pick::Held(converter) = self.models.pick(task.settings.model.as_deref()) else {
+            return Err(SegmentFailure::Retry(anyhow::anyhow!(
+                "this worker does not hold the depth model the task names"
+            )));
+        };
+        let report = match converter.convert(&work, &progress).await {
             Ok(r) => r,
             Err(e) => {
                 return Err(match BadInput::find(&e) {
@@ -517,6 +667,7 @@ impl InferWorker {
             .upload(&task.output_key, &work.output)
             .await
             .context("uploading the converted segment")?;
+        self.store_playable_copy(task, &work.output).await;
         if task.segment_index == 0 {
             self.upload_previews(task, &report).await?;
             self.record_notes(task, &report.notes).await;
@@ -553,6 +704,41 @@ impl InferWorker {
             Err(e) => Err(anyhow::Error::new(e)
                 .context(format!("downloading the {what} {key}"))
                 .into()),
+        }
+    }
+
+    /// Stores a browser-playable copy of the converted segment at `keys::playable`: the same
+    /// video stream, not re-encoded, remuxed into fragmented MP4, which a job page appends to
+    /// a Media Source to play the finished segments while the rest converts. Only watching
+    /// early depends on it, so a failure is logged and the segment still counts.
+    async fn store_playable_copy(&self, task: &SegmentTask, converted: &Path) {
+        let copy = converted.with_file_name("playable.mp4");
+        let enc = task.settings.encoder.to_ascii_lowercase();
+        // Safari and the headsets want HEVC tagged `hvc1` (parameter sets in the sample entry).
+        let tag: &[&str] = if enc.contains("265") || enc.contains("hevc") {
+            &["-tag:v", "hvc1"]
+        } else {
+            &[]
+        };
+        let remux = parallax_core::process::ToolCommand::ffmpeg(Duration::from_secs(300))
+            .arg("-i")
+            .arg(converted)
+            .args(["-map", "0:v:0", "-c", "copy"])
+            .args(tag)
+            .args(["-movflags", "frag_keyframe+empty_moov+default_base_moof"])
+            .args(["-f", "mp4"])
+            .arg(&copy);
+        let key = keys::playable(&task.job_id, task.segment_index);
+        let stored = match remux.run().await {
+            Ok(_) => self
+                .storage
+                .upload(&key, &copy)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = stored {
+            tracing::warn!(%key, %error, "no playable copy of this segment: the job page cannot show it while converting");
         }
     }
 

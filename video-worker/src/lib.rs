@@ -13,6 +13,7 @@
 pub mod convert;
 pub mod converter;
 pub mod infer;
+pub mod routing;
 pub mod seam;
 pub mod trigger;
 pub mod worker;

@@ -14,6 +14,7 @@ use parallax_core::{backends::Backends, config::CommonArgs, telemetry};
 use parallax_engine::Engine;
 use video_worker::convert::{self, EngineArgs};
 use video_worker::infer::{InferConfig, InferWorker};
+use video_worker::routing::HeldModels;
 use video_worker::trigger::{Trigger, TriggerConfig};
 use video_worker::worker::shutdown_token;
 
@@ -96,6 +97,25 @@ struct InferFlags {
     /// four per conversion slot (six with INFER_OVERLAP).
     #[arg(long, env = "FFMPEG_CONCURRENCY")]
     ffmpeg_concurrency: Option<usize>,
+
+    /// Catalogue models this worker holds besides its default (--model), by name, comma
+    /// separated: jobs whose `settings.model` names one of them can be converted here. Each
+    /// file must be in --models-dir and match its checksum (`video-worker models fetch NAME`).
+    #[arg(long, env = "WORKER_MODELS", value_delimiter = ',')]
+    models: Vec<String>,
+
+    /// The model catalogue: the names jobs may ask for.
+    #[arg(long, env = "MODEL_CATALOGUE", default_value = parallax_core::catalogue::DEFAULT_PATH)]
+    catalogue: PathBuf,
+
+    /// The folder that holds the catalogue's model files.
+    #[arg(long, env = "MODELS_DIR", default_value = "models")]
+    models_dir: PathBuf,
+
+    /// Seconds a job may wait for a worker holding the model it names, while no running
+    /// worker holds it, before it fails with `no-worker-for-model`.
+    #[arg(long, env = "MODEL_WAIT_SECS", default_value_t = 1800)]
+    model_wait_secs: u64,
 }
 
 /// The completion trigger's flags.
@@ -163,7 +183,66 @@ impl InferFlags {
         cfg.concurrency = self.infer_concurrency;
         cfg.overlap = self.infer_overlap;
         cfg.work_dir = self.work_dir.clone();
+        cfg.model_wait = Duration::from_secs(self.model_wait_secs);
         cfg
+    }
+
+    /// Loads the default model and every model of `--models`, each checked against the
+    /// catalogue and its contract before any task is taken.
+    fn held_models(&self, engine: &EngineArgs) -> anyhow::Result<HeldModels> {
+        use parallax_core::catalogue::{check, Catalogue, FileState};
+        let catalogue = match Catalogue::load(&self.catalogue) {
+            Ok(c) => Some(c),
+            Err(e) if self.models.is_empty() => {
+                tracing::warn!(error = %e, "no model catalogue: jobs that name a model are passed on to other workers");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let default_entry = catalogue.as_ref().and_then(|c| {
+            let file = engine.model.file_name()?;
+            c.models
+                .iter()
+                .find(|m| std::ffi::OsStr::new(&m.file) == file)
+        });
+        let mut default_args = engine.clone();
+        default_args.window = engine
+            .window
+            .or(default_entry.and_then(|m| m.window).map(|w| w as usize));
+        let default = load_engine(&default_args)?;
+        let default_name = default_entry.map(|m| m.name.clone());
+        let mut held = HeldModels::new(default, default_name);
+        if let Some(c) = &catalogue {
+            held = held.with_known(c.models.iter().map(|m| m.name.clone()));
+        }
+        for name in &self.models {
+            if held.names().any(|n| n == name) {
+                continue;
+            }
+            let c = catalogue.as_ref().expect("loaded when --models is given");
+            let entry = c.get(name)?;
+            let path = self.models_dir.join(&entry.file);
+            match check(entry, &self.models_dir)? {
+                FileState::Missing => anyhow::bail!(
+                    "--models names {name}, but {} is not there: run `video-worker models fetch {name}` (or put the file there and run `video-worker models verify`)",
+                    path.display()
+                ),
+                FileState::Mismatch { sha256, .. } => anyhow::bail!(
+                    "--models names {name}, but {} does not match the catalogue's checksum (sha256 {sha256}): fetch it again with `video-worker models fetch {name} --force`",
+                    path.display()
+                ),
+                FileState::Verified => {}
+                FileState::Unpinned { sha256, .. } => tracing::warn!(
+                    model = %name, %sha256,
+                    "the catalogue pins no checksum for this model; using the file as it is"
+                ),
+            }
+            let mut args = engine.clone();
+            args.model = path;
+            args.window = entry.window.map(|w| w as usize);
+            held = held.with(name.clone(), load_engine(&args)?);
+        }
+        Ok(held)
     }
 
     /// ffmpeg/ffprobe processes one conversion slot may need at once: a conversion runs up to
@@ -238,9 +317,9 @@ async fn run_infer(
 ) -> anyhow::Result<()> {
     flags.validate(engine)?;
     flags.set_process_limit();
-    let engine = load_engine(engine)?;
+    let models = flags.held_models(engine)?;
     let backends = backends(common).await?;
-    let worker = InferWorker::new(&backends, engine, flags.config(common));
+    let worker = InferWorker::with_models(&backends, models, flags.config(common));
     worker.run(shutdown_token()).await;
     Ok(())
 }
@@ -261,9 +340,9 @@ async fn run_both(args: &RunArgs) -> anyhow::Result<()> {
     args.infer.validate(&args.engine)?;
     args.trigger.validate()?;
     args.infer.set_process_limit();
-    let engine = load_engine(&args.engine)?;
+    let models = args.infer.held_models(&args.engine)?;
     let backends = backends(&args.common).await?;
-    let worker = InferWorker::new(&backends, engine, args.infer.config(&args.common));
+    let worker = InferWorker::with_models(&backends, models, args.infer.config(&args.common));
     let trigger = Trigger::new(&backends, args.trigger.config(&args.common));
     let shutdown = shutdown_token();
     tracing::info!(adapter = ?args.common.storage_adapter, "video-worker started (infer + trigger)");

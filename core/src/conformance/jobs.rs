@@ -98,6 +98,40 @@ pub async fn update_touches_only_given_fields(h: &dyn Harness) {
     assert_eq!(got.title, "keep me");
 }
 
+/// What a job waits for is set, kept by other updates, and cleared.
+pub async fn waiting_is_set_kept_and_cleared(h: &dyn Harness) {
+    let store = h.jobs();
+    let job = new_job("waits");
+    store.put(&job).await.unwrap();
+    let since = Utc::now();
+    let wait = crate::model::Waiting {
+        model: "video-depth-anything-small".into(),
+        since,
+    };
+    let set = JobUpdate {
+        waiting: Some(Some(wait.clone())),
+        ..Default::default()
+    };
+    store.update(&job.job_id, &set).await.unwrap();
+    let other = JobUpdate {
+        total_segments: Some(3),
+        ..Default::default()
+    };
+    store.update(&job.job_id, &other).await.unwrap();
+    let got = store.get(&job.job_id).await.unwrap().unwrap();
+    let got_wait = got.waiting.expect("the wait is kept");
+    assert_eq!(got_wait.model, wait.model);
+    assert_eq!(got_wait.since.timestamp(), since.timestamp());
+    let clear = JobUpdate {
+        waiting: Some(None),
+        ..Default::default()
+    };
+    store.update(&job.job_id, &clear).await.unwrap();
+    let got = store.get(&job.job_id).await.unwrap().unwrap();
+    assert_eq!(got.waiting, None);
+    assert_eq!(got.total_segments, Some(3));
+}
+
 /// A backwards or out-of-terminal status change is an error and writes nothing.
 pub async fn illegal_transition_writes_nothing(h: &dyn Harness) {
     let store = h.jobs();

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 
 /// Where a job is in the flow. Status only moves forward (see [`JobStatus::can_become`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
     /// Created; the browser has not finished uploading the source yet.
@@ -95,6 +96,7 @@ impl fmt::Display for JobStatus {
 
 /// The 3D output format (layout of the left and right views).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StereoMode {
     /// Left and right side by side at full width each (output twice as wide).
@@ -205,6 +207,7 @@ impl fmt::Display for StereoMode {
 
 /// The quality knobs of a conversion. Every field has a default, so `{}` is a valid setting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct ConversionSettings {
     /// 3D strength: the largest disparity, in percent of the frame width.
@@ -259,10 +262,47 @@ pub struct ConversionSettings {
     pub max_output_width: Option<u32>,
     /// How the anaglyph layout mixes the views.
     pub anaglyph_method: AnaglyphMethod,
+    /// The fast depth path (model on keyframes at a lower resolution, depth carried between
+    /// them by motion and upsampled guided by each frame's luma): `auto` uses it when the
+    /// model runs on the CPU and runs the model on every frame on a GPU.
+    pub fast_depth: FastDepth,
+    /// Fast path: the model runs at least every this many frames (1..=60); between
+    /// keyframes depth is carried along by motion. Scene cuts, poorly matched motion and a
+    /// segment's first frame force a keyframe. 1 runs the model on every frame.
+    pub keyframe_interval: u8,
+    /// Fast path: the model's input short side as a fraction (0.25..=1) of the depth map's;
+    /// its depth is upsampled to the depth map's size guided by the frame's luma. 1 keeps
+    /// the full resolution.
+    pub fast_depth_scale: f32,
+    /// The depth model, by its name in the model catalogue (`models/catalogue.toml`); `None`
+    /// uses the default model of whichever video-worker takes the segment. A named model is
+    /// converted only by a worker that holds it (see docs/architecture.md, "Models per job").
+    pub model: Option<String>,
 }
+
+/// When the fast depth path is used (see [`ConversionSettings::fast_depth`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FastDepth {
+    /// On the CPU execution provider (including a GPU provider's fallback to the CPU);
+    /// off on a GPU, where the model keeps up on every frame.
+    #[default]
+    Auto,
+    /// Always.
+    On,
+    /// Never: the model runs on every frame at the depth map's resolution.
+    Off,
+}
+
+/// The fast path's default keyframe interval: see `docs/engine.md` ("Fast depth on the CPU").
+pub const DEFAULT_KEYFRAME_INTERVAL: u8 = 8;
+/// The fast path's default model-input scale: see `docs/engine.md` ("Fast depth on the CPU").
+pub const DEFAULT_FAST_DEPTH_SCALE: f32 = 0.5;
 
 /// Which of the two views are synthesised (see [`ConversionSettings::synthetic_view`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SyntheticView {
     /// Both views move, each by half the disparity.
@@ -276,6 +316,7 @@ pub enum SyntheticView {
 
 /// Red-cyan anaglyph methods, computed in RGB from full-resolution views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AnaglyphMethod {
     /// Dubois' least-squares matrices: the best colour with the least ghosting.
@@ -318,6 +359,10 @@ impl Default for ConversionSettings {
             auto_convergence: false,
             max_output_width: None,
             anaglyph_method: AnaglyphMethod::Dubois,
+            fast_depth: FastDepth::Auto,
+            keyframe_interval: DEFAULT_KEYFRAME_INTERVAL,
+            fast_depth_scale: DEFAULT_FAST_DEPTH_SCALE,
+            model: None,
         }
     }
 }
@@ -325,6 +370,18 @@ impl Default for ConversionSettings {
 impl ConversionSettings {
     /// Checks that every knob is in range; the message says which one is not and why.
     pub fn validate(&self) -> Result<()> {
+        if let Some(m) = &self.model {
+            let ok = !m.is_empty()
+                && m.len() <= 64
+                && m.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+            if !ok {
+                return Err(Error::invalid(
+                    "model",
+                    "model must be a model's name from the catalogue (lowercase letters, digits, '-', '_', '.'; at most 64); GET /api/models lists them",
+                ));
+            }
+        }
         if !(0.0..=10.0).contains(&self.divergence) || !self.divergence.is_finite() {
             return Err(Error::invalid(
                 "divergence",
@@ -397,6 +454,18 @@ impl ConversionSettings {
                 ));
             }
         }
+        if !(1..=60).contains(&self.keyframe_interval) {
+            return Err(Error::invalid(
+                "keyframe_interval",
+                "keyframe_interval must be between 1 and 60 frames",
+            ));
+        }
+        if !(0.25..=1.0).contains(&self.fast_depth_scale) || !self.fast_depth_scale.is_finite() {
+            return Err(Error::invalid(
+                "fast_depth_scale",
+                "fast_depth_scale must be between 0.25 and 1",
+            ));
+        }
         Ok(())
     }
 
@@ -418,6 +487,7 @@ impl ConversionSettings {
 
 /// Why a job failed: a stable kebab-case code for programs and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobError {
     /// Stable kebab-case code, e.g. `not-a-video`, `too-long`, `segment-failed`.
     pub code: String,
@@ -481,6 +551,46 @@ pub struct Job {
     /// upload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerender_of: Option<String>,
+    /// Set while the job's segments wait for a video-worker that holds the model they
+    /// need (none running holds it); cleared when one takes a segment. The job fails with
+    /// `no-worker-for-model` when the wait outlasts the workers' deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+    /// A preview: only a few short samples spread over the video are converted (see
+    /// [`PREVIEW_SAMPLES`]), one after the other, without sound, so that the settings can be
+    /// judged in a small fraction of the full time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
+    /// Set on a job that converts another job's upload (a preview's "Convert all"): that
+    /// job's id. Such a job has no upload of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_of: Option<String>,
+}
+
+/// How many samples a preview converts.
+pub const PREVIEW_SAMPLES: usize = 3;
+/// About how long each preview sample is, in seconds (cut at the first clean keyframe after
+/// this, so a sample may be longer where keyframes are far apart).
+pub const PREVIEW_SAMPLE_SECS: f64 = 2.0;
+
+/// What a job is waiting for (see [`Job::waiting`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// The catalogue name of the model no running worker holds.
+    pub model: String,
+    /// When the wait was first noticed.
+    pub since: DateTime<Utc>,
+}
+
+impl fmt::Display for Waiting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "waiting for a worker with model {} (since {})",
+            self.model,
+            self.since.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    }
 }
 
 impl Job {
@@ -501,6 +611,9 @@ impl Job {
             output_key: None,
             notes: Vec::new(),
             rerender_of: None,
+            waiting: None,
+            preview: false,
+            upload_of: None,
         }
     }
 
@@ -548,7 +661,15 @@ impl Job {
         if let Some(v) = &update.notes {
             self.notes = v.clone();
         }
+        if let Some(v) = &update.waiting {
+            self.waiting = v.clone();
+        }
         Ok(())
+    }
+
+    /// The job whose upload this job converts: its own, or the one it names in `upload_of`.
+    pub fn upload_job(&self) -> &str {
+        self.upload_of.as_deref().unwrap_or(&self.job_id)
     }
 
     /// Seconds from upload to completion, when both are known.
@@ -580,6 +701,10 @@ pub struct JobUpdate {
     pub output_key: Option<String>,
     /// What the conversion did to the picture (replaces the job's notes).
     pub notes: Option<Vec<String>>,
+    /// Sets (`Some(Some(_))`) or clears (`Some(None)`) what the job waits for. Only workers
+    /// write it, so it is never read from a request.
+    #[serde(skip)]
+    pub waiting: Option<Option<Waiting>>,
 }
 
 impl JobUpdate {
@@ -624,6 +749,10 @@ pub struct JobListItem {
     pub source_file_size_bytes: Option<u64>,
     /// Failure reason.
     pub error: Option<JobError>,
+    /// A preview (a few samples of its source): its time per MB says nothing of a whole
+    /// conversion's.
+    #[serde(default)]
+    pub preview: bool,
 }
 
 impl From<&Job> for JobListItem {
@@ -639,6 +768,7 @@ impl From<&Job> for JobListItem {
             completed_at: j.completed_at,
             source_file_size_bytes: j.source_file_size_bytes,
             error: j.error.clone(),
+            preview: j.preview,
         }
     }
 }

@@ -7,8 +7,9 @@ mod messages;
 mod s3_event;
 
 pub use job::{
-    AnaglyphMethod, ConversionSettings, Job, JobError, JobListItem, JobStatus, JobUpdate, Page,
-    StereoMode, SyntheticView, DEFAULT_EDGE_DILATION,
+    AnaglyphMethod, ConversionSettings, FastDepth, Job, JobError, JobListItem, JobStatus,
+    JobUpdate, Page, StereoMode, SyntheticView, Waiting, DEFAULT_EDGE_DILATION,
+    DEFAULT_FAST_DEPTH_SCALE, DEFAULT_KEYFRAME_INTERVAL, PREVIEW_SAMPLES, PREVIEW_SAMPLE_SECS,
 };
 pub use messages::{
     ChunkingMessage, DepthSeam, ReassemblyRequest, SegmentCompletion, SegmentOutput, SegmentTask,
