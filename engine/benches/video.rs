@@ -14,13 +14,17 @@
 //!   turn (both have AVX2 kernels; 16-bit samples are gathered, 8-bit ones read from
 //!   windows, and move twice the bytes);
 //! - `rerender_vs_first`: a re-render from stored depth over the first conversion, with the
-//!   real-size model (see `rerender`).
+//!   real-size model (see `rerender`);
+//! - `realmodel_cpu_speedup`, `realmodel_depth_error`: the CPU's fast depth path against the
+//!   model on every frame, its speed with the real-size model and its depth error with the
+//!   default model (see `realmodel`).
 //!
 //! Environment: `BENCH_SECONDS` (clip length, default 30), `BENCH_INFER_RUNS` (model runs
 //! on each side, taken in turn; default 12), `BENCH_ROUNDS` (frame-path rounds of two
 //! back-to-back runs, the median round reported; default 5), `BENCH_WARP_FRAMES` (default
-//! 100), `BENCH_RERENDER_FRAMES` (default 24), `BENCH_ONLY` (`quality`, `rerender`, `warp`,
-//! `inference` or `frame_path`); `BENCH_SWEEP=1` also prints
+//! 100), `BENCH_RERENDER_FRAMES` (default 24), `BENCH_REALMODEL_FRAMES` (default 40),
+//! `BENCH_ONLY` (`quality`, `rerender`, `warp`, `inference`, `realmodel` or `frame_path`);
+//! `BENCH_SWEEP=1` also prints
 //! the artifact count of each edge fix width (for choosing its default). The picture's figures
 //! (`disparity_error_px`, `edge_artifact_ratio`) are described in `video/quality.rs`.
 
@@ -282,6 +286,155 @@ fn rerender(rt: &tokio::runtime::Runtime, dir: &Path) -> Option<(f64, f64, f64)>
     let again_s = t.elapsed().as_secs_f64();
     assert_eq!(engine.model().runs(), runs, "the re-render ran the model");
     Some((again_s / first_s, first_s, again_s))
+}
+
+/// A 720p clip of `frames` frames with real motion: a panning textured background (a crop
+/// window moving over `testsrc2`) with a textured square (`testsrc`) crossing it.
+fn motion_clip(dir: &Path, frames: u64) -> PathBuf {
+    let clip = dir.join(format!("motion-720p-{frames}f.mkv"));
+    if !clip.exists() {
+        run(Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=1600x900:rate=30"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=320x320:rate=30"])
+            .args([
+                "-filter_complex",
+                "[0:v]crop=1280:720:x='min(t*120,320)':y='min(t*50,180)'[bg];\
+                 [bg][1:v]overlay=x='100+t*250':y='200+120*sin(2*t)',format=yuv420p[v]",
+                "-map",
+                "[v]",
+            ])
+            .args(["-frames:v", &frames.to_string()])
+            .args(["-c:v", "libx264", "-crf", "12", "-preset", "veryfast"])
+            .arg(&clip));
+    }
+    clip
+}
+
+/// The stored depth maps of `path` (see `ConvertRequest::depth_out`), as 0..1 values.
+fn stored_depth(path: &Path) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "rawvideo", "-pix_fmt", "gray16le", "pipe:1"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success(), "decoding {}", path.display());
+    out.stdout
+        .chunks_exact(2)
+        .map(|b| f32::from(u16::from_le_bytes([b[0], b[1]])) / 65535.0)
+        .collect()
+}
+
+/// The figures of the fast depth path (`fastdepth`), against the model on every frame.
+struct RealModel {
+    /// Fast fps over per-frame fps, with the ViT-S/14 DPT model.
+    speedup: f64,
+    fps_fast: f64,
+    fps_every: f64,
+    /// Model runs of the fast conversion, and its frames.
+    fast_runs: u64,
+    frames: u64,
+    /// Mean absolute difference of the normalised depth maps, default model.
+    depth_error: f64,
+}
+
+/// `realmodel_cpu_speedup` and `realmodel_depth_error` (`BENCH_ONLY=realmodel`): one 720p
+/// clip with real motion (`BENCH_REALMODEL_FRAMES`, default 40) converted on the CPU with
+/// the fast depth path (the default settings: `fast_depth` auto) and with the model on every
+/// frame (`fast_depth: off`), both in this run. The speed-up uses the random-weight model
+/// with Depth Anything V2 Small's compute shape (its cost is the real model's; its output is
+/// noise); the depth error uses the classical default model (its depth is a function of the
+/// picture), comparing the stored depth maps the renderer received.
+fn realmodel(rt: &tokio::runtime::Runtime, dir: &Path) -> Option<RealModel> {
+    use parallax_core::model::FastDepth;
+    let model = vits14_model(dir, "realmodel_cpu_speedup")?;
+    let frames = env_num("BENCH_REALMODEL_FRAMES", 40).max(2);
+    let clip = motion_clip(dir, frames);
+    let fast = ConversionSettings::default();
+    let every = ConversionSettings {
+        fast_depth: FastDepth::Off,
+        ..ConversionSettings::default()
+    };
+    let convert = |engine: &Engine, settings: &ConversionSettings, name: &str, depth: bool| {
+        let mut req = ConvertRequest::new(&clip, dir.join(format!("realmodel-{name}.mkv")));
+        req.settings = settings.clone();
+        req.depth_out = depth.then(|| dir.join(format!("realmodel-{name}-depth.mkv")));
+        let runs = engine.model().runs();
+        let t = Instant::now();
+        let rep = rt
+            .block_on(engine.convert(&req, &|_| {}))
+            .expect("converting");
+        assert_eq!(rep.frames, frames);
+        let secs = t.elapsed().as_secs_f64();
+        let _ = std::fs::remove_file(&req.output);
+        (frames as f64 / secs, engine.model().runs() - runs)
+    };
+
+    let mut cfg = EngineConfig::new(&model);
+    cfg.intra_threads = Some(2);
+    cfg.preset = Some("veryfast".to_owned());
+    let engine = Engine::load(&cfg).expect("loading the ViT-S/14 DPT model");
+    eprintln!("realmodel: {frames} frames at 720p, fast path then every frame ...");
+    let (fps_fast, fast_runs) = convert(&engine, &fast, "fast", false);
+    let (fps_every, every_runs) = convert(&engine, &every, "every", false);
+    assert_eq!(
+        every_runs, frames,
+        "the per-frame path ran the model on every frame"
+    );
+
+    let mut cfg = EngineConfig::new(repo().join("models/default-depth.onnx"));
+    cfg.preset = Some("ultrafast".to_owned());
+    let classical = Engine::load(&cfg).expect("loading models/default-depth.onnx");
+    convert(&classical, &fast, "fast-classical", true);
+    convert(&classical, &every, "every-classical", true);
+    let every_depth = stored_depth(&dir.join("realmodel-every-classical-depth.mkv"));
+    let error_of = |name: &str| {
+        let a = stored_depth(&dir.join(format!("realmodel-{name}-depth.mkv")));
+        assert_eq!(
+            a.len(),
+            every_depth.len(),
+            "both depth files have the same maps"
+        );
+        a.iter()
+            .zip(&every_depth)
+            .map(|(x, y)| f64::from((x - y).abs()))
+            .sum::<f64>()
+            / a.len() as f64
+    };
+    let depth_error = error_of("fast-classical");
+    if std::env::var_os("BENCH_SWEEP").is_some() {
+        // Each fast path alone and other intervals and scales (for choosing the defaults).
+        for (interval, scale) in [
+            (8, 1.0),
+            (1, 0.5),
+            (4, 0.5),
+            (12, 0.5),
+            (24, 0.5),
+            (8, 0.35),
+            (8, 0.25),
+        ] {
+            let settings = ConversionSettings {
+                fast_depth: FastDepth::On,
+                keyframe_interval: interval,
+                fast_depth_scale: scale,
+                ..ConversionSettings::default()
+            };
+            let (_, runs) = convert(&classical, &settings, "sweep-classical", true);
+            println!(
+                "realmodel sweep: keyframe_interval {interval:>2}, fast_depth_scale {scale:.2}: depth error {:.4}, {runs} model runs",
+                error_of("sweep-classical")
+            );
+        }
+    }
+    Some(RealModel {
+        speedup: fps_fast / fps_every,
+        fps_fast,
+        fps_every,
+        fast_runs,
+        frames,
+        depth_error,
+    })
 }
 
 /// `make gpu-check` (`BENCH_ONLY=gpu`, never part of a plain run): the real-size model on
@@ -552,7 +705,8 @@ fn main() {
     let mut results = Vec::new();
     let mut rows = Vec::new();
 
-    // BENCH_ONLY=quality|rerender|warp|inference|frame_path runs one figure (for working on it).
+    // BENCH_ONLY=quality|rerender|warp|inference|realmodel|frame_path runs one figure (for
+    // working on it).
     let only = std::env::var("BENCH_ONLY").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
 
@@ -647,6 +801,19 @@ fn main() {
             "inference_vs_onnxruntime", ratio
         ));
         results.push(("inference_vs_onnxruntime", ratio));
+    }
+
+    if let Some(rm) = wanted("realmodel").then(|| realmodel(&rt, &dir)).flatten() {
+        rows.push(format!(
+            "{:<26} {:>8.3}   (fast path {:.2} fps, {} model runs for {} frames, vs every frame {:.2} fps; 720p, ViT-S/14 DPT, CPU; target >= 4)",
+            "realmodel_cpu_speedup", rm.speedup, rm.fps_fast, rm.fast_runs, rm.frames, rm.fps_every
+        ));
+        results.push(("realmodel_cpu_speedup", rm.speedup));
+        rows.push(format!(
+            "{:<26} {:>8.4}   (mean |fast - every frame| of the normalised depth, 0..1; default model, moving clip; target <= 0.03)",
+            "realmodel_depth_error", rm.depth_error
+        ));
+        results.push(("realmodel_depth_error", rm.depth_error));
     }
 
     if wanted("frame_path") {

@@ -34,6 +34,7 @@
 pub mod colour;
 pub mod cpu;
 mod depthfile;
+pub mod fastdepth;
 mod feed;
 mod metadata;
 pub mod model;
@@ -43,6 +44,7 @@ pub mod probe;
 mod rawmkv;
 pub mod stereo;
 pub mod temporal;
+pub mod window;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,6 +112,9 @@ pub struct EngineConfig {
     pub preset: Option<String>,
     /// Longest time one ffmpeg process may run.
     pub ffmpeg_timeout: Duration,
+    /// Frames per window for a temporal model that leaves its window `T` open (a fixed `T`
+    /// wins); `None` = [`model::DEFAULT_WINDOW`]. Per-frame models ignore it.
+    pub window: Option<usize>,
 }
 
 impl EngineConfig {
@@ -123,6 +128,7 @@ impl EngineConfig {
             intra_threads: None,
             preset: None,
             ffmpeg_timeout: Duration::from_secs(6 * 3600),
+            window: None,
         }
     }
 }

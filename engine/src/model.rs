@@ -4,6 +4,11 @@
 //! one input `[N,3,H,W]` f32 (RGB/255 normalised with ImageNet mean/std), first output
 //! `[N,H',W']` or `[N,1,H',W']` f32 relative inverse depth (larger = nearer). Fixed-size
 //! exports get frames resized to what they declare; dynamic ones get the configured size.
+//!
+//! A second contract, for temporal models (Video Depth Anything exports), takes windows of
+//! frames: input `[N,T,3,H,W]` with the same per-frame normalisation, output `[N,T,H',W']` or
+//! `[N,T,1,H',W']`. The input's rank tells the two apart ([`ModelKind`]); the window length
+//! `T` is fixed by the model or chosen by the engine (see `window`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,8 +16,9 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{anyhow, bail, Context as _};
 use ort::ep::ExecutionProvider as _;
+use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::Session;
-use ort::value::{TensorElementType, TensorRef};
+use ort::value::{Tensor, TensorElementType, Value, ValueTypeMarker};
 
 use super::ExecutionProvider;
 
@@ -70,9 +76,26 @@ impl Dim {
     }
 }
 
+/// Which contract a model follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// One frame at a time: input `[N,3,H,W]`, output `[N,H,W]` or `[N,1,H,W]`.
+    PerFrame,
+    /// Windows of frames: input `[N,T,3,H,W]`, output `[N,T,H,W]` or `[N,T,1,H,W]`, each
+    /// window's depth on its own scale (aligned across windows by the engine).
+    Temporal,
+}
+
+/// The window length a temporal model with a dynamic `T` gets when none is configured.
+pub const DEFAULT_WINDOW: usize = 32;
+
 /// What was read from the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelInfo {
+    /// Per-frame or temporal.
+    pub kind: ModelKind,
+    /// Frames per window `T` (temporal models; `Fixed(1)` for per-frame ones).
+    pub window: Dim,
     /// The input's name.
     pub input: String,
     /// The output's name.
@@ -83,6 +106,10 @@ pub struct ModelInfo {
     pub height: Dim,
     /// Input width.
     pub width: Dim,
+    /// The input is float16 (an fp16 export): frames are given in half precision.
+    pub half_input: bool,
+    /// The output is float16: depth is read back in half precision.
+    pub half_output: bool,
 }
 
 /// A loaded depth model.
@@ -243,6 +270,21 @@ impl DepthModel {
         (w, h)
     }
 
+    /// Per-frame or temporal.
+    pub fn kind(&self) -> ModelKind {
+        self.info.kind
+    }
+
+    /// The frames per model run of a temporal model: the `T` it declares, else `configured`
+    /// (at least 1), else [`DEFAULT_WINDOW`]. 1 for a per-frame model.
+    pub fn window(&self, configured: Option<usize>) -> usize {
+        match (self.info.kind, self.info.window) {
+            (ModelKind::PerFrame, _) => 1,
+            (ModelKind::Temporal, Dim::Fixed(t)) => t,
+            (ModelKind::Temporal, Dim::Dynamic) => configured.unwrap_or(DEFAULT_WINDOW).max(1),
+        }
+    }
+
     /// The batch size to use when `wanted` frames per batch are asked for.
     pub fn batch_size(&self, wanted: usize) -> usize {
         match self.info.batch {
@@ -278,35 +320,136 @@ impl DepthModel {
         (w, h): (usize, usize),
         f: impl FnOnce(&[f32], (usize, usize)) -> R,
     ) -> anyhow::Result<R> {
+        if self.info.kind != ModelKind::PerFrame {
+            bail!("a temporal model runs on windows of frames, not on single frames");
+        }
+        self.run_input(vec![n, 3, h, w], input, n, 1, (w, h), f)
+    }
+
+    /// Runs a temporal model on `input` (`n` windows of `t` frames of `[3,h,w]`, window
+    /// after window) and calls `f` with the `n * t` depth maps (frame after frame, in place
+    /// in the runtime's output) and their (width, height). As [`DepthModel::run_with`].
+    pub fn run_windows_with<R>(
+        &self,
+        input: &[f32],
+        (n, t): (usize, usize),
+        (w, h): (usize, usize),
+        f: impl FnOnce(&[f32], (usize, usize)) -> R,
+    ) -> anyhow::Result<R> {
+        if self.info.kind != ModelKind::Temporal {
+            bail!("a per-frame model runs on frames, not on windows of frames");
+        }
+        self.run_input(vec![n, t, 3, h, w], input, n, t, (w, h), f)
+    }
+
+    /// Makes the input tensor of `shape` from `input`: as it is, or in half precision for a
+    /// model whose input is float16.
+    #[allow(clippy::too_many_arguments)]
+    fn run_input<R>(
+        &self,
+        shape: Vec<usize>,
+        input: &[f32],
+        n: usize,
+        t: usize,
+        size: (usize, usize),
+        f: impl FnOnce(&[f32], (usize, usize)) -> R,
+    ) -> anyhow::Result<R> {
+        // Owned tensors: an IO binding takes a borrowed one only by copying it first.
+        let bad = |e: ort::Error| anyhow!("making the input tensor: {e}");
+        if self.info.half_input {
+            let half: Vec<half::f16> = input.iter().map(|&v| half::f16::from_f32(v)).collect();
+            let tensor = Tensor::from_array((shape, half)).map_err(bad)?;
+            self.run_tensor(&tensor, n, t, size, f)
+        } else {
+            let tensor = Tensor::from_array((shape, input.to_vec())).map_err(bad)?;
+            self.run_tensor(&tensor, n, t, size, f)
+        }
+    }
+
+    /// Where the runtime puts the depth output: host memory for the CPU provider; page-locked
+    /// host memory for CUDA and TensorRT, which the device copies into directly (faster than
+    /// a copy into pageable memory, and no second copy afterwards).
+    fn output_memory(&self) -> ort::Result<MemoryInfo<'static>> {
+        match self.provider {
+            ExecutionProvider::Cpu => MemoryInfo::new(
+                AllocationDevice::CPU,
+                0,
+                AllocatorType::Device,
+                MemoryType::Default,
+            ),
+            ExecutionProvider::Cuda | ExecutionProvider::Tensorrt => MemoryInfo::new(
+                AllocationDevice::CUDA_PINNED,
+                0,
+                AllocatorType::Device,
+                MemoryType::CPUOutput,
+            ),
+        }
+    }
+
+    /// Runs the model on `tensor` (`n` batches of `t` frames) through an IO binding (the
+    /// input bound as it is, only the depth output bound, in [`Self::output_memory`]) and
+    /// checks the output's shape.
+    fn run_tensor<T: ValueTypeMarker + ?Sized, R>(
+        &self,
+        tensor: &Value<T>,
+        n: usize,
+        t: usize,
+        (w, h): (usize, usize),
+        f: impl FnOnce(&[f32], (usize, usize)) -> R,
+    ) -> anyhow::Result<R> {
         self.runs.fetch_add(1, Ordering::Relaxed);
-        let tensor = TensorRef::from_array_view(([n, 3, h, w], input))
-            .map_err(|e| anyhow!("making the input tensor: {e}"))?;
         let mut session = self
             .session
             .lock()
             .map_err(|_| anyhow!("the model session was poisoned by a panic"))?;
+        // Said only in errors.
+        let what = || match self.info.kind {
+            ModelKind::PerFrame => format!("{n} frame(s)"),
+            ModelKind::Temporal => format!("{n} window(s) of {t} frames"),
+        };
+        let bind = |e: ort::Error| anyhow!("binding the depth model's input and output: {e}");
+        let memory = self.output_memory().map_err(bind)?;
+        let mut binding = session.create_binding().map_err(bind)?;
+        binding.bind_input(&self.info.input, tensor).map_err(bind)?;
+        binding
+            .bind_output_to_device(&self.info.output, &memory)
+            .map_err(bind)?;
         let outputs = session
-            .run(ort::inputs![tensor])
-            .map_err(|e| anyhow!("running the depth model on {n} frame(s) of {w}x{h}: {e}"))?;
-        let (shape, data) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| anyhow!("reading the depth output: {e}"))?;
+            .run_binding(&binding)
+            .map_err(|e| anyhow!("running the depth model on {} of {w}x{h}: {e}", what()))?;
+        let read = |e: ort::Error| anyhow!("reading the depth output: {e}");
+        let (shape, data): (&[i64], std::borrow::Cow<'_, [f32]>) = if self.info.half_output {
+            let (shape, d) = outputs[0].try_extract_tensor::<half::f16>().map_err(read)?;
+            (shape, d.iter().map(|v| v.to_f32()).collect())
+        } else {
+            let (shape, d) = outputs[0].try_extract_tensor::<f32>().map_err(read)?;
+            (shape, std::borrow::Cow::Borrowed(d))
+        };
         let dims: &[i64] = shape;
-        let (on, oh, ow) = match *dims {
-            [on, oh, ow] => (on, oh, ow),
-            [on, 1, oh, ow] => (on, oh, ow),
-            _ => bail!(
+        let (on, oh, ow) = match (self.info.kind, dims) {
+            (ModelKind::PerFrame, &[on, oh, ow] | &[on, 1, oh, ow]) => (on, oh, ow),
+            // Windows of another length are refused below, as a wrong batch is.
+            (ModelKind::Temporal, &[on, ot, oh, ow] | &[on, ot, 1, oh, ow]) => {
+                (if ot as usize == t { on } else { -1 }, oh, ow)
+            }
+            (ModelKind::PerFrame, _) => bail!(
                 "the depth output has shape {}; the contract needs [N,H,W] or [N,1,H,W]",
                 shape_text(dims)
             ),
-        };
-        if on as usize != n || oh <= 0 || ow <= 0 {
-            bail!(
-                "the depth output has shape {} for a batch of {n}",
+            (ModelKind::Temporal, _) => bail!(
+                "the depth output has shape {}; the temporal contract needs [N,T,H,W] or \
+                 [N,T,1,H,W]",
                 shape_text(dims)
+            ),
+        };
+        if on < 0 || on as usize != n || oh <= 0 || ow <= 0 {
+            bail!(
+                "the depth output has shape {} for {}",
+                shape_text(dims),
+                what()
             );
         }
-        Ok(f(data, (ow as usize, oh as usize)))
+        Ok(f(&data, (ow as usize, oh as usize)))
     }
 }
 
@@ -325,26 +468,36 @@ fn check_contract(session: &Session) -> anyhow::Result<ModelInfo> {
         bail!("its input {:?} is not a tensor", input.name());
     };
     let shape: &[i64] = shape;
-    if input.dtype().tensor_type() != Some(TensorElementType::Float32) {
+    let half_input = input.dtype().tensor_type() == Some(TensorElementType::Float16);
+    if !half_input && input.dtype().tensor_type() != Some(TensorElementType::Float32) {
         bail!(
-            "its input {:?} is {:?}; the contract needs float32",
+            "its input {:?} is {:?}; the contract needs float32 (or float16)",
             input.name(),
             input.dtype().tensor_type()
         );
     }
-    if shape.len() != 4 {
-        bail!(
-            "its input {:?} has rank {} {}; the contract needs rank 4 [N,3,H,W] (batch, RGB channels, height, width)",
+    let kind = match shape.len() {
+        4 => ModelKind::PerFrame,
+        5 => ModelKind::Temporal,
+        _ => bail!(
+            "its input {:?} has rank {} {}; the contract needs rank 4 [N,3,H,W] (batch, RGB \
+             channels, height, width), or rank 5 [N,T,3,H,W] for a temporal model (windows of \
+             T frames)",
             input.name(),
             shape.len(),
             shape_text(shape)
-        );
-    }
-    if shape[1] > 0 && shape[1] != 3 {
+        ),
+    };
+    // The input's layout: [N,3,H,W], or [N,T,3,H,W] with the window T at 1.
+    let (layout, c) = match kind {
+        ModelKind::PerFrame => ("[N,3,H,W]", 1),
+        ModelKind::Temporal => ("[N,T,3,H,W]", 2),
+    };
+    if shape[c] > 0 && shape[c] != 3 {
         bail!(
-            "its input {:?} has {} channels {}; the contract needs 3 (RGB) as [N,3,H,W]",
+            "its input {:?} has {} channels {}; the contract needs 3 (RGB) as {layout}",
             input.name(),
-            shape[1],
+            shape[c],
             shape_text(shape)
         );
     }
@@ -352,29 +505,68 @@ fn check_contract(session: &Session) -> anyhow::Result<ModelInfo> {
     let Some(output) = outputs.first() else {
         bail!("it has no outputs");
     };
-    if output.dtype().tensor_type() != Some(TensorElementType::Float32) {
+    let half_output = output.dtype().tensor_type() == Some(TensorElementType::Float16);
+    if !half_output && output.dtype().tensor_type() != Some(TensorElementType::Float32) {
         bail!(
-            "its output {:?} is {:?}; the contract needs a float32 depth map",
+            "its output {:?} is {:?}; the contract needs a float32 (or float16) depth map",
             output.name(),
             output.dtype().tensor_type()
         );
     }
     if let Some(oshape) = output.dtype().tensor_shape() {
         let oshape: &[i64] = oshape;
-        let ok = oshape.len() == 3 || (oshape.len() == 4 && oshape[1] <= 1);
-        if !ok {
-            bail!(
-                "its output {:?} has shape {}; the contract needs [N,H,W] or [N,1,H,W]",
-                output.name(),
-                shape_text(oshape)
-            );
+        match kind {
+            ModelKind::PerFrame => {
+                let ok = oshape.len() == 3 || (oshape.len() == 4 && oshape[1] <= 1);
+                if !ok {
+                    bail!(
+                        "its output {:?} has shape {}; the contract needs [N,H,W] or [N,1,H,W]",
+                        output.name(),
+                        shape_text(oshape)
+                    );
+                }
+            }
+            ModelKind::Temporal => {
+                let ok = oshape.len() == 4 || (oshape.len() == 5 && oshape[2] <= 1);
+                if !ok {
+                    bail!(
+                        "its output {:?} has shape {} for the temporal input {}; the temporal \
+                         contract needs [N,T,H,W] or [N,T,1,H,W] (a depth map per frame of the \
+                         window)",
+                        output.name(),
+                        shape_text(oshape),
+                        shape_text(shape)
+                    );
+                }
+                if shape[1] > 0 && oshape[1] > 0 && shape[1] != oshape[1] {
+                    bail!(
+                        "its input {:?} has windows of {} frames {} but its output {:?} has {} \
+                         {}; the temporal contract needs a depth map per input frame (the same \
+                         T)",
+                        input.name(),
+                        shape[1],
+                        shape_text(shape),
+                        output.name(),
+                        oshape[1],
+                        shape_text(oshape)
+                    );
+                }
+            }
         }
     }
+    let (batch, window, height, width) = match kind {
+        ModelKind::PerFrame => (shape[0], 1, shape[2], shape[3]),
+        ModelKind::Temporal => (shape[0], shape[1], shape[3], shape[4]),
+    };
     Ok(ModelInfo {
         input: input.name().to_owned(),
         output: output.name().to_owned(),
-        batch: Dim::from_i64(shape[0]),
-        height: Dim::from_i64(shape[2]),
-        width: Dim::from_i64(shape[3]),
+        kind,
+        window: Dim::from_i64(window),
+        batch: Dim::from_i64(batch),
+        height: Dim::from_i64(height),
+        width: Dim::from_i64(width),
+        half_input,
+        half_output,
     })
 }

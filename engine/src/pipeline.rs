@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 
 use super::colour::Matrix;
 use super::depthfile::{self, Packed, StoredDepth};
+use super::fastdepth::FastDepthStage;
 use super::feed::Feed;
 use super::metadata;
 use super::preprocess::Preprocessor;
@@ -35,6 +36,8 @@ use super::{
     DEFAULT_DEPTH_RESOLUTION,
 };
 use parallax_core::picture::{self, Transfer};
+
+mod windowed;
 
 /// Output frames in flight between render and write (one of them may be held by the write
 /// stage until the encoder has read it; see `feed`).
@@ -135,7 +138,14 @@ async fn convert_as<T: Sample>(
         Some(s) => s.size(),
         None => model.input_size(w, h, short_side),
     };
-    let batch = model.batch_size(engine.cfg.batch_size);
+    // A temporal model's stage holds a window of frames: the pools are sized for it.
+    let temporal = model.kind() == super::model::ModelKind::Temporal;
+    let window = model.window(engine.cfg.window);
+    let batch = if temporal {
+        window
+    } else {
+        model.batch_size(engine.cfg.batch_size)
+    };
     let timeout = engine.cfg.ffmpeg_timeout;
     let (ow, oh) = output_size(req.mode, w, h);
     tracing::info!(
@@ -232,13 +242,33 @@ async fn convert_as<T: Sample>(
             norm.resume(state);
         }
         let seam_end = req.seam_end.clone().map(|sink| (sink, decoded_ok.clone()));
+        let fast = (!temporal)
+            .then(|| FastDepthStage::new(&req.settings, &model, (w, h), (dw, dh), matrix))
+            .flatten();
+        let seam_depth = resume.as_ref().and_then(|s| s.seam_depth().cloned());
         tokio::task::spawn_blocking(move || {
+            if temporal {
+                return windowed::depth_stage(
+                    &model,
+                    (w, h),
+                    (dw, dh),
+                    matrix,
+                    window,
+                    seam_depth,
+                    (norm, seam_end),
+                    to_depth_rx,
+                    free_tx,
+                    depth_free_rx,
+                    to_render_tx,
+                    store_stage,
+                );
+            }
             depth_stage(
                 &model,
                 (w, h),
                 (dw, dh),
                 matrix,
-                batch,
+                (batch, fast),
                 (norm, seam_end),
                 to_depth_rx,
                 free_tx,
@@ -830,7 +860,7 @@ fn depth_stage<T: Sample>(
     (w, h): (usize, usize),
     (dw, dh): (usize, usize),
     matrix: Matrix,
-    batch: usize,
+    (batch, mut fast): (usize, Option<FastDepthStage>),
     (mut norm, seam_end): (Normalizer, Option<(StateSink, Arc<AtomicBool>)>),
     mut input: mpsc::Receiver<FrameMsg<T>>,
     free_frames: mpsc::Sender<Yuv420<T>>,
@@ -840,7 +870,8 @@ fn depth_stage<T: Sample>(
 ) -> anyhow::Result<()> {
     let mut pre = Preprocessor::with_matrix(w, h, dw, dh, matrix);
     let stride = 3 * dw * dh;
-    let mut tensor = vec![0.0f32; batch * stride];
+    // The fast path makes its own model input.
+    let mut tensor = vec![0.0f32; if fast.is_some() { 0 } else { batch * stride }];
     let mut maps: Vec<DepthMap> = Vec::with_capacity(batch);
     let mut thumbs: Vec<Thumbnail> =
         vec![[0.0; super::temporal::THUMB_W * super::temporal::THUMB_H]; batch];
@@ -860,7 +891,7 @@ fn depth_stage<T: Sample>(
             break;
         }
         let n = pending.len();
-        for (i, m) in pending.iter().enumerate() {
+        for (i, m) in pending.iter().enumerate().filter(|_| fast.is_none()) {
             let (y, _, _) = m.frame.planes();
             thumbs[i] = thumbnail(y, w, h);
             pre.fill(&m.frame, &mut tensor[i * stride..(i + 1) * stride]);
@@ -880,27 +911,36 @@ fn depth_stage<T: Sample>(
             };
             maps.push(dm);
         }
-        model.run_with(
-            &tensor[..run_n * stride],
-            run_n,
-            (dw, dh),
-            |raw, (ow, oh)| {
-                let plane = ow * oh;
-                let mut maps = maps.iter_mut();
-                for (i, m) in pending.iter().enumerate() {
-                    let raw = &raw[i * plane..(i + 1) * plane];
-                    let range = norm.observe(raw, &thumbs[i]);
-                    if m.warmup {
-                        continue;
+        // Fast path (see `fastdepth`): frame by frame, the model on keyframes only.
+        if let Some(fast) = &mut fast {
+            let mut maps = maps.iter_mut();
+            for m in &pending {
+                let dm = if m.warmup { None } else { maps.next() };
+                fast.frame(model, &m.frame, m.warmup, &mut norm, dm)?;
+            }
+        } else {
+            model.run_with(
+                &tensor[..run_n * stride],
+                run_n,
+                (dw, dh),
+                |raw, (ow, oh)| {
+                    let plane = ow * oh;
+                    let mut maps = maps.iter_mut();
+                    for (i, m) in pending.iter().enumerate() {
+                        let raw = &raw[i * plane..(i + 1) * plane];
+                        let range = norm.observe(raw, &thumbs[i]);
+                        if m.warmup {
+                            continue;
+                        }
+                        let dm = maps.next().expect("a depth map per frame");
+                        if (dm.width, dm.height) != (ow, oh) {
+                            *dm = DepthMap::new(ow, oh);
+                        }
+                        Normalizer::apply(range, raw, &mut dm.data);
                     }
-                    let dm = maps.next().expect("a depth map per frame");
-                    if (dm.width, dm.height) != (ow, oh) {
-                        *dm = DepthMap::new(ow, oh);
-                    }
-                    Normalizer::apply(range, raw, &mut dm.data);
-                }
-            },
-        )?;
+                },
+            )?;
+        }
         let mut maps = maps.drain(..);
         for m in pending.drain(..) {
             if m.warmup {

@@ -43,11 +43,29 @@ pub fn thumbnail<T: super::stereo::Sample>(y: &[T], width: usize, height: usize)
 /// What [`Normalizer`] carries from one frame to the next: the smoothed range, the last
 /// frame's thumbnail (for cut detection) and the cuts counted. Handing it from the end of one
 /// segment to the start of the next continues exactly as a single pass would.
+///
+/// A conversion with a temporal model adds its last aligned depth map at a small size
+/// ([`NormState::with_seam_depth`]), which the next segment's first window is fitted to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NormState {
     range: Option<(f32, f32)>,
     prev_thumb: Option<Box<Thumbnail>>,
     cuts: u64,
+    seam_depth: Option<Box<super::window::SeamDepth>>,
+}
+
+impl NormState {
+    /// This state with a temporal model's last aligned depth map (see [`super::window`]).
+    pub fn with_seam_depth(mut self, seam: super::window::SeamDepth) -> Self {
+        self.seam_depth = Some(Box::new(seam));
+        self
+    }
+
+    /// The temporal model's last aligned depth map, when the state ended a temporal
+    /// conversion.
+    pub fn seam_depth(&self) -> Option<&super::window::SeamDepth> {
+        self.seam_depth.as_deref()
+    }
 }
 
 /// The smoothed normalisation state.
@@ -78,6 +96,7 @@ impl Normalizer {
             range: self.range,
             prev_thumb: self.prev_thumb.map(Box::new),
             cuts: self.cuts,
+            seam_depth: None,
         }
     }
 

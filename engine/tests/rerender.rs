@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use parallax_core::model::{ConversionSettings, StereoMode};
+use parallax_core::model::{ConversionSettings, FastDepth, StereoMode};
 use parallax_engine::stereo::Yuv420;
 use parallax_engine::{BadInput, ConvertRequest, SeamStart};
 
@@ -69,6 +69,9 @@ fn request(input: &Path, output: &Path, mode: StereoMode) -> ConvertRequest {
     r.mode = mode;
     r.settings = ConversionSettings {
         depth_resolution: Some(42),
+        // The model on every frame: the comparisons with float depth below assume its
+        // depth (the fast path's own tests are in tests/fastdepth.rs).
+        fast_depth: FastDepth::Off,
         ..ConversionSettings::default()
     };
     r
@@ -146,6 +149,7 @@ async fn a_rerender_from_stored_depth_equals_a_direct_conversion_and_runs_no_mod
     for (mode, settings) in cases {
         let settings = ConversionSettings {
             depth_resolution: Some(42),
+            fast_depth: FastDepth::Off,
             ..settings
         };
         let name = |what: &str| p(&format!("{what}-{mode}.mkv"));

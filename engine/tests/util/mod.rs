@@ -113,3 +113,64 @@ pub fn packet_times(path: &Path) -> Vec<f64> {
 pub fn frame_count(path: &Path) -> usize {
     packet_times(path).len()
 }
+
+/// Cuts `src` (stream copy, timestamps reset) into segments that start at the given frames
+/// (`cuts`, ascending, after 0) and are `frames` long in all, as media-worker would, into
+/// `dir/seg{i}.mkv`; checks each segment's frame count and returns their paths.
+pub fn split_at(src: &Path, dir: &Path, cuts: &[u32], frames: u32) -> Vec<PathBuf> {
+    let list: Vec<String> = cuts.iter().map(u32::to_string).collect();
+    ffmpeg(&[
+        "-i",
+        src.to_str().unwrap(),
+        "-map",
+        "0:v",
+        "-c",
+        "copy",
+        "-f",
+        "segment",
+        "-segment_frames",
+        &list.join(","),
+        "-reset_timestamps",
+        "1",
+        dir.join("seg%d.mkv").to_str().unwrap(),
+    ]);
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(frames);
+    (0..=cuts.len())
+        .map(|i| {
+            let seg = dir.join(format!("seg{i}.mkv"));
+            let want = (bounds[i + 1] - bounds[i]) as usize;
+            assert_eq!(frame_count(&seg), want, "{}", seg.display());
+            seg
+        })
+        .collect()
+}
+
+/// Writes a lossless H.264 clip of `frames` frames from the lavfi source `source` with a
+/// keyframe exactly every `gop` frames, to `path`.
+pub fn lossless_clip(path: &Path, source: &str, frames: u32, gop: u32) -> PathBuf {
+    let (n, g) = (frames.to_string(), gop.to_string());
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        source,
+        "-frames:v",
+        &n,
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        "-g",
+        &g,
+        "-keyint_min",
+        &g,
+        "-sc_threshold",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        path.to_str().unwrap(),
+    ]);
+    path.to_path_buf()
+}
