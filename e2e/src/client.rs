@@ -96,19 +96,29 @@ impl Client {
         mode: &str,
         settings: serde_json::Value,
     ) -> Result<(String, Upload)> {
+        self.create_body(
+            file,
+            json!({ "title": title, "mode": mode, "settings": settings }),
+        )
+        .await
+    }
+
+    /// [`Client::create`] with a whole request `body` (a JSON object; the file's size is
+    /// added).
+    pub async fn create_body(
+        &self,
+        file: &Path,
+        mut body: serde_json::Value,
+    ) -> Result<(String, Upload)> {
         let size = tokio::fs::metadata(file)
             .await
             .with_context(|| format!("reading {}", file.display()))?
             .len();
+        body["source_file_size_bytes"] = json!(size);
         let created = Self::json(
             self.http
                 .post(self.url("/api/jobs"))
-                .json(&json!({
-                    "title": title,
-                    "mode": mode,
-                    "settings": settings,
-                    "source_file_size_bytes": size,
-                }))
+                .json(&body)
                 .send()
                 .await?,
             "POST /api/jobs",
@@ -209,6 +219,37 @@ impl Client {
         let (job_id, upload) = self.create_with(file, title, mode, settings).await?;
         self.upload(&job_id, &upload, file, title).await?;
         Ok(job_id)
+    }
+
+    /// Creates a preview of `file` (`"preview": true`), uploads it and PATCHes the job, as the
+    /// upload page does with "Preview first". Returns the job id.
+    pub async fn submit_preview(&self, file: &Path, title: &str, mode: &str) -> Result<String> {
+        let (job_id, upload) = self
+            .create_body(
+                file,
+                json!({ "title": title, "mode": mode, "preview": true }),
+            )
+            .await?;
+        self.upload(&job_id, &upload, file, title).await?;
+        Ok(job_id)
+    }
+
+    /// `POST /api/jobs/{id}/convert`: "Convert all" from preview `job_id` with `body`'s changes
+    /// (a JSON object: `mode`, `settings`, `preset`, `title`). Returns the new job's id.
+    pub async fn convert_all(&self, job_id: &str, body: serde_json::Value) -> Result<String> {
+        let created = Self::json(
+            self.http
+                .post(self.url(&format!("/api/jobs/{job_id}/convert")))
+                .json(&body)
+                .send()
+                .await?,
+            "POST /api/jobs/{id}/convert",
+        )
+        .await?;
+        Ok(created["job"]["job_id"]
+            .as_str()
+            .context("no job id in the answer")?
+            .to_owned())
     }
 
     /// `POST /api/jobs/{id}/rerender`: renders completed job `job_id` again from its stored

@@ -40,7 +40,9 @@ use std::path::{Path, PathBuf};
 
 use parallax_core::backends::Backends;
 use parallax_core::keys::{self, QueueName};
-use parallax_core::model::{DepthSeam, Job, JobStatus, JobUpdate, SegmentTask};
+use parallax_core::model::{
+    DepthSeam, Job, JobStatus, JobUpdate, SegmentTask, PREVIEW_SAMPLES, PREVIEW_SAMPLE_SECS,
+};
 use parallax_core::process::ToolCommand;
 use parallax_core::storage::ObjectStorageExt as _;
 use serde::Serialize;
@@ -63,6 +65,31 @@ pub struct PlannedSegment {
     pub start_secs: f64,
     /// Length up to the next segment's start (the last one: up to the end of its last frame).
     pub duration_secs: f64,
+}
+
+/// The samples of a preview: `n` segments of a plan cut at about `PREVIEW_SAMPLE_SECS`,
+/// spread evenly over the video (the segments holding the times (2k+1)/2n of its length), in
+/// order. A video too short for `n` separate samples is refused with a reason.
+pub fn preview_samples(plan: &[PlannedSegment], n: usize) -> Result<Vec<usize>, Failure> {
+    let total: f64 = plan.iter().map(|s| s.duration_secs).sum();
+    let need = n as f64 * PREVIEW_SAMPLE_SECS;
+    let mut picked: Vec<usize> = (0..n)
+        .filter_map(|k| {
+            let t = total * (2 * k + 1) as f64 / (2 * n) as f64;
+            plan.iter()
+                .position(|s| t >= s.start_secs && t < s.start_secs + s.duration_secs)
+        })
+        .collect();
+    picked.dedup();
+    if total < need || picked.len() < n {
+        return Err(Failure::reject(
+            "too-short-for-preview",
+            format!(
+                "the video is {total:.1} s long, too short for a preview of {n} separate samples of about {PREVIEW_SAMPLE_SECS} s ({need} s): convert it whole instead (it will not take long)"
+            ),
+        ));
+    }
+    Ok(picked)
 }
 
 /// Chooses the cuts: a new segment starts at the first clean keyframe at least
@@ -422,7 +449,7 @@ pub fn tasks(job: &Job, manifest: &Manifest, settings: &Settings) -> Vec<Segment
                 .index
                 .checked_sub(1)
                 .and_then(|p| manifest.segments.get(p as usize))
-                .filter(|_| manifest.depth_job.is_none());
+                .filter(|_| manifest.depth_job.is_none() && !manifest.preview);
             SegmentTask {
                 job_id: job.job_id.clone(),
                 segment_index: s.index,
@@ -484,7 +511,8 @@ pub async fn chunk_job(
     if let Some(original) = job.rerender_of.clone() {
         return chunk_rerender(backends, settings, job_id, &original).await;
     }
-    let source_key = keys::source(job_id);
+    // A preview's "Convert all" converts the preview's upload.
+    let source_key = keys::source(job.upload_job());
     let Some(size) = backends
         .storage
         .head(&source_key)
@@ -529,8 +557,32 @@ pub async fn chunk_job(
         .download(&source_key, &src)
         .await
         .retry("downloading the source")?;
-    let (inspection, plan, files) =
-        chunk_file(&src, &dir.path().join("segments"), settings).await?;
+    // A preview cuts short segments and keeps a few spread over the video.
+    let cut = if job.preview {
+        let mut s = settings.clone();
+        s.segment_secs = PREVIEW_SAMPLE_SECS;
+        s
+    } else {
+        settings.clone()
+    };
+    let (inspection, mut plan, mut files) =
+        chunk_file(&src, &dir.path().join("segments"), &cut).await?;
+    if job.preview {
+        let picked = preview_samples(&plan, PREVIEW_SAMPLES)?;
+        let mut start = 0.0;
+        (plan, files) = picked
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                let mut seg = plan[p].clone();
+                seg.index = i as u32;
+                // One after the other in the preview.
+                seg.start_secs = start;
+                start += seg.duration_secs;
+                (seg, files[p].clone())
+            })
+            .unzip();
+    }
     tracing::info!(
         frames = inspection.info.video.frame_count,
         segments = plan.len(),
@@ -538,7 +590,11 @@ pub async fn chunk_job(
         rotation = inspection.info.video.rotation,
         "source split"
     );
-    let manifest = Manifest::new(job_id, inspection.info, settings.segment_secs, &plan);
+    let mut manifest = Manifest::new(job_id, inspection.info, cut.segment_secs, &plan);
+    manifest.preview = job.preview;
+    if job.upload_of.is_some() {
+        manifest.source_key = Some(source_key.clone());
+    }
     let uploads: Vec<(String, PathBuf)> = manifest
         .segments
         .iter()

@@ -58,6 +58,10 @@ pub struct Manifest {
     /// computed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth_job: Option<String>,
+    /// A preview's samples: not contiguous, so no seam warm-up between them, and no sound
+    /// (the source's tracks would not match them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
 }
 
 impl Manifest {
@@ -89,6 +93,7 @@ impl Manifest {
             segments,
             source_key: None,
             depth_job: None,
+            preview: false,
         }
     }
 

@@ -78,7 +78,12 @@ pub fn file_name(job: &Job, container: Container) -> String {
         slug = "video".to_owned();
     }
     slug.truncate(slug.char_indices().nth(80).map_or(slug.len(), |(i, _)| i));
-    format!("{slug}{}.{}", job.mode.file_suffix(), container.extension())
+    let preview = if job.preview { "-preview" } else { "" };
+    format!(
+        "{slug}{preview}{}.{}",
+        job.mode.file_suffix(),
+        container.extension()
+    )
 }
 
 fn concat_quote(p: &Path) -> String {
@@ -117,8 +122,8 @@ pub async fn assemble(
     }
     // The codec from the Matroska header (no extra process); unknown is tried as MP4.
     let video_codec = mkv_video_codec(&outputs[0]).await;
-    let src = &manifest.source;
-    let container = choose_container(video_codec, &src.audio, &src.subtitles);
+    let (audio, subtitles) = tracks(manifest);
+    let container = choose_container(video_codec, audio, subtitles);
 
     // Each segment placed at its start on the source timeline, whatever timestamps the
     // converted file carries. Joined in-process into one file when the segments allow it
@@ -224,6 +229,15 @@ enum VideoInput {
     ConcatList(PathBuf),
 }
 
+/// The audio and subtitle tracks muxed in: the source's, none for a preview.
+fn tracks(manifest: &Manifest) -> (&[TrackInfo], &[TrackInfo]) {
+    if manifest.preview {
+        (&[], &[])
+    } else {
+        (&manifest.source.audio, &manifest.source.subtitles)
+    }
+}
+
 /// The ffmpeg command that concatenates the segments and muxes the original's tracks.
 #[allow(clippy::too_many_arguments)]
 fn mux_command(
@@ -254,23 +268,24 @@ fn mux_command(
         cmd = cmd.arg("-nofind_stream_info");
     }
     cmd = cmd.arg("-i").arg(source).args(["-map", "0:v:0"]);
-    for t in src.audio.iter().chain(&src.subtitles) {
+    let (audio, subtitles) = tracks(manifest);
+    for t in audio.iter().chain(subtitles) {
         cmd = cmd.args(["-map", &format!("1:{}", t.index)]);
     }
     cmd = cmd.args(["-map_metadata", "1", "-c", "copy"]);
-    for (i, t) in src.audio.iter().enumerate() {
+    for (i, t) in audio.iter().enumerate() {
         if let Some(lang) = &t.language {
             cmd = cmd.args([format!("-metadata:s:a:{i}"), format!("language={lang}")]);
         }
     }
-    for (i, t) in src.subtitles.iter().enumerate() {
+    for (i, t) in subtitles.iter().enumerate() {
         if let Some(lang) = &t.language {
             cmd = cmd.args([format!("-metadata:s:s:{i}"), format!("language={lang}")]);
         }
     }
     match container {
         Container::Mp4 => {
-            if !src.subtitles.is_empty() {
+            if !subtitles.is_empty() {
                 cmd = cmd.args(["-c:s", "mov_text"]);
             }
             if video_codec == Some("hevc") {

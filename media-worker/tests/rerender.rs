@@ -173,7 +173,8 @@ async fn a_rerender_sends_the_source_jobs_segments_with_their_stored_depth() {
         .unwrap();
 
     // The re-render: started by its marker object through the storage event.
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let shutdown = parallax_core::worker::CancellationToken::new();
+    let stop = shutdown.clone();
     let w = Arc::new(Worker {
         backends: b.clone(),
         settings: settings.clone(),
@@ -279,7 +280,7 @@ async fn a_rerender_sends_the_source_jobs_segments_with_their_stored_depth() {
         .unwrap();
     assert_eq!(decoded_frames(&d.path().join("third.mp4")), 90);
 
-    stop.send(true).unwrap();
+    stop.cancel();
     tokio::time::timeout(Duration::from_secs(30), chunking)
         .await
         .expect("the loop stops")
@@ -343,5 +344,120 @@ async fn a_rerender_of_a_job_without_stored_depth_fails_readably() {
             assert!(r.message.contains("segment list"), "{}", r.message);
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// A preview of `secs` seconds of 160x90 video with sound, uploaded; returns the job.
+async fn uploaded_preview(b: &Backends, dir: &Path, secs: f64) -> Job {
+    let mut job = Job::new(
+        "Preview me",
+        StereoMode::FullSbs,
+        ConversionSettings::default(),
+    );
+    job.preview = true;
+    b.jobs.put(&job).await.unwrap();
+    let src = clip(
+        dir,
+        &format!("preview-{secs}.mp4"),
+        &[
+            video_input("160x90", "30", secs),
+            sine_input(440, secs),
+            args("-c:v libx264 -preset ultrafast -g 15 -c:a aac -b:a 64k"),
+        ],
+    );
+    b.storage
+        .upload(&keys::source(&job.job_id), &src)
+        .await
+        .unwrap();
+    job
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_converts_three_short_samples_spread_over_the_video_then_convert_all_uses_its_upload(
+) {
+    let d = scratch();
+    let b = local_backends(d.path()).await;
+    let settings = test_settings(d.path());
+    let conv = d.path().join("conv");
+    std::fs::create_dir_all(&conv).unwrap();
+    let job = uploaded_preview(&b, d.path(), 30.0).await;
+
+    let outcome = chunk::chunk_job(&b, &settings, &job.job_id).await.unwrap();
+    assert_eq!(
+        outcome,
+        ChunkOutcome::Chunked {
+            segments: PREVIEW_SAMPLES as u32
+        }
+    );
+    let manifest = Manifest::load(b.storage.as_ref(), &job.job_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(manifest.preview);
+    let frames: Vec<u64> = manifest.segments.iter().map(|s| s.frame_count).collect();
+    // Two seconds at 30 fps with a keyframe every half second: 60 frames each.
+    assert_eq!(frames, vec![60; PREVIEW_SAMPLES], "{manifest:?}");
+    let firsts: Vec<u64> = manifest.segments.iter().map(|s| s.first_frame).collect();
+    // Spread: around 5 s, 15 s and 25 s of the 30 s video (900 frames).
+    for (first, around) in firsts.iter().zip([150u64, 450, 750]) {
+        assert!(
+            first.abs_diff(around) <= 60,
+            "sample at frame {first}, expected near {around}: {firsts:?}"
+        );
+    }
+    let tasks = convert_segments(&b, &conv, PREVIEW_SAMPLES).await;
+    assert!(
+        tasks.iter().all(|t| t.seam.warmup_frames == 0),
+        "samples are not contiguous: no warm-up between them"
+    );
+    let key = reassemble(&b, &settings, &job.job_id).await;
+    assert!(key.contains("-preview"), "{key}");
+    let out = d.path().join("preview-result");
+    b.storage.download(&key, &out).await.unwrap();
+    let p = probe(&out);
+    assert!(streams(&p, "audio").is_empty(), "a preview has no sound");
+    assert_eq!(decoded_frames(&out), 60 * PREVIEW_SAMPLES as u64);
+    assert!(
+        (duration(&p) - 6.0).abs() < 0.2,
+        "the samples play one after the other: {}",
+        duration(&p)
+    );
+
+    // "Convert all": a new job converting the preview's upload, whole, with sound.
+    let mut all = Job::new(
+        "Preview me",
+        StereoMode::HalfSbs,
+        ConversionSettings::default(),
+    );
+    all.status = JobStatus::Uploaded;
+    all.upload_of = Some(job.job_id.clone());
+    b.jobs.put(&all).await.unwrap();
+    let outcome = chunk::chunk_job(&b, &settings, &all.job_id).await.unwrap();
+    assert_eq!(outcome, ChunkOutcome::Chunked { segments: 30 });
+    convert_segments(&b, &conv, 30).await;
+    let key = reassemble(&b, &settings, &all.job_id).await;
+    let out = d.path().join("all-result");
+    b.storage.download(&key, &out).await.unwrap();
+    let p = probe(&out);
+    assert_eq!(
+        streams(&p, "audio").len(),
+        1,
+        "the whole video keeps its sound"
+    );
+    assert_eq!(decoded_frames(&out), 900);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_of_a_video_shorter_than_its_samples_is_refused_readably() {
+    let d = scratch();
+    let b = local_backends(d.path()).await;
+    let settings = test_settings(d.path());
+    let job = uploaded_preview(&b, d.path(), 4.0).await;
+    match chunk::chunk_job(&b, &settings, &job.job_id).await {
+        Err(Failure::Reject(r)) => {
+            assert_eq!(r.code, "too-short-for-preview");
+            assert!(r.message.contains("4.0 s"), "{}", r.message);
+        }
+        other => panic!("expected a rejection, got {other:?}"),
     }
 }
