@@ -12,8 +12,9 @@
 //! - [`mp4`] and [`mkv`]: the container work done in-process (reading MP4/MOV indexes,
 //!   writing Matroska segments, joining converted segments), where a process per step would
 //!   cost more than the step.
-//! - [`worker`]: the queue loops (heartbeat, panic boundary, retry-or-fail classification,
-//!   graceful shutdown) that drive both.
+//! - [`worker`]: the chunking and reassembly handlers that drive both, run by core's
+//!   queue-worker runtime (heartbeat, panic boundary, retry-or-fail classification, graceful
+//!   shutdown: [`parallax_core::worker`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {

@@ -171,6 +171,10 @@ fn read_segment(path: &Path) -> std::io::Result<Result<Segment, Why>> {
     if h.id != EBML || h.size == UNKNOWN {
         return bad("not Matroska");
     }
+    if h.size > len - h.data.min(len) {
+        // The declared size (up to 2^56) must not size the buffer below.
+        return bad("an EBML header longer than the file");
+    }
     let mut ebml_header = vec![0u8; (h.data + h.size) as usize];
     read_at(&mut f, 0, &mut ebml_header)?;
     let Some(seg) = header_at(&mut f, h.data + h.size)? else {
@@ -215,6 +219,11 @@ fn read_segment(path: &Path) -> std::io::Result<Result<Segment, Why>> {
                     if c.size == UNKNOWN {
                         return bad("a cluster child of unknown size");
                     }
+                    if c.size > cend.saturating_sub(c.data) {
+                        // Its end would lie past the cluster's (and the body length
+                        // below would underflow).
+                        return bad("a cluster child longer than its cluster");
+                    }
                     if c.id == SIMPLE_BLOCK || c.id == BLOCK_GROUP {
                         break;
                     }
@@ -248,6 +257,9 @@ fn read_segment(path: &Path) -> std::io::Result<Result<Segment, Why>> {
                 .map(|(_, b)| uint(b))
         })
         .unwrap_or(1_000_000);
+    if scale == 0 {
+        return bad("a timestamp scale of 0");
+    }
     let Some(first) = clusters.first().copied() else {
         return bad("no frames");
     };
@@ -275,7 +287,12 @@ fn read_segment(path: &Path) -> std::io::Result<Result<Segment, Why>> {
             return bad("a damaged block");
         }
         let rel = i16::from_be_bytes([block[tn_len], block[tn_len + 1]]) as i64;
-        let t = first.timestamp as i64 + rel;
+        let Some(t) = i64::try_from(first.timestamp)
+            .ok()
+            .and_then(|ts| ts.checked_add(rel))
+        else {
+            return bad("a cluster timestamp beyond 2^63");
+        };
         earliest = Some(earliest.map_or(t, |e| e.min(t)));
     }
     let Some(first_time) = earliest else {
@@ -339,9 +356,19 @@ fn plan_join(files: &[PathBuf], starts: &[f64]) -> std::io::Result<Result<JoinPl
     let ticks_per_sec = 1e9 / first.scale as f64;
     let mut deltas = Vec::with_capacity(segs.len());
     for (s, start) in segs.iter().zip(starts) {
-        let delta = (start * ticks_per_sec).round() as i64 - s.first_time;
-        if s.clusters.iter().any(|c| c.timestamp as i64 + delta < 0) {
-            return Ok(Err("a segment would start before zero".into()));
+        // Timestamps are any 64-bit value in the file: shifted ones that do not fit
+        // refuse the join rather than wrap.
+        let ticks = (start * ticks_per_sec).round() as i64;
+        let Some(delta) = ticks.checked_sub(s.first_time) else {
+            return Ok(Err("a segment's times do not fit".into()));
+        };
+        let shifted = |c: &Cluster| {
+            i64::try_from(c.timestamp)
+                .ok()
+                .and_then(|t| t.checked_add(delta))
+        };
+        if s.clusters.iter().any(|c| shifted(c).is_none_or(|t| t < 0)) {
+            return Ok(Err("a segment would start before zero or after 2^63".into()));
         }
         deltas.push(delta);
     }
@@ -616,5 +643,100 @@ mod tests {
         let kids = children(&body).unwrap();
         assert_eq!(kids, vec![(TIMESTAMP_SCALE, &[0x0F, 0x42, 0x40][..])]);
         assert_eq!(uint(kids[0].1), 1_000_000);
+    }
+
+    /// A segment file: an empty EBML header, a Segment of unknown size holding Info (with
+    /// `scale`), an empty Tracks and `clusters`.
+    fn segment_file(scale: u64, clusters: &[Vec<u8>]) -> tempfile::NamedTempFile {
+        let mut b = vec![0x1A, 0x45, 0xDF, 0xA3, 0x80];
+        b.extend_from_slice(&[
+            0x18, 0x53, 0x80, 0x67, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ]);
+        let mut scale_el = Vec::new();
+        write_id(&mut scale_el, TIMESTAMP_SCALE);
+        scale_el.push(0x88);
+        scale_el.extend_from_slice(&scale.to_be_bytes());
+        b.extend_from_slice(&element(INFO, &scale_el));
+        b.extend_from_slice(&element(TRACKS, &[]));
+        for c in clusters {
+            b.extend_from_slice(c);
+        }
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), b).unwrap();
+        f
+    }
+
+    /// A cluster: its timestamp, then one SimpleBlock of track 1 at `rel`.
+    fn cluster(timestamp: u64, rel: i16) -> Vec<u8> {
+        let mut body = vec![0xE7, 0x88];
+        body.extend_from_slice(&timestamp.to_be_bytes());
+        let mut block = vec![0x81];
+        block.extend_from_slice(&rel.to_be_bytes());
+        block.extend_from_slice(&[0x80, 0xAA]);
+        body.extend_from_slice(&element(SIMPLE_BLOCK, &block));
+        element(CLUSTER, &body)
+    }
+
+    fn refusal(files: &[&tempfile::NamedTempFile], starts: &[f64]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = files.iter().map(|f| f.path().to_owned()).collect();
+        join_in_place(&files, starts, dir.path())
+            .unwrap()
+            .unwrap_err()
+    }
+
+    #[test]
+    fn a_sane_segment_joins() {
+        // The shape the refusals below start from is accepted.
+        let f = segment_file(1_000_000, &[cluster(0, 0), cluster(40, 0)]);
+        let dir = tempfile::tempdir().unwrap();
+        let joined = join_in_place(&[f.path().to_owned()], &[0.0], dir.path()).unwrap();
+        assert!(joined.unwrap().starts_with("concatf:"));
+    }
+
+    #[test]
+    fn ebml_header_sizes_beyond_the_file_are_refused_before_allocating() {
+        // An EBML header declaring 2^40 bytes (a terabyte as a buffer) in a 13-byte file.
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            f.path(),
+            [0x1A, 0x45, 0xDF, 0xA3, 0x01, 0, 1, 0, 0, 0, 0, 0, 0],
+        )
+        .unwrap();
+        assert!(refusal(&[&f], &[0.0]).contains("EBML header longer than the file"));
+    }
+
+    #[test]
+    fn cluster_children_past_their_cluster_are_refused() {
+        // A cluster of 3 bytes whose timestamp declares 5: it ends past the cluster.
+        let mut c = vec![0x1F, 0x43, 0xB6, 0x75, 0x83, 0xE7, 0x85, 0x00];
+        c.extend_from_slice(&cluster(0, 0));
+        let f = segment_file(1_000_000, &[c]);
+        assert!(refusal(&[&f], &[0.0]).contains("longer than its cluster"));
+    }
+
+    #[test]
+    fn cluster_timestamps_beyond_i64_are_refused() {
+        // i64::MAX plus a block at +1.
+        let f = segment_file(1_000_000, &[cluster(i64::MAX as u64, 1)]);
+        assert!(refusal(&[&f], &[0.0]).contains("beyond 2^63"));
+    }
+
+    #[test]
+    fn timestamp_scales_of_zero_are_refused() {
+        // With a scale of 0 a start of 2 s is infinitely many ticks.
+        let f = segment_file(0, &[cluster(0, -1)]);
+        assert!(refusal(&[&f, &f], &[0.0, 2.0]).contains("timestamp scale of 0"));
+    }
+
+    #[test]
+    fn cluster_times_that_overflow_when_shifted_refuse_the_join() {
+        // The first block near i64::MAX moves the segment back by almost 2^63; a later
+        // cluster at 2^63 (i64::MIN as a signed value) would wrap.
+        let f = segment_file(
+            1_000_000,
+            &[cluster(i64::MAX as u64 - 10, 0), cluster(1 << 63, 0)],
+        );
+        assert!(refusal(&[&f], &[0.0]).contains("after 2^63"));
     }
 }

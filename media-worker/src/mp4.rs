@@ -21,6 +21,10 @@ pub const FORMAT_NAME: &str = "mov,mp4,m4a,3gp,3g2,mj2";
 /// The largest `moov` read into memory (a 4-hour 60 fps source needs about 15 MiB).
 const MAX_MOOV: u64 = 256 * 1024 * 1024;
 
+/// The most samples one track may declare (about a hundred bytes of memory each); a track
+/// also cannot declare more samples than its file has bytes.
+const MAX_SAMPLES: u64 = 50_000_000;
+
 /// What reading a file's index gave.
 #[derive(Debug)]
 pub enum Read {
@@ -87,7 +91,7 @@ pub fn read(path: &Path) -> std::io::Result<Read> {
     let mut first = true;
     let mut moov = None;
     let mut saw_mp4 = false;
-    while pos + 8 <= file_size {
+    while file_size.saturating_sub(pos) >= 8 {
         f.seek(SeekFrom::Start(pos))?;
         let mut h = [0u8; 16];
         let n = read_up_to(&mut f, &mut h)?;
@@ -130,7 +134,7 @@ pub fn read(path: &Path) -> std::io::Result<Read> {
             if moov.is_some() {
                 return Ok(Read::Unsupported("two moov boxes".into()));
             }
-            if pos + size > file_size {
+            if size > file_size - pos {
                 // The index itself is cut off.
                 return Ok(Read::MissingIndex);
             }
@@ -494,8 +498,10 @@ fn parse_stbl(t: &mut Track, stbl: &[u8], file_size: u64) -> R<()> {
     let mut deltas = Vec::new();
     for _ in 0..n {
         let (count, delta) = (c.u32()?, c.u32()?);
-        if deltas.len() as u64 + count as u64 > 50_000_000 {
-            return no("too many samples");
+        if deltas.len() as u64 + count as u64 > MAX_SAMPLES.min(file_size) {
+            // An 8-byte entry may declare four billion samples: the count must not size
+            // the tables below before anything else bounds it.
+            return no("more samples than the file can hold");
         }
         deltas.extend(std::iter::repeat_n(delta as i64, count as usize));
     }
@@ -520,12 +526,14 @@ fn parse_stbl(t: &mut Track, stbl: &[u8], file_size: u64) -> R<()> {
         let mut i = 0usize;
         for _ in 0..n {
             let (k, off) = (c.u32()? as usize, c.u32()? as i32 as i64);
-            for _ in 0..k {
-                if i < count {
-                    cts[i] = off;
-                }
-                i += 1;
+            // A run is filled in one step: counting a hostile run sample by sample is a
+            // loop of up to four billion steps per eight bytes of table.
+            let end = i.saturating_add(k);
+            if end > count {
+                return no("a composition table of another length");
             }
+            cts[i..end].fill(off);
+            i = end;
         }
         if i != count {
             return no("a composition table of another length");
@@ -563,7 +571,8 @@ fn parse_stbl(t: &mut Track, stbl: &[u8], file_size: u64) -> R<()> {
     let mut c = Cur::new(need(b"stsc")?);
     c.full()?;
     let n = c.u32()?;
-    let mut runs = Vec::with_capacity(n as usize);
+    // 12 bytes an entry: the declared count does not size the allocation.
+    let mut runs = Vec::with_capacity((n as usize).min(c.rest().len() / 12));
     for _ in 0..n {
         let (first, per, desc) = (c.u32()?, c.u32()?, c.u32()?);
         if desc != 1 || first == 0 {
@@ -586,7 +595,9 @@ fn parse_stbl(t: &mut Track, stbl: &[u8], file_size: u64) -> R<()> {
                     break;
                 }
                 starts[sample] = at;
-                at += sizes[sample];
+                // co64 offsets are any 64-bit value: a sample that would end past
+                // u64::MAX is not inside the file either.
+                at = at.saturating_add(sizes[sample]);
                 if at <= file_size {
                     inside += 1;
                 }
@@ -866,7 +877,8 @@ fn avc_pix_fmt(avcc: &[u8]) -> R<String> {
         if chroma == 3 {
             r.bit()?;
         }
-        depth = r.ue()? + 8;
+        // bit_depth_luma_minus8: a hostile value near u32::MAX must not overflow.
+        depth = r.ue()?.saturating_add(8);
         r.ue()?;
         r.bit()?;
         if r.bit()? == 1 {
@@ -955,11 +967,17 @@ fn build(tracks: Vec<Track>, movie_ts: u32, movie_dur: u64, file_size: u64) -> R
     for (index, t) in tracks.iter().enumerate() {
         let ts = t.timescale as i64;
         let shift = t.edit.map_or(0, |e| e.0);
+        // The edit's media time is any 63-bit value: a time that does not fit is refused.
         let pts: Vec<i64> = t
             .samples
             .iter()
-            .map(|s| s.dts + s.cts_offset - shift)
-            .collect();
+            .map(|s| {
+                s.dts
+                    .checked_add(s.cts_offset)
+                    .and_then(|v| v.checked_sub(shift))
+                    .ok_or_else(|| Unsupported("an edit list beyond the track".into()))
+            })
+            .collect::<R<_>>()?;
         let min_pts = pts.iter().copied().min();
         let end = t
             .samples
@@ -1157,5 +1175,167 @@ mod tests {
     fn garbage_is_not_understood() {
         assert!(children(&[0, 0, 0, 50, b'a', b'b', b'c', b'd', 1, 2]).is_err());
         assert!(parse_moov(b"\0\0\0\x08junk", 100).is_err());
+    }
+
+    /// A box: size, type, payload.
+    fn bx(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        [&(8 + payload.len() as u32).to_be_bytes()[..], kind, payload].concat()
+    }
+
+    /// A full box: version 0, no flags, then `fields` as big-endian u32s.
+    fn full(kind: &[u8; 4], fields: &[u32]) -> Vec<u8> {
+        let body: Vec<u8> = [0u32]
+            .iter()
+            .chain(fields)
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        bx(kind, &body)
+    }
+
+    /// A sample table of a data track (no codec to read) from its boxes.
+    fn stbl(tables: &[Vec<u8>]) -> Vec<u8> {
+        let stsd = bx(
+            b"stsd",
+            &[&[0, 0, 0, 0, 0, 0, 0, 1][..], &bx(b"data", &[0; 8])].concat(),
+        );
+        [stsd].iter().chain(tables).flatten().copied().collect()
+    }
+
+    fn data_track() -> Track {
+        Track {
+            kind: "data".into(),
+            timescale: 1000,
+            ..Track::default()
+        }
+    }
+
+    fn file_with(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), bytes).unwrap();
+        f
+    }
+
+    #[test]
+    fn top_level_sizes_near_u64_max_do_not_overflow() {
+        let ftyp = bx(b"ftyp", b"isom\0\0\0\0");
+        for kind in [b"moov", b"free"] {
+            // A 64-bit size (size field 1) a few bytes short of u64::MAX.
+            let mut huge = vec![0, 0, 0, 1];
+            huge.extend_from_slice(kind);
+            huge.extend_from_slice(&(u64::MAX - 4).to_be_bytes());
+            let f = file_with(&[&ftyp[..], &huge, &[0; 16]].concat());
+            assert!(matches!(read(f.path()).unwrap(), Read::MissingIndex));
+        }
+    }
+
+    #[test]
+    fn declared_sample_counts_beyond_the_file_are_refused_before_allocating() {
+        // 8 bytes of stts declare 50 million samples of a fixed size: the tables they
+        // would size take gigabytes for a file of a few hundred bytes.
+        let n = 50_000_000;
+        let tables = stbl(&[
+            full(b"stts", &[1, n, 1]),
+            full(b"stsz", &[1, n]),
+            full(b"stco", &[1, 0]),
+            full(b"stsc", &[1, 1, n, 1]),
+        ]);
+        let err = parse_stbl(&mut data_track(), &tables, 500).unwrap_err();
+        assert!(err.0.contains("more samples than the file"), "{}", err.0);
+    }
+
+    #[test]
+    fn composition_runs_of_billions_of_samples_do_not_hang() {
+        // Sixteen ctts runs of u32::MAX samples each for a one-sample track: sample by
+        // sample, that is 2^36 steps.
+        let mut ctts = vec![16];
+        ctts.extend([u32::MAX, 0].repeat(16));
+        let tables = stbl(&[
+            full(b"stts", &[1, 1, 1]),
+            full(b"stsz", &[1, 1]),
+            full(b"ctts", &ctts),
+            full(b"stco", &[1, 0]),
+            full(b"stsc", &[1, 1, 1, 1]),
+        ]);
+        let start = std::time::Instant::now();
+        assert!(parse_stbl(&mut data_track(), &tables, 500).is_err());
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn sample_to_chunk_counts_do_not_size_the_allocation() {
+        // stsc declares u32::MAX entries (64 GiB as a vector) and holds none.
+        let tables = stbl(&[
+            full(b"stts", &[1, 1, 1]),
+            full(b"stsz", &[1, 1]),
+            full(b"stco", &[1, 0]),
+            full(b"stsc", &[u32::MAX]),
+        ]);
+        let err = parse_stbl(&mut data_track(), &tables, 500).unwrap_err();
+        assert!(err.0.contains("shorter than its fields"), "{}", err.0);
+    }
+
+    #[test]
+    fn chunk_offsets_near_u64_max_do_not_overflow() {
+        let co64 = bx(
+            b"co64",
+            &[
+                &[0u8; 4][..],
+                &1u32.to_be_bytes(),
+                &(u64::MAX - 2).to_be_bytes(),
+            ]
+            .concat(),
+        );
+        let tables = stbl(&[
+            full(b"stts", &[1, 1, 1]),
+            full(b"stsz", &[10, 1]),
+            co64,
+            full(b"stsc", &[1, 1, 1, 1]),
+        ]);
+        let mut t = data_track();
+        parse_stbl(&mut t, &tables, 500).unwrap();
+        assert_eq!((t.samples.len(), t.samples_in_file), (1, 0));
+    }
+
+    #[test]
+    fn edits_far_past_the_samples_do_not_overflow() {
+        // Decoding time 0, composition offset i32::MIN, edit media time i64::MAX: the
+        // presentation time is below i64::MIN.
+        let t = Track {
+            kind: "audio".into(),
+            timescale: 1000,
+            samples: vec![Sample {
+                offset: 0,
+                size: 1,
+                dts: 0,
+                cts_offset: i32::MIN.into(),
+                duration: 1,
+                key: true,
+            }],
+            edit: Some((i64::MAX, 1)),
+            ..Track::default()
+        };
+        let err = build(vec![t], 1000, 1, 100).unwrap_err();
+        assert!(err.0.contains("edit list beyond"), "{}", err.0);
+    }
+
+    #[test]
+    fn bit_depths_near_u32_max_do_not_overflow() {
+        // An SPS of the High profile (100) whose bit_depth_luma_minus8 is 2^32 - 2.
+        let bits = format!(
+            "{:08b}{}1010{}1{}{}",
+            100,
+            "0".repeat(16),
+            "0".repeat(31),
+            "1".repeat(31),
+            "1".repeat(40)
+        );
+        let mut sps = vec![0x67];
+        sps.extend(bits.as_bytes().chunks(8).map(|c| {
+            u8::from_str_radix(&format!("{:0<8}", std::str::from_utf8(c).unwrap()), 2).unwrap()
+        }));
+        let mut avcc = vec![1, 100, 0, 30, 0xff, 0xe1];
+        avcc.extend_from_slice(&(sps.len() as u16).to_be_bytes());
+        avcc.extend_from_slice(&sps);
+        assert!(avc_pix_fmt(&avcc).is_err());
     }
 }
