@@ -101,6 +101,16 @@ async fn converts_tasks_end_to_end_and_the_trigger_requests_reassembly() {
     for (i, frames) in [(0u32, 12u64), (1, 9)] {
         let got = stored_frames(&b, &keys::output(&job.job_id, i), clips.path()).await;
         assert_eq!(got, (frames, (128, 48)), "segment {i}");
+        // And its browser-playable copy: the same frames, fragmented MP4 (for the job page).
+        let key = keys::playable(&job.job_id, i);
+        let got = stored_frames(&b, &key, clips.path()).await;
+        assert_eq!(got, (frames, (128, 48)), "playable copy of segment {i}");
+        let bytes = std::fs::read(clips.path().join(key.replace('/', "_"))).unwrap();
+        assert_eq!(&bytes[4..8], b"ftyp", "segment {i}: MP4");
+        assert!(
+            bytes.windows(4).any(|w| w == b"moof"),
+            "segment {i}: fragmented"
+        );
     }
     // The job page's previews, from segment 0 only.
     assert!(

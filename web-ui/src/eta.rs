@@ -56,10 +56,11 @@ impl EtaCache {
     }
 }
 
-/// Total conversion seconds over total MB of the jobs that have both times and a size.
+/// Total conversion seconds over total MB of the jobs that have both times and a size;
+/// previews (a few samples of their upload) say nothing of a whole conversion and are left out.
 pub fn average_seconds_per_mb(items: &[JobListItem]) -> Option<f64> {
     let (mut secs, mut mb) = (0.0, 0.0);
-    for j in items {
+    for j in items.iter().filter(|j| !j.preview) {
         if let Some(s) = conversion_seconds(j.uploaded_at, j.completed_at) {
             if let Some(size) = j.source_file_size_bytes.filter(|&b| b > 0) {
                 secs += s;
@@ -125,7 +126,18 @@ mod tests {
             completed_at: secs.map(|s| up + chrono::Duration::seconds(s)),
             source_file_size_bytes: size,
             error: None,
+            preview: false,
         }
+    }
+
+    #[test]
+    fn previews_are_left_out_of_the_average() {
+        let preview = JobListItem {
+            preview: true,
+            ..item(Some(100_000_000), Some(10))
+        };
+        let items = [item(Some(10_000_000), Some(100)), preview];
+        assert_eq!(average_seconds_per_mb(&items), Some(10.0));
     }
 
     #[test]
@@ -139,6 +151,33 @@ mod tests {
         // 200 s over 40 MB.
         assert_eq!(average_seconds_per_mb(&items), Some(5.0));
         assert_eq!(average_seconds_per_mb(&items[2..]), None);
+    }
+
+    /// A 0.4 s clip that took 9.4 s (940.9 sec/MB: start-up costs dominate a tiny file)
+    /// next to ordinary jobs: the basis is total seconds over total MB, so the clip adds its
+    /// 9.4 s and 0.01 MB and barely moves it; a mean of per-job rates would be ~50x off.
+    #[test]
+    fn a_tiny_slow_clip_does_not_skew_the_average() {
+        let clip = item(Some(10_000), None);
+        let clip = JobListItem {
+            completed_at: clip
+                .uploaded_at
+                .map(|u| u + chrono::Duration::milliseconds(9_409)),
+            ..clip
+        };
+        let rate_of_clip = average_seconds_per_mb(std::slice::from_ref(&clip)).unwrap();
+        assert!((rate_of_clip - 940.9).abs() < 1e-6, "{rate_of_clip}");
+        let items = [
+            item(Some(100_000_000), Some(200)),
+            item(Some(50_000_000), Some(100)),
+            clip,
+        ];
+        let avg = average_seconds_per_mb(&items).unwrap();
+        // (200 + 100 + 9.409) s over 150.01 MB.
+        assert!((avg - 309.409 / 150.01).abs() < 1e-9, "{avg}");
+        assert!(avg < 2.1, "the clip skewed the basis to {avg} sec/MB");
+        let mean_of_rates = (2.0 + 2.0 + 940.9) / 3.0;
+        assert!(avg * 100.0 < mean_of_rates);
     }
 
     #[test]

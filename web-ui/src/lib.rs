@@ -31,10 +31,13 @@ use parallax_core::storage::ObjectStorage;
 mod api;
 pub mod error;
 pub mod eta;
+pub mod live;
 mod objects;
 mod openapi;
 mod pages;
+pub mod presets;
 pub mod security;
+mod stream;
 pub mod throttle;
 pub mod views;
 
@@ -65,6 +68,11 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// How wrong tokens and passwords are throttled per client address.
     pub login_throttle: ThrottleConfig,
+    /// How often a live view (server-sent events) looks for changes.
+    pub live_poll: Duration,
+    /// The depth-model catalogue: the names `settings.model` may take. `None`: no catalogue,
+    /// so a job may not name a model (the workers' default converts it).
+    pub catalogue: Option<parallax_core::catalogue::Catalogue>,
 }
 
 impl Default for WebConfig {
@@ -80,6 +88,8 @@ impl Default for WebConfig {
             page_size: 20,
             secure_cookies: false,
             login_throttle: ThrottleConfig::default(),
+            live_poll: Duration::from_secs(1),
+            catalogue: None,
         }
     }
 }
@@ -130,9 +140,13 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .route("/", get(pages::dashboard))
+        .route("/events", get(pages::dashboard_events))
         .route("/upload", get(pages::upload))
         .route("/jobs/{id}", get(pages::job))
+        .route("/jobs/{id}/events", get(pages::job_events))
         .route("/api/openapi.json", get(openapi::document))
+        .route("/api/presets", get(api::list_presets))
+        .route("/api/jobs/{id}/events", get(api::job_events))
         .route("/api/jobs", post(api::create_job).get(api::list_jobs))
         .route(
             "/api/jobs/{id}",
@@ -142,6 +156,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/jobs/{id}/download", get(api::download))
         .route("/api/jobs/{id}/rerender", post(api::rerender_job))
+        .route("/api/jobs/{id}/convert", post(api::convert_all))
+        .route("/api/models", get(api::list_models))
+        .route("/api/jobs/{id}/segments", get(stream::list))
+        .route("/api/jobs/{id}/segments/{index}", get(stream::segment))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security::guard,

@@ -77,6 +77,16 @@ struct Cli {
     #[arg(long, env = "WEB_UI_LOGIN_BACKOFF_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     login_backoff_secs: u64,
 
+    /// Milliseconds between the looks of a live view (dashboard, job page, the API's event
+    /// stream) for changes to push.
+    #[arg(long, env = "WEB_UI_LIVE_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    live_poll_ms: u64,
+
+    /// The depth-model catalogue: the models a job may name (`settings.model`). Without the
+    /// file, jobs cannot name a model and the workers' default converts them.
+    #[arg(long, env = "MODEL_CATALOGUE", default_value = parallax_core::catalogue::DEFAULT_PATH)]
+    catalogue: std::path::PathBuf,
+
     /// Seconds to let requests in flight finish after SIGTERM before exiting anyway.
     #[arg(long, env = "WEB_UI_DRAIN_TIMEOUT_SECS", default_value_t = 10)]
     drain_timeout_secs: u64,
@@ -138,6 +148,14 @@ impl Cli {
             eta_cache_ttl: Duration::from_secs(self.eta_cache_secs),
             page_size: usize::from(self.page_size),
             secure_cookies: self.secure_cookies,
+            live_poll: Duration::from_millis(self.live_poll_ms),
+            catalogue: match parallax_core::catalogue::Catalogue::load(&self.catalogue) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no model catalogue: jobs cannot name a depth model");
+                    None
+                }
+            },
             login_throttle: ThrottleConfig {
                 max_failures: self.login_max_failures,
                 backoff: Duration::from_secs(self.login_backoff_secs),

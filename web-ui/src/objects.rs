@@ -177,25 +177,23 @@ pub async fn get_object(
             return Ok(resp);
         }
     };
-    let mut stream = match state.storage.get_stream(&key).await {
-        Ok(s) => s,
-        Err(CoreError::NotFound { .. }) => return Err(not_found()),
-        Err(e) => return Err(e.into()),
-    };
     let (status, len) = match range {
-        Some((start, end)) => {
-            // Skip to the start (objects are plain streams); fine for local files.
-            let mut skip = (&mut stream).take(start);
-            tokio::io::copy(&mut skip, &mut tokio::io::sink())
-                .await
-                .map_err(AppError::internal)?;
-            (StatusCode::PARTIAL_CONTENT, end - start + 1)
-        }
+        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, end - start + 1),
         None => (StatusCode::OK, size),
     };
     let body = if method == Method::HEAD {
         Body::empty()
     } else {
+        // A range is read from its start (a seek, or S3's own Range), never read up to it.
+        let opened = match range {
+            Some((start, _)) => state.storage.get_range(&key, start, len).await,
+            None => state.storage.get_stream(&key).await,
+        };
+        let stream = match opened {
+            Ok(s) => s,
+            Err(CoreError::NotFound { .. }) => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
         Body::from_stream(tokio_util::io::ReaderStream::new(stream.take(len)))
     };
     let mut resp = (status, body).into_response();

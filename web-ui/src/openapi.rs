@@ -1,197 +1,732 @@
-//! The OpenAPI 3.1 document of the JSON API, served at `/api/openapi.json`.
+//! The OpenAPI 3.1 document of the JSON API, served at `/api/openapi.json`. It is generated
+//! (utoipa) from the handlers' `#[utoipa::path]` annotations and the request and response
+//! types (`ToSchema`, with core's model types behind its `openapi` feature), so a field or a
+//! route cannot be added without the document knowing. What types cannot say (each route's
+//! summary and error codes, the security schemes, the info text) is written next to the
+//! handlers or here.
+//!
+//! A few handlers build their JSON with `json!`; the types below (`Health`, `PresetList`,
+//! `ModelList`, `CreatedJob`, `NewJob`, `JobList`) describe those bodies, and the tests check
+//! the real answers against them.
 
 use axum::Json;
-use serde_json::{json, Value};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ComponentsBuilder, Object, RefOr, Schema};
+use utoipa::{Modify, OpenApi};
 
-fn error_response(description: &str) -> Value {
-    json!({
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    })
+use crate::api::{ModelView, UploadInstructions};
+use crate::presets::PresetView;
+use crate::views::JobView;
+
+/// The API's description; every operation's own text is on its handler.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "parallax API",
+        description = "Create 2D-to-3D conversion jobs, upload their source through a presigned URL, follow their progress and download the result. When access control is on, send `Authorization: Bearer <token>` (or basic auth). Browsers that send cookies must echo the `parallax_csrf` cookie in `X-CSRF-Token` on POST, PATCH and DELETE. After a few wrong tokens or passwords from one client address, that address is answered 429 (`too-many-attempts`, with `Retry-After` in seconds) for a while, without its credentials being checked."
+    ),
+    paths(
+        crate::api::healthz,
+        document,
+        crate::api::list_presets,
+        crate::api::create_job,
+        crate::api::list_jobs,
+        crate::api::get_job,
+        crate::api::patch_job,
+        crate::api::cancel_job,
+        crate::api::job_events,
+        crate::api::download,
+        crate::api::rerender_job,
+        crate::api::convert_all,
+        crate::api::list_models,
+        crate::stream::list,
+        crate::stream::segment,
+    ),
+    components(schemas(ListState)),
+    security(("bearer" = []), ("basic" = []), ()),
+    modifiers(&SecuritySchemes, &SettingBounds)
+)]
+struct ApiDoc;
+
+/// Adds the two ways to authenticate that `security` names.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc
+            .components
+            .get_or_insert_with(|| ComponentsBuilder::new().build());
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+    }
 }
 
-fn job_id_param() -> Value {
-    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}})
+/// The ranges [`ConversionSettings::validate`] accepts, which the field types cannot say:
+/// `(setting, least, most)`, both inclusive. The tests hold each one against `validate`.
+///
+/// [`ConversionSettings::validate`]: parallax_core::model::ConversionSettings::validate
+const SETTING_RANGES: &[(&str, f64, f64)] = &[
+    ("divergence", 0.0, 10.0),
+    ("convergence", 0.0, 1.0),
+    ("depth_resolution", 14.0, 2048.0),
+    ("crf", 0.0, 51.0),
+    ("edge_dilation", 0.0, 10.0),
+    ("foreground_scale", -3.0, 3.0),
+    ("ipd_offset", -5.0, 5.0),
+    ("keyframe_interval", 1.0, 60.0),
+    ("fast_depth_scale", 0.25, 1.0),
+];
+
+/// The encoders `validate` accepts.
+const ENCODERS: &[&str] = &["libx264", "libx265", "h264_nvenc", "hevc_nvenc"];
+
+/// What a catalogue model's name looks like (`validate`'s check of `model`).
+const MODEL_PATTERN: &str = "^[a-z0-9._-]{1,64}$";
+
+/// Writes `validate`'s limits into the settings schema.
+struct SettingBounds;
+
+fn number(x: f64) -> utoipa::Number {
+    if x.fract() == 0.0 {
+        utoipa::Number::Int(x as isize)
+    } else {
+        utoipa::Number::Float(x)
+    }
+}
+
+impl Modify for SettingBounds {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let Some(RefOr::T(Schema::Object(settings))) = doc
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("ConversionSettings"))
+        else {
+            return;
+        };
+        let mut field = |name: &str, change: &dyn Fn(&mut Object)| {
+            if let Some(RefOr::T(Schema::Object(o))) = settings.properties.get_mut(name) {
+                change(o);
+            }
+        };
+        for &(name, least, most) in SETTING_RANGES {
+            field(name, &|o| {
+                o.minimum = Some(number(least));
+                o.maximum = Some(number(most));
+            });
+        }
+        field("ema_decay", &|o| {
+            o.minimum = Some(number(0.0));
+            o.exclusive_maximum = Some(number(1.0));
+        });
+        field("max_output_width", &|o| {
+            o.minimum = Some(number(64.0));
+            o.multiple_of = Some(number(2.0));
+        });
+        field("bit_depth", &|o| {
+            o.enum_values = Some(vec![8.into(), 10.into(), serde_json::Value::Null]);
+        });
+        field("encoder", &|o| {
+            o.enum_values = Some(ENCODERS.iter().map(|&e| e.into()).collect());
+        });
+        field("model", &|o| o.pattern = Some(MODEL_PATTERN.to_owned()));
+    }
 }
 
 /// The document.
-pub fn spec() -> Value {
-    let job = json!({"$ref": "#/components/schemas/Job"});
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "parallax API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Create 2D-to-3D conversion jobs, upload their source through a presigned URL, follow their progress and download the result. When access control is on, send `Authorization: Bearer <token>` (or basic auth). Browsers that send cookies must echo the `parallax_csrf` cookie in `X-CSRF-Token` on POST, PATCH and DELETE. After a few wrong tokens or passwords from one client address, that address is answered 429 (`too-many-attempts`, with `Retry-After` in seconds) for a while, without its credentials being checked."
-        },
-        "paths": {
-            "/healthz": {"get": {
-                "summary": "Liveness and job-store health",
-                "security": [],
-                "responses": {"200": {"description": "healthy"}, "503": {"description": "the job store does not answer"}}
-            }},
-            "/api/jobs": {
-                "post": {
-                    "summary": "Create a job and get a presigned upload",
-                    "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateJob"}}}},
-                    "responses": {
-                        "201": {"description": "created", "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["job", "upload"],
-                            "properties": {"job": job, "upload": {"$ref": "#/components/schemas/Upload"}}
-                        }}}},
-                        "400": error_response("invalid title, mode or settings"),
-                        "413": error_response("the announced file is larger than the upload limit")
-                    }
-                },
-                "get": {
-                    "summary": "List jobs",
-                    "parameters": [
-                        {"name": "state", "in": "query", "schema": {"type": "string", "enum": ["completed", "in_progress", "failed"], "default": "completed"}},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
-                        {"name": "cursor", "in": "query", "description": "next_cursor of the previous page (completed and failed listings)", "schema": {"type": "string"}}
-                    ],
-                    "responses": {
-                        "200": {"description": "one page", "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["items", "next_cursor"],
-                            "properties": {"items": {"type": "array", "items": job}, "next_cursor": {"type": ["string", "null"]}}
-                        }}}},
-                        "400": error_response("bad state, limit or cursor")
-                    }
-                }
-            },
-            "/api/jobs/{id}": {
-                "parameters": [job_id_param()],
-                "get": {"summary": "One job with its progress", "responses": {
-                    "200": {"description": "the job", "content": {"application/json": {"schema": job}}},
-                    "404": error_response("unknown job")
-                }},
-                "patch": {
-                    "summary": "Set the title; report the upload as finished (uploaded_at)",
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PatchJob"}}}},
-                    "responses": {
-                        "200": {"description": "the job as stored", "content": {"application/json": {"schema": job}}},
-                        "400": error_response("invalid body (`invalid-json`), title (`invalid-title`) or uploaded_at (`invalid-uploaded-at`)"),
-                        "404": error_response("unknown job"),
-                        "409": error_response("uploaded_at given but the upload is not in storage")
-                    }
-                },
-                "delete": {"summary": "Cancel an unfinished job (it becomes failed with code `cancelled`)", "responses": {
-                    "200": {"description": "the cancelled job", "content": {"application/json": {"schema": job}}},
-                    "404": error_response("unknown job"),
-                    "409": error_response("the job already finished")
-                }}
-            },
-            "/api/jobs/{id}/download": {
-                "parameters": [job_id_param()],
-                "get": {"summary": "Redirect to a presigned download named after the title and layout (e.g. attack-on-titan3d_LR.mp4)", "responses": {
-                    "307": {"description": "redirect to the presigned URL", "headers": {"Location": {"schema": {"type": "string"}}}},
-                    "404": error_response("unknown job"),
-                    "409": error_response("the job has no result yet")
-                }}
-            },
-            "/api/jobs/{id}/rerender": {
-                "parameters": [job_id_param()],
-                "post": {
-                    "summary": "Render a completed job again, in another layout or with other stereo settings, as a new job that reuses its stored depth (no depth model runs)",
-                    "description": "The new job has no upload: it starts `uploaded`, says `rerender_of`, and follows the usual flow from chunking on; its result carries the original upload's audio and subtitles. `mode`, `settings` and `title` default to the source job's; `depth_resolution` and `ema_decay` are always the source's (the stored depth was made with them).",
-                    "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RerenderJob"}}}},
-                    "responses": {
-                        "201": {"description": "the new job", "headers": {"Location": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["job"], "properties": {"job": job}
-                        }}}},
-                        "400": error_response("invalid title, mode or settings"),
-                        "404": error_response("unknown job"),
-                        "409": error_response("the job is not completed (`job-not-completed`), or its depth is not stored: converted before depth was kept, or expired (`depth-not-stored`)")
-                    }
-                }
-            },
-            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}}
-        },
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "basic": {"type": "http", "scheme": "basic"}
-            },
-            "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                    "type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}
-                }}},
-                "Mode": {"type": "string", "enum": ["full_sbs", "half_sbs", "full_tb", "half_tb", "full_cross", "half_cross", "anaglyph", "rgbd", "vr180", "depth_map"]},
-                "Status": {"type": "string", "enum": ["awaiting_upload", "uploaded", "chunking", "chunking_complete", "reassembling", "completed", "failed"]},
-                "Settings": {"type": "object", "properties": {
-                    "divergence": {"type": "number", "minimum": 0, "maximum": 10, "description": "3D strength, % of width"},
-                    "convergence": {"type": "number", "minimum": 0, "maximum": 1},
-                    "ema_decay": {"type": "number", "minimum": 0, "exclusiveMaximum": 1},
-                    "depth_resolution": {"type": ["integer", "null"], "minimum": 14, "maximum": 2048},
-                    "encoder": {"type": "string", "enum": ["libx264", "libx265", "h264_nvenc", "hevc_nvenc"]},
-                    "crf": {"type": "integer", "minimum": 0, "maximum": 51},
-                    "deinterlace": {"type": "boolean", "default": true, "description": "deinterlace an interlaced source (bwdif) before depth"},
-                    "bit_depth": {"type": ["integer", "null"], "enum": [8, 10, null], "description": "output bits per sample; null follows the source (10-bit stays 10-bit with libx265 or hevc_nvenc; H.264 is 8-bit); 10 needs an HEVC encoder"},
-                    "edge_dilation": {"type": "integer", "minimum": 0, "maximum": 10, "default": 1, "description": "edge fix: widen the near side of depth edges by this many depth-map pixels (0 = off)"},
-                    "depth_antialias": {"type": "boolean", "default": true, "description": "soften the depth map's edges (anti-aliasing)"},
-                    "foreground_scale": {"type": "number", "minimum": -3, "maximum": 3, "default": 0, "description": "more (positive) or less (negative) of the 3D effect for near things"},
-                    "ipd_offset": {"type": "number", "minimum": -5, "maximum": 5, "default": 0, "description": "constant parallax in % of the width added to every pixel (positive = behind the screen)"},
-                    "preserve_screen_border": {"type": "boolean", "default": false, "description": "fade parallax to zero at the left and right frame edges (floating window)"},
-                    "synthetic_view": {"type": "string", "enum": ["both", "left", "right"], "default": "both", "description": "which views are synthesised; left = the left eye sees the original"},
-                    "auto_convergence": {"type": "boolean", "default": false, "description": "convergence from each frame's depth distribution instead of `convergence`"},
-                    "max_output_width": {"type": ["integer", "null"], "minimum": 64, "description": "largest output width in pixels (even); larger outputs are scaled down"},
-                    "anaglyph_method": {"type": "string", "enum": ["dubois", "color", "half_color", "gray", "wimmer"], "default": "dubois"},
-                    "tone_map": {"type": "boolean", "default": false, "description": "tone-map an HDR (PQ or HLG) source to BT.709 SDR even when a 10-bit HEVC output could keep it; an 8-bit output of an HDR source is always tone-mapped"}
-                }},
-                "CreateJob": {"type": "object", "additionalProperties": false, "properties": {
-                    "title": {"type": "string", "maxLength": 200},
-                    "mode": {"$ref": "#/components/schemas/Mode"},
-                    "settings": {"$ref": "#/components/schemas/Settings"},
-                    "source_file_size_bytes": {"type": "integer", "minimum": 0}
-                }},
-                "RerenderJob": {"type": "object", "additionalProperties": false, "properties": {
-                    "title": {"type": "string", "maxLength": 200},
-                    "mode": {"$ref": "#/components/schemas/Mode"},
-                    "settings": {"$ref": "#/components/schemas/Settings"}
-                }},
-                "PatchJob": {"type": "object", "additionalProperties": false, "properties": {
-                    "title": {"type": "string", "minLength": 1, "maxLength": 200},
-                    "uploaded_at": {
-                        "description": "when the upload finished: whole Unix seconds (UTC) or an RFC 3339 date-time, from 1970 to the end of year 9999; responses always give it as RFC 3339",
-                        "oneOf": [
-                            {"type": "integer", "minimum": 0, "maximum": 253_402_300_799_i64, "description": "Unix seconds"},
-                            {"type": "string", "format": "date-time"}
-                        ]
-                    },
-                    "source_file_size_bytes": {"type": "integer", "minimum": 0}
-                }},
-                "Upload": {"type": "object", "required": ["url", "method", "headers"], "properties": {
-                    "url": {"type": "string"}, "method": {"type": "string"},
-                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "max_bytes": {"type": "integer"}
-                }},
-                "Job": {"type": "object", "required": ["job_id", "title", "mode", "status", "created_at"], "properties": {
-                    "job_id": {"type": "string"}, "title": {"type": "string"},
-                    "mode": {"$ref": "#/components/schemas/Mode"},
-                    "status": {"$ref": "#/components/schemas/Status"},
-                    "total_segments": {"type": ["integer", "null"]},
-                    "completed_segments": {"type": "integer"},
-                    "created_at": {"type": "string", "format": "date-time"},
-                    "uploaded_at": {"type": ["string", "null"], "format": "date-time"},
-                    "completed_at": {"type": ["string", "null"], "format": "date-time"},
-                    "source_file_size_bytes": {"type": ["integer", "null"]},
-                    "settings": {"$ref": "#/components/schemas/Settings"},
-                    "error": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}]},
-                    "eta_seconds": {"type": ["number", "null"]},
-                    "conversion_seconds": {"type": ["number", "null"]},
-                    "seconds_per_mb": {"type": ["number", "null"]},
-                    "download_url": {"type": ["string", "null"]},
-                    "notes": {"type": "array", "items": {"type": "string"}, "description": "what the conversion did to the source's picture (tone-mapped HDR, deinterlaced, chroma or range converted)"},
-                    "rerender_of": {"type": "string", "description": "a re-render: the job whose stored depth it renders again"}
-                }}
-            }
-        },
-        "security": [{"bearer": []}, {"basic": []}, {}]
-    })
+pub fn spec() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
 }
 
 /// `GET /api/openapi.json`.
-pub async fn document() -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "service",
+    summary = "This document",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object))
+)]
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(spec())
+}
+
+/// The `{id}` of the job routes.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Only its description is used.
+pub struct JobId {
+    /// The job's id.
+    #[param(format = "uuid")]
+    id: String,
+}
+
+/// Which jobs `GET /api/jobs` lists.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its description is used.
+pub enum ListState {
+    /// Completed jobs, newest first (paged with a cursor).
+    Completed,
+    /// Jobs still converting.
+    InProgress,
+    /// Failed jobs, newest first (paged with a cursor).
+    Failed,
+}
+
+/// The answer of `GET /healthz`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only its description is used.
+pub struct Health {
+    /// `ok`, or `unavailable` when the job store does not answer.
+    status: String,
+}
+
+/// The answer of `GET /api/presets`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only its description is used.
+pub struct PresetList {
+    /// Every preset, in the order the upload page lists them; the first is the default.
+    presets: Vec<PresetView>,
+    /// The name of every setting (the fields of `settings`).
+    settings: Vec<String>,
+}
+
+/// The answer of `GET /api/models`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only its description is used.
+pub struct ModelList {
+    /// The catalogue's models (none without a catalogue).
+    models: Vec<ModelView>,
+}
+
+/// The answer of `POST /api/jobs`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only its description is used.
+pub struct CreatedJob {
+    /// The new job.
+    job: JobView,
+    /// Where and how to send the video.
+    upload: UploadInstructions,
+}
+
+/// The answer of a route that makes a job from another one.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only its description is used.
+pub struct NewJob {
+    /// The new job.
+    job: JobView,
+}
+
+/// One page of `GET /api/jobs`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only its description is used.
+pub struct JobList {
+    /// The jobs of this page.
+    items: Vec<JobView>,
+    /// The `cursor` of the next page; null on the last one.
+    next_cursor: Option<String>,
+}
+
+/// A preset's name: one of [`crate::presets::PRESETS`].
+pub(crate) fn preset_name() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(crate::presets::PRESETS.iter().map(|p| p.name)))
+        .description(Some("a device preset to start from (see /api/presets)"))
+        .build()
+}
+
+/// The name of the file about to be uploaded, with the extensions taken.
+pub(crate) fn file_name() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!(
+            "the file about to be uploaded; refused unless it ends in one of: {}",
+            crate::api::VIDEO_EXTENSIONS.join(", ")
+        )))
+        .build()
+}
+
+/// The preview switch, with the number and length of the samples.
+pub(crate) fn preview() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .default(Some(false.into()))
+        .description(Some(format!(
+            "convert only {} samples of about {} s spread over the video, one after the other, \
+             without sound; `POST /api/jobs/{{id}}/convert` then converts the whole upload",
+            parallax_core::model::PREVIEW_SAMPLES,
+            parallax_core::model::PREVIEW_SAMPLE_SECS
+        )))
+        .build()
+}
+
+/// `uploaded_at` as `PATCH /api/jobs/{id}` takes it: Unix seconds or RFC 3339.
+pub(crate) fn uploaded_at() -> Schema {
+    let one_of = OneOfBuilder::new()
+        .description(Some(
+            "when the upload finished: whole Unix seconds (UTC) or an RFC 3339 date-time, from \
+             1970 to the end of year 9999 (null: left out); responses always give it as RFC 3339",
+        ))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(crate::api::MAX_UNIX_SECONDS))
+                .description(Some("Unix seconds")),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build();
+    Schema::OneOf(one_of)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+    use parallax_core::backends::Backends;
+    use parallax_core::config::CommonArgs;
+    use parallax_core::model::ConversionSettings;
+    use serde_json::{json, Value};
+    use tower::ServiceExt as _;
+
+    use super::spec;
+    use crate::{AppState, WebConfig};
+
+    fn doc() -> Value {
+        serde_json::to_value(spec()).expect("the document serialises")
+    }
+
+    /// The `(path, method)` of every route under `/api` and of `/healthz`, read from the
+    /// router in `lib.rs` (axum cannot list a router's routes).
+    fn router_routes() -> BTreeSet<(String, String)> {
+        let src = include_str!("lib.rs");
+        let mut routes = BTreeSet::new();
+        for part in src.split(".route(").skip(1) {
+            let Some(rest) = part.trim_start().strip_prefix('"') else {
+                continue;
+            };
+            let path = &rest[..rest.find('"').expect("a closed path literal")];
+            if !(path.starts_with("/api/") || path == "/healthz") {
+                continue;
+            }
+            // The method router: up to the parenthesis that closes `.route(`.
+            let mut depth = 1;
+            let end = part
+                .char_indices()
+                .find(|&(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map(|(i, _)| i)
+                .expect("a closed .route(");
+            let methods = &part[..end];
+            for m in ["get", "post", "put", "patch", "delete", "head", "options"] {
+                let called = methods.match_indices(&format!("{m}(")).any(|(i, _)| {
+                    i == 0 || {
+                        let before = methods.as_bytes()[i - 1];
+                        !(before.is_ascii_alphanumeric() || before == b'_')
+                    }
+                });
+                if called {
+                    routes.insert((path.to_owned(), m.to_owned()));
+                }
+            }
+        }
+        routes
+    }
+
+    fn documented_routes(doc: &Value) -> BTreeSet<(String, String)> {
+        let mut routes = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for m in item.as_object().expect("a path item").keys() {
+                if m != "parameters" {
+                    routes.insert((path.clone(), m.clone()));
+                }
+            }
+        }
+        routes
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_every_reference_resolved() {
+        let text = serde_json::to_string(&spec()).unwrap();
+        let parsed = oas3::from_json(&text).expect("an OpenAPI 3.1 document");
+        assert!(parsed.openapi.starts_with("3.1."), "{}", parsed.openapi);
+        let doc = doc();
+        for part in text.split("\"$ref\":\"").skip(1) {
+            let target = &part[..part.find('"').unwrap()];
+            let name = target
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("a reference outside the schemas: {target}"));
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "dangling $ref {target}"
+            );
+        }
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["bearer"]["scheme"], "bearer");
+        assert_eq!(schemes["basic"]["scheme"], "basic");
+        assert_eq!(doc["security"], json!([{"bearer": []}, {"basic": []}, {}]));
+        assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([{}]));
+    }
+
+    #[test]
+    fn every_route_of_the_router_is_described_and_nothing_else() {
+        let routes = router_routes();
+        assert!(
+            routes.contains(&("/api/jobs".into(), "post".into())) && routes.len() >= 10,
+            "the router's routes were not found in lib.rs: {routes:?}"
+        );
+        let documented = documented_routes(&doc());
+        let missing: Vec<_> = routes.difference(&documented).collect();
+        assert!(
+            missing.is_empty(),
+            "routes without #[utoipa::path]: {missing:?}"
+        );
+        let extra: Vec<_> = documented.difference(&routes).collect();
+        assert!(extra.is_empty(), "described but not routed: {extra:?}");
+    }
+
+    #[test]
+    fn every_route_answers_every_error_code_it_can_in_the_error_shape() {
+        let doc = doc();
+        for (path, method) in documented_routes(&doc) {
+            let op = &doc["paths"][&path][&method];
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path} has no summary"
+            );
+            for (status, resp) in op["responses"].as_object().unwrap() {
+                assert!(
+                    resp["description"].as_str().is_some_and(|s| !s.is_empty()),
+                    "{method} {path} {status} has no description"
+                );
+                if status.starts_with('4') {
+                    assert_eq!(
+                        resp["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/Error",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_settings_schema_has_every_setting_and_presets_match_the_table() {
+        let doc = doc();
+        let schemas = &doc["components"]["schemas"];
+        let props: BTreeSet<String> = schemas["ConversionSettings"]["properties"]
+            .as_object()
+            .expect("settings properties")
+            .keys()
+            .cloned()
+            .collect();
+        let settings: BTreeSet<String> = crate::presets::setting_names().into_iter().collect();
+        assert_eq!(props, settings);
+        assert!(
+            schemas["ConversionSettings"]["required"].is_null(),
+            "every setting has a default"
+        );
+
+        let names: Vec<&str> = crate::presets::PRESETS.iter().map(|p| p.name).collect();
+        for preset in [
+            &schemas["CreateJob"]["properties"]["preset"],
+            &schemas["ConvertAll"]["properties"]["preset"],
+            &schemas["Preset"]["properties"]["name"],
+        ] {
+            assert_eq!(preset["enum"], json!(names), "{preset}");
+        }
+        let title = |s: &str| schemas[s]["properties"]["title"]["maxLength"].as_u64();
+        for s in ["CreateJob", "PatchJob", "RerenderJob", "ConvertAll"] {
+            assert_eq!(title(s), Some(crate::api::MAX_TITLE_CHARS as u64), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_settings_limits_are_the_ones_validate_applies() {
+        use crate::presets::merge;
+        let hevc = ConversionSettings {
+            encoder: "libx265".to_owned(),
+            ..ConversionSettings::default()
+        };
+        let accepted = |changes: Value| merge(&hevc, Some(&changes)).is_ok();
+        let doc = doc();
+        let props = &doc["components"]["schemas"]["ConversionSettings"]["properties"];
+        for &(name, least, most) in super::SETTING_RANGES {
+            assert_eq!(props[name]["minimum"].as_f64(), Some(least), "{name}");
+            assert_eq!(props[name]["maximum"].as_f64(), Some(most), "{name}");
+            let integer = props[name]["type"].to_string().contains("integer");
+            let value = |x: f64| if integer { json!(x as i64) } else { json!(x) };
+            let step = if integer { 1.0 } else { 0.01 };
+            assert!(accepted(json!({ name: value(least) })), "{name} = {least}");
+            assert!(accepted(json!({ name: value(most) })), "{name} = {most}");
+            assert!(
+                !accepted(json!({ name: value(least - step) })),
+                "{name} below"
+            );
+            assert!(
+                !accepted(json!({ name: value(most + step) })),
+                "{name} above"
+            );
+        }
+        assert_eq!(props["ema_decay"]["exclusiveMaximum"], 1);
+        assert!(accepted(json!({"ema_decay": 0.0})) && accepted(json!({"ema_decay": 0.99})));
+        assert!(!accepted(json!({"ema_decay": 1.0})) && !accepted(json!({"ema_decay": -0.01})));
+        assert_eq!(
+            (
+                &props["max_output_width"]["minimum"],
+                &props["max_output_width"]["multipleOf"]
+            ),
+            (&json!(64), &json!(2))
+        );
+        assert!(accepted(json!({"max_output_width": 64})));
+        assert!(!accepted(json!({"max_output_width": 62})));
+        assert!(!accepted(json!({"max_output_width": 65})));
+        assert_eq!(props["bit_depth"]["enum"], json!([8, 10, null]));
+        for bits in [json!(8), json!(10), json!(null)] {
+            assert!(accepted(json!({ "bit_depth": bits })), "{bits}");
+        }
+        assert!(!accepted(json!({"bit_depth": 9})));
+        for e in props["encoder"]["enum"].as_array().unwrap() {
+            assert!(accepted(json!({ "encoder": e })), "{e}");
+        }
+        assert!(!accepted(json!({"encoder": "libvpx"})));
+        assert_eq!(props["model"]["pattern"], super::MODEL_PATTERN);
+        let pattern_ok = |m: &str| {
+            (1..=64).contains(&m.len())
+                && m.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        };
+        let long = "a".repeat(65);
+        for m in ["depth-anything.v2_small", "A", "a b", "", long.as_str()] {
+            let ok = merge(&hevc, Some(&json!({ "model": m }))).is_ok();
+            assert_eq!(ok, pattern_ok(m), "{m:?}");
+        }
+    }
+
+    /// Where `value` does not match `schema` (resolved in `doc`); undocumented object keys
+    /// count as a mismatch, so a response field the document misses is found.
+    fn mismatch(doc: &Value, schema: &Value, value: &Value, at: &str) -> Option<String> {
+        if let Some(target) = schema["$ref"].as_str() {
+            let name = target.trim_start_matches("#/components/schemas/");
+            return mismatch(doc, &doc["components"]["schemas"][name], value, at);
+        }
+        if let Some(alternatives) = schema["oneOf"].as_array() {
+            let fits = alternatives
+                .iter()
+                .any(|alt| mismatch(doc, alt, value, at).is_none());
+            return (!fits).then(|| format!("{at}: {value} fits no alternative of {schema}"));
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let kind = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_f64() => "number",
+            Value::Number(_) => "integer",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        let typed = types.contains(&kind) || (kind == "integer" && types.contains(&"number"));
+        if !types.is_empty() && !typed {
+            return Some(format!("{at}: {value} is not of type {types:?}"));
+        }
+        if let Some(allowed) = schema["enum"].as_array() {
+            if !allowed.contains(value) {
+                return Some(format!("{at}: {value} is not one of {allowed:?}"));
+            }
+        }
+        match value {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| mismatch(doc, &schema["items"], item, &format!("{at}[{i}]"))),
+            Value::Object(fields) => {
+                for key in schema["required"].as_array().into_iter().flatten() {
+                    if !fields.contains_key(key.as_str().unwrap()) {
+                        return Some(format!("{at}: required {key} is missing"));
+                    }
+                }
+                fields.iter().find_map(|(k, v)| {
+                    let at = format!("{at}.{k}");
+                    match (&schema["properties"][k], &schema["additionalProperties"]) {
+                        (Value::Null, Value::Object(_)) => {
+                            mismatch(doc, &schema["additionalProperties"], v, &at)
+                        }
+                        (Value::Null, _) => Some(format!("{at} is not described")),
+                        (prop, _) => mismatch(doc, prop, v, &at),
+                    }
+                })
+            }
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_answers_match_the_documented_responses() {
+        let dir = tempfile::tempdir().unwrap();
+        let backends = Backends::from_config(&CommonArgs::local(dir.path()))
+            .await
+            .unwrap();
+        let app = crate::app(AppState::new(&backends, WebConfig::default()));
+        let doc = doc();
+        let call = |method: Method, uri: String, body: Value| {
+            let app = app.clone();
+            async move {
+                let req = Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.to_string()))
+                    .unwrap();
+                let resp = app.oneshot(req).await.unwrap();
+                let status = resp.status();
+                let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                (
+                    status,
+                    serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+                )
+            }
+        };
+        let (status, created) = call(Method::POST, "/api/jobs".into(), json!({"title": "t"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["job"]["job_id"].as_str().unwrap().to_owned();
+        let unknown = "00000000-0000-0000-0000-000000000000";
+        let cases = [
+            ("/healthz", Method::GET, "/healthz".to_owned(), json!(null)),
+            (
+                "/api/presets",
+                Method::GET,
+                "/api/presets".into(),
+                json!(null),
+            ),
+            (
+                "/api/models",
+                Method::GET,
+                "/api/models".into(),
+                json!(null),
+            ),
+            (
+                "/api/jobs",
+                Method::POST,
+                "/api/jobs".into(),
+                json!({"preset": "quest", "preview": true}),
+            ),
+            (
+                "/api/jobs",
+                Method::POST,
+                "/api/jobs".into(),
+                json!({"preset": "nope"}),
+            ),
+            (
+                "/api/jobs",
+                Method::GET,
+                "/api/jobs?state=in_progress".into(),
+                json!(null),
+            ),
+            ("/api/jobs", Method::GET, "/api/jobs".into(), json!(null)),
+            (
+                "/api/jobs",
+                Method::GET,
+                "/api/jobs?limit=0".into(),
+                json!(null),
+            ),
+            (
+                "/api/jobs/{id}",
+                Method::GET,
+                format!("/api/jobs/{id}"),
+                json!(null),
+            ),
+            (
+                "/api/jobs/{id}",
+                Method::PATCH,
+                format!("/api/jobs/{id}"),
+                json!({"title": "u"}),
+            ),
+            (
+                "/api/jobs/{id}",
+                Method::GET,
+                format!("/api/jobs/{unknown}"),
+                json!(null),
+            ),
+            (
+                "/api/jobs/{id}/segments",
+                Method::GET,
+                format!("/api/jobs/{id}/segments"),
+                json!(null),
+            ),
+            (
+                "/api/jobs/{id}/download",
+                Method::GET,
+                format!("/api/jobs/{id}/download"),
+                json!(null),
+            ),
+            (
+                "/api/jobs/{id}/rerender",
+                Method::POST,
+                format!("/api/jobs/{id}/rerender"),
+                json!({}),
+            ),
+            (
+                "/api/jobs/{id}/convert",
+                Method::POST,
+                format!("/api/jobs/{id}/convert"),
+                json!({}),
+            ),
+            (
+                "/api/jobs/{id}",
+                Method::DELETE,
+                format!("/api/jobs/{id}"),
+                json!(null),
+            ),
+            (
+                "/api/jobs/{id}",
+                Method::DELETE,
+                format!("/api/jobs/{id}"),
+                json!(null),
+            ),
+        ];
+        for (path, method, uri, body) in cases {
+            let (status, answer) = call(method.clone(), uri.clone(), body).await;
+            let m = method.as_str().to_ascii_lowercase();
+            let documented = &doc["paths"][path][&m]["responses"][status.as_str()];
+            assert!(
+                documented.is_object(),
+                "{method} {uri} answered {status}, which is not documented: {answer}"
+            );
+            let schema = &documented["content"]["application/json"]["schema"];
+            if let Some(why) = mismatch(&doc, schema, &answer, "body") {
+                panic!("{method} {uri} ({status}): {why}\n{answer}");
+            }
+        }
+        // The served document is this one.
+        let (status, served) = call(Method::GET, "/api/openapi.json".into(), json!(null)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(served, doc);
+    }
 }

@@ -307,9 +307,10 @@ fn unauthenticated(access: &AccessControl, req: &Request) -> Response {
 
 /// The Content-Security-Policy of every response: scripts and styles only from this site (no
 /// inline script can run even if some text escaped escaping), media and uploads may go to the
-/// storage's own origin (S3 on AWS).
+/// storage's own origin (S3 on AWS). `media-src blob:` lets the job page's own script play a
+/// converting job's finished segments through a Media Source (an object URL it made itself).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-style-src 'self'; img-src 'self' data: https: http:; media-src 'self' https: http:; \
+style-src 'self'; img-src 'self' data: https: http:; media-src 'self' blob: https: http:; \
 connect-src 'self' https: http:; object-src 'none'; base-uri 'none'; form-action 'self'; \
 frame-ancestors 'none'";
 

@@ -2,6 +2,7 @@
 //! (completed segments), ETA figures and links. Also the download file name.
 
 use chrono::{DateTime, Utc};
+use parallax_core::keys;
 use parallax_core::model::{ConversionSettings, Job, JobError, JobListItem, JobStatus, StereoMode};
 use serde::Serialize;
 
@@ -10,7 +11,8 @@ use crate::eta::{conversion_seconds, remaining_seconds, MB};
 use crate::AppState;
 
 /// A job as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+#[schema(as = Job)]
 pub struct JobView {
     /// Job id.
     pub job_id: String,
@@ -52,6 +54,84 @@ pub struct JobView {
     /// The job this one re-renders from its stored depth (single-job answers, re-renders).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rerender_of: Option<String>,
+    /// Where each segment is, by index (single-job answers, once the segments are known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segments: Option<Vec<SegmentState>>,
+    /// What the job waits for, in words ("waiting for a worker with model X (since ...)"),
+    /// while no running worker holds the model its settings name (single-job answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// A preview: a few short samples of the video, without sound.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub preview: bool,
+    /// The job whose upload this one converts ("Convert all" from a preview).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_of: Option<String>,
+}
+
+/// Where one segment of a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentState {
+    /// Converted and recorded.
+    Done,
+    /// Its converted output is stored but not yet recorded as done (the last step of its
+    /// conversion).
+    InProgress,
+    /// Not converted yet (queued or converting: the stores do not record when a worker
+    /// takes a segment).
+    Waiting,
+}
+
+/// How many of the lowest-numbered unfinished segments are checked for a stored output per
+/// view. Tasks are queued in segment order, so the ones being finished are among them; the
+/// bound keeps a view of a long job at a few storage HEADs.
+pub const IN_PROGRESS_PROBE: usize = 16;
+
+/// Each segment's state: done from the completion store; in progress where a video-worker
+/// has noted it started it (`keys::segment_started`), or its converted output is already in
+/// storage (checked for the first [`IN_PROGRESS_PROBE`] unfinished segments of a live job);
+/// waiting otherwise.
+pub async fn segment_states(
+    state: &AppState,
+    job: &Job,
+    done: &[u32],
+) -> AppResult<Option<Vec<SegmentState>>> {
+    let Some(total) = job.total_segments else {
+        return Ok(None);
+    };
+    if job.status == JobStatus::Completed {
+        return Ok(Some(vec![SegmentState::Done; total as usize]));
+    }
+    let mut states = vec![SegmentState::Waiting; total as usize];
+    for &i in done {
+        if let Some(s) = states.get_mut(i as usize) {
+            *s = SegmentState::Done;
+        }
+    }
+    if !job.status.is_terminal() {
+        let probe: Vec<u32> = (0..total)
+            .filter(|&i| states[i as usize] == SegmentState::Waiting)
+            .take(IN_PROGRESS_PROBE)
+            .collect();
+        let heads = futures::future::try_join_all(probe.iter().map(|&i| async move {
+            let started = state
+                .storage
+                .head(&keys::segment_started(&job.job_id, i))
+                .await?;
+            match started {
+                Some(n) => Ok(Some(n)),
+                None => state.storage.head(&keys::output(&job.job_id, i)).await,
+            }
+        }))
+        .await?;
+        for (i, head) in probe.into_iter().zip(heads) {
+            if head.is_some() {
+                states[i as usize] = SegmentState::InProgress;
+            }
+        }
+    }
+    Ok(Some(states))
 }
 
 impl JobView {
@@ -63,8 +143,9 @@ impl JobView {
     ) -> Self {
         let conv = conversion_seconds(item.uploaded_at, item.completed_at);
         let done = item.status == JobStatus::Completed;
+        // A preview converts a few seconds of its upload: its size says nothing of its time.
         let eta = match (
-            item.status.is_terminal(),
+            item.status.is_terminal() || item.preview,
             sec_per_mb,
             item.source_file_size_bytes,
             item.uploaded_at,
@@ -100,6 +181,10 @@ impl JobView {
             download_url: done.then(|| format!("/api/jobs/{}/download", item.job_id)),
             notes: Vec::new(),
             rerender_of: None,
+            waiting: None,
+            preview: item.preview,
+            upload_of: None,
+            segments: None,
         }
     }
 
@@ -113,10 +198,21 @@ impl JobView {
 
 /// The full view of one job, with its completed segments counted.
 pub async fn job_view(state: &AppState, job: &Job) -> AppResult<JobView> {
+    let indices: Vec<u32> = if job.status == JobStatus::Completed {
+        Vec::new()
+    } else {
+        state
+            .completions
+            .query_by_job(&job.job_id)
+            .await?
+            .iter()
+            .map(|c| c.segment_index)
+            .collect()
+    };
     let done = if job.status == JobStatus::Completed {
         job.total_segments
     } else {
-        Some(state.completions.query_by_job(&job.job_id).await?.len() as u32)
+        Some(indices.len() as u32)
     };
     let sec_per_mb = if job.status.is_terminal() {
         None
@@ -128,6 +224,10 @@ pub async fn job_view(state: &AppState, job: &Job) -> AppResult<JobView> {
     v.settings = Some(job.settings.clone());
     v.notes = job.notes.clone();
     v.rerender_of = job.rerender_of.clone();
+    v.waiting = job.waiting.as_ref().map(|w| w.to_string());
+    v.preview = job.preview;
+    v.upload_of = job.upload_of.clone();
+    v.segments = segment_states(state, job, &indices).await?;
     Ok(v)
 }
 

@@ -837,3 +837,598 @@ async fn a_body_over_the_limit_gets_the_json_error_shape() {
         .unwrap_or("")
         .starts_with("application/json"));
 }
+
+// ---- Presets, overrides, several files, bad input ----
+
+#[tokio::test]
+async fn presets_are_listed_and_a_preset_with_overrides_makes_the_job() {
+    let app = TestApp::new().await;
+    let r = app.get("/api/presets").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let listed = r.json();
+    let presets = listed["presets"].as_array().unwrap();
+    let names: Vec<&str> = presets
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "quest",
+        "vision_pro",
+        "tv_half_sbs",
+        "tv_half_tb",
+        "anaglyph",
+        "youtube_vr180",
+    ] {
+        assert!(names.contains(&want), "{want} not in {names:?}");
+    }
+    let vision = presets.iter().find(|p| p["name"] == "vision_pro").unwrap();
+    assert_eq!(vision["mode"], "full_sbs");
+    assert_eq!(vision["settings"]["encoder"], "libx265");
+    assert_eq!(vision["settings"]["bit_depth"], 10);
+    assert!(vision["description"].as_str().unwrap().contains("MV-HEVC"));
+
+    // A preset alone: the job gets exactly the listed mode and settings.
+    for p in presets {
+        let r = app
+            .json(Method::POST, "/api/jobs", json!({"preset": p["name"]}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let job = &r.json()["job"];
+        assert_eq!(job["mode"], p["mode"], "{}", p["name"]);
+        assert_eq!(job["settings"], p["settings"], "{}", p["name"]);
+    }
+
+    // A preset with overrides: the overrides win, the rest is the preset's.
+    let r = app
+        .json(
+            Method::POST,
+            "/api/jobs",
+            json!({"preset": "vision_pro", "settings": {"divergence": 3.5, "ipd_offset": -1.5, "auto_convergence": true}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["job"]["job_id"].as_str().unwrap().to_owned();
+    let stored = app.backends.jobs.get(&id).await.unwrap().unwrap();
+    assert_eq!(stored.mode, parallax_core::model::StereoMode::FullSbs);
+    assert_eq!(stored.settings.encoder, "libx265");
+    assert_eq!(stored.settings.bit_depth, Some(10));
+    assert_eq!(stored.settings.divergence, 3.5);
+    assert_eq!(stored.settings.ipd_offset, -1.5);
+    assert!(stored.settings.auto_convergence);
+
+    // The mode overrides the preset's too.
+    let r = app
+        .json(
+            Method::POST,
+            "/api/jobs",
+            json!({"preset": "tv_half_tb", "mode": "half_sbs"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["job"]["mode"], "half_sbs");
+    assert_eq!(r.json()["job"]["settings"]["encoder"], "libx264");
+}
+
+#[tokio::test]
+async fn unknown_presets_settings_and_file_types_are_refused() {
+    let app = TestApp::new().await;
+    let cases = [
+        (
+            json!({"preset": "hologram"}),
+            StatusCode::BAD_REQUEST,
+            "unknown-preset",
+            "quest",
+        ),
+        (
+            json!({"preset": "quest", "settings": {"strength": 3}}),
+            StatusCode::BAD_REQUEST,
+            "unknown-setting",
+            "strength",
+        ),
+        (
+            json!({"settings": {"crf": "high"}}),
+            StatusCode::BAD_REQUEST,
+            "invalid-settings",
+            "wrong type",
+        ),
+        (
+            json!({"preset": "quest", "settings": {"bit_depth": 12}}),
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+            "bit_depth",
+        ),
+        (
+            json!({"file_name": "notes.pdf"}),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-file-type",
+            "notes.pdf",
+        ),
+        (
+            json!({"file_name": "no extension"}),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-file-type",
+            ".mp4",
+        ),
+    ];
+    for (body, status, code, mentions) in cases {
+        let r = app.json(Method::POST, "/api/jobs", body.clone()).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert_eq!(r.error_code(), code, "{body}");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(mentions), "{body}: {message}");
+    }
+    assert!(app
+        .backends
+        .jobs
+        .list_in_progress(100)
+        .await
+        .unwrap()
+        .is_empty());
+    let r = app
+        .json(
+            Method::POST,
+            "/api/jobs",
+            json!({"file_name": "Holiday.MKV"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+}
+
+#[tokio::test]
+async fn several_files_make_one_job_each_with_the_same_settings() {
+    let app = TestApp::new().await;
+    let settings = json!({"divergence": 4.0, "edge_dilation": 3, "max_output_width": 1920});
+    let files = ["a.mp4", "b.mov", "c.mkv"];
+    let mut ids = Vec::new();
+    for (i, name) in files.iter().enumerate() {
+        let bytes = vec![i as u8; 1000 + i];
+        let r = app
+            .json(
+                Method::POST,
+                "/api/jobs",
+                json!({"title": name, "preset": "quest", "settings": settings, "file_name": name, "source_file_size_bytes": bytes.len()}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let v = r.json();
+        let id = v["job"]["job_id"].as_str().unwrap().to_owned();
+        let url = v["upload"]["url"].as_str().unwrap().to_owned();
+        assert!(url.contains(&id), "each file has its own upload URL");
+        assert_eq!(put_bytes(&app, &url, bytes).await.status, StatusCode::OK);
+        let r = app
+            .json(
+                Method::PATCH,
+                &format!("/api/jobs/{id}"),
+                json!({"uploaded_at": Utc::now().to_rfc3339()}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        ids.push(id);
+    }
+    let listed = app.get("/api/jobs?state=in_progress").await.json();
+    let items = listed["items"].as_array().unwrap();
+    for (id, name) in ids.iter().zip(files) {
+        assert!(
+            items
+                .iter()
+                .any(|j| j["job_id"] == id.as_str() && j["title"] == name),
+            "{name} is not listed"
+        );
+        let job = app.backends.jobs.get(id).await.unwrap().unwrap();
+        assert_eq!(job.settings.divergence, 4.0);
+        assert_eq!(job.settings.edge_dilation, 3);
+        assert_eq!(job.settings.max_output_width, Some(1920));
+        assert_eq!(job.settings.encoder, "libx265");
+    }
+}
+
+#[tokio::test]
+async fn the_upload_page_offers_presets_and_every_setting() {
+    let app = TestApp::new().await;
+    let page = app.get("/upload").await.text();
+    for name in [
+        "quest",
+        "vision_pro",
+        "tv_half_sbs",
+        "anaglyph",
+        "youtube_vr180",
+    ] {
+        assert!(
+            page.contains(&format!(r#"<option value="{name}">"#)),
+            "{name}"
+        );
+    }
+    let names: Vec<String> = app.get("/api/presets").await.json()["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    assert!(names.len() >= 18, "{names:?}");
+    for n in names.iter().filter(|n| *n != "model") {
+        assert!(
+            page.contains(&format!(r#"data-setting="{n}""#)),
+            "no input for {n}"
+        );
+    }
+    assert!(page.contains(" multiple"), "several files can be chosen");
+}
+
+// ---- Live progress (server-sent events) ----
+
+/// An open event stream, read event by event.
+struct Events {
+    body: axum::body::BodyDataStream,
+    buf: String,
+}
+
+impl Events {
+    async fn open(app: &TestApp, uri: &str) -> Self {
+        use tower::ServiceExt as _;
+        let resp = app
+            .app
+            .clone()
+            .oneshot(req(Method::GET, uri, &[], Body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        Self {
+            body: resp.into_body().into_data_stream(),
+            buf: String::new(),
+        }
+    }
+
+    /// The next named event as (name, data), skipping keep-alive comments; `None` at the end.
+    async fn next(&mut self) -> Option<(String, String)> {
+        use futures::StreamExt as _;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut name, mut data) = (String::new(), Vec::new());
+                for line in block.lines() {
+                    if let Some(n) = line.strip_prefix("event: ") {
+                        name = n.to_owned();
+                    } else if let Some(d) = line.strip_prefix("data: ") {
+                        data.push(d);
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push(d);
+                    }
+                }
+                if name.is_empty() {
+                    continue;
+                }
+                return Some((name, data.join("\n")));
+            }
+            // A guard against a hang, not a timing assertion.
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(60), self.body.next())
+                .await
+                .expect("no event within a minute")?;
+            self.buf
+                .push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        }
+    }
+}
+
+fn live_config() -> WebConfig {
+    WebConfig {
+        live_poll: std::time::Duration::from_millis(20),
+        ..WebConfig::default()
+    }
+}
+
+async fn complete_segment(app: &TestApp, job_id: &str, i: u32) {
+    app.backends
+        .completions
+        .put(&SegmentCompletion {
+            job_id: job_id.to_owned(),
+            segment_index: i,
+            output_uri: keys::output(job_id, i),
+            completed_at: Utc::now(),
+            frame_count: Some(10),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn job_events_arrive_when_the_job_changes() {
+    let app = TestApp::with_config(live_config()).await;
+    let job = app.seed("Live", JobStatus::Uploaded).await;
+    let id = job.job_id.clone();
+    let mut events = Events::open(&app, &format!("/api/jobs/{id}/events")).await;
+    let (name, data) = events.next().await.unwrap();
+    assert_eq!(name, "job");
+    let v: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(v["status"], "uploaded");
+    assert!(v.get("segments").is_none(), "no segments before chunking");
+
+    // Chunked into 4 segments.
+    let mut u = JobUpdate::status(JobStatus::ChunkingComplete);
+    u.total_segments = Some(4);
+    app.backends.jobs.update(&id, &u).await.unwrap();
+    let v = next_job(&mut events).await;
+    assert_eq!(v["status"], "chunking_complete");
+    assert_eq!(
+        v["segments"],
+        json!(["waiting", "waiting", "waiting", "waiting"])
+    );
+
+    // Segment 2 is done; segment 0's output is stored but not yet recorded.
+    complete_segment(&app, &id, 2).await;
+    let v = wait_for(&mut events, |v| v["completed_segments"] == 1).await;
+    assert_eq!(v["segments"][2], "done");
+    app.backends
+        .storage
+        .put_stream(
+            &keys::output(&id, 0),
+            Box::pin(std::io::Cursor::new(vec![0u8; 10])),
+        )
+        .await
+        .unwrap();
+    let v = wait_for(&mut events, |v| v["segments"][0] == "in_progress").await;
+    assert_eq!(
+        v["segments"],
+        json!(["in_progress", "waiting", "done", "waiting"])
+    );
+
+    // Completed: the last event, then the stream ends.
+    app.complete_job(&id, vec![1, 2, 3]).await;
+    let v = wait_for(&mut events, |v| v["status"] == "completed").await;
+    assert_eq!(v["segments"], json!(["done", "done"]));
+    assert!(
+        events.next().await.is_none(),
+        "the stream ends after the final state"
+    );
+
+    let r = app
+        .get("/api/jobs/00000000-0000-0000-0000-00000000beef/events")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.error_code(), "job-not-found");
+}
+
+async fn next_job(events: &mut Events) -> serde_json::Value {
+    let (name, data) = events.next().await.expect("an event");
+    assert_eq!(name, "job");
+    serde_json::from_str(&data).unwrap()
+}
+
+async fn wait_for(
+    events: &mut Events,
+    f: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    loop {
+        let v = next_job(events).await;
+        if f(&v) {
+            return v;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_pages_get_their_live_parts_pushed() {
+    let app = TestApp::with_config(live_config()).await;
+    let job = app.seed("Pushed <b>", JobStatus::Uploaded).await;
+    let id = job.job_id.clone();
+    let mut u = JobUpdate::status(JobStatus::ChunkingComplete);
+    u.total_segments = Some(3);
+    app.backends.jobs.update(&id, &u).await.unwrap();
+
+    let page = app.get(&format!("/jobs/{id}")).await.text();
+    assert!(page.contains(&format!(r#"data-events="/jobs/{id}/events""#)));
+    assert_eq!(
+        page.matches(r#"class="seg waiting""#).count(),
+        3 + 1,
+        "3 cells + legend"
+    );
+
+    let mut job_events = Events::open(&app, &format!("/jobs/{id}/events")).await;
+    let (name, html) = job_events.next().await.unwrap();
+    assert_eq!(name, "progress");
+    assert!(html.starts_with(r#"<div id="job-progress">"#), "{html}");
+    assert_eq!(
+        html.matches(r#"class="seg done""#).count(),
+        1,
+        "legend only"
+    );
+
+    let mut dashboard = Events::open(&app, "/events").await;
+    let (name, html) = dashboard.next().await.unwrap();
+    assert_eq!(name, "dashboard");
+    assert!(html.contains("Pushed &lt;b&gt;"), "escaped title: {html}");
+    assert!(html.contains("0 / 3"), "{html}");
+
+    complete_segment(&app, &id, 1).await;
+    let (name, html) = job_events.next().await.unwrap();
+    assert_eq!(name, "progress");
+    assert_eq!(html.matches(r#"class="seg done""#).count(), 2, "{html}");
+    assert!(html.contains(r#"title="segment 2: done""#), "{html}");
+    let (_, html) = dashboard.next().await.unwrap();
+    assert!(html.contains("1 / 3"), "{html}");
+
+    app.complete_job(&id, vec![9]).await;
+    let (name, data) = job_events.next().await.unwrap();
+    assert_eq!((name.as_str(), data.as_str()), ("final", "completed"));
+    assert!(job_events.next().await.is_none());
+}
+
+// ---- Ranges read from their start ----
+
+/// Storage that records how objects are read.
+#[derive(Debug)]
+struct Recording {
+    inner: std::sync::Arc<dyn parallax_core::storage::ObjectStorage>,
+    calls: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl parallax_core::storage::ObjectStorage for Recording {
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: parallax_core::storage::ByteStream,
+    ) -> parallax_core::Result<u64> {
+        self.inner.put_stream(key, body).await
+    }
+    async fn get_stream(
+        &self,
+        key: &str,
+    ) -> parallax_core::Result<parallax_core::storage::ByteStream> {
+        self.calls.lock().unwrap().push(format!("get {key}"));
+        self.inner.get_stream(key).await
+    }
+    async fn get_range(
+        &self,
+        key: &str,
+        start: u64,
+        len: u64,
+    ) -> parallax_core::Result<parallax_core::storage::ByteStream> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("range {key} {start}+{len}"));
+        self.inner.get_range(key, start, len).await
+    }
+    async fn head(&self, key: &str) -> parallax_core::Result<Option<u64>> {
+        self.inner.head(key).await
+    }
+    async fn delete_prefix(&self, prefix: &str) -> parallax_core::Result<()> {
+        self.inner.delete_prefix(prefix).await
+    }
+    async fn presign_upload(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+    ) -> parallax_core::Result<parallax_core::storage::PresignedRequest> {
+        self.inner.presign_upload(key, expires_in).await
+    }
+    async fn presign_download(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+        disposition: Option<&str>,
+    ) -> parallax_core::Result<String> {
+        self.inner
+            .presign_download(key, expires_in, disposition)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn ranges_are_read_from_their_start_not_skipped_to() {
+    let base = TestApp::new().await;
+    let recording = std::sync::Arc::new(Recording {
+        inner: base.backends.storage.clone(),
+        calls: std::sync::Mutex::new(Vec::new()),
+    });
+    let mut state = base.state.clone();
+    state.storage = recording.clone();
+    let app = TestApp {
+        app: web_ui::app(state.clone()),
+        state,
+        ..base
+    };
+    let (id, _) = app.create("Seek").await;
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let key = app.complete_job(&id, data.clone()).await;
+    let location = app
+        .get(&format!("/api/jobs/{id}/download"))
+        .await
+        .header("location")
+        .unwrap()
+        .to_owned();
+    recording.calls.lock().unwrap().clear();
+    for (range, start, end) in [
+        ("bytes=150000-150099", 150_000usize, 150_099usize),
+        ("bytes=199990-", 199_990, 199_999),
+        ("bytes=-5", 199_995, 199_999),
+    ] {
+        let r = app
+            .send(req(
+                Method::GET,
+                &location,
+                &[("range", range)],
+                Body::empty(),
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::PARTIAL_CONTENT, "{range}");
+        assert_eq!(r.body.as_ref(), &data[start..=end], "{range}");
+        assert_eq!(
+            r.header("content-range"),
+            Some(format!("bytes {start}-{end}/200000").as_str())
+        );
+    }
+    assert_eq!(
+        *recording.calls.lock().unwrap(),
+        vec![
+            format!("range {key} 150000+100"),
+            format!("range {key} 199990+10"),
+            format!("range {key} 199995+5"),
+        ],
+        "each range is one ranged read, never a whole stream read and skipped"
+    );
+    // A whole download is one plain stream.
+    let r = app.get(&location).await;
+    assert_eq!(r.body.len(), data.len());
+    assert_eq!(
+        recording.calls.lock().unwrap().last().unwrap(),
+        &format!("get {key}")
+    );
+}
+
+// ---- Cookies ----
+
+async fn login_cookies(secure: bool) -> (String, String) {
+    let app = TestApp::with_config(WebConfig {
+        access: web_ui::AccessControl::Token("a-token-of-sixteen-chars".to_owned()),
+        secure_cookies: secure,
+        ..WebConfig::default()
+    })
+    .await;
+    let r = app.get("/login").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let csrf_cookie = r.header("set-cookie").unwrap().to_owned();
+    let csrf = csrf_cookie
+        .strip_prefix("parallax_csrf=")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let r = app
+        .send(req(
+            Method::POST,
+            "/login",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", &format!("parallax_csrf={csrf}")),
+            ],
+            Body::from(format!(
+                "token=a-token-of-sixteen-chars&csrf={csrf}&next=%2F"
+            )),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let session = r.header("set-cookie").unwrap().to_owned();
+    assert!(session.starts_with("parallax_session="), "{session}");
+    (csrf_cookie, session)
+}
+
+#[tokio::test]
+async fn login_cookies_are_secure_under_secure_cookies() {
+    let (csrf, session) = login_cookies(true).await;
+    for c in [&csrf, &session] {
+        let attrs: Vec<&str> = c.split(';').map(str::trim).collect();
+        assert!(attrs.contains(&"Secure"), "{c}");
+        assert!(attrs.contains(&"SameSite=Strict"), "{c}");
+        assert!(attrs.contains(&"Path=/"), "{c}");
+    }
+    assert!(session.contains("HttpOnly"), "{session}");
+    assert!(session.contains("Max-Age=2592000"), "{session}");
+
+    let (csrf, session) = login_cookies(false).await;
+    assert!(!csrf.contains("Secure"), "{csrf}");
+    assert!(!session.contains("Secure"), "{session}");
+}

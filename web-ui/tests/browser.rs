@@ -6,138 +6,38 @@
 //! Needs Debian's `chromium` and `chromium-driver` (`make setup` installs them). Outside CI
 //! the test skips with a printed reason when they are missing; with CI=true it fails.
 
+#[path = "common/chromium.rs"]
+mod chromium;
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use chromium::{available as browser_available, start_driver};
+use fantoccini::{Client, Locator};
 use parallax_core::keys;
 use parallax_core::model::JobStatus;
-use serde_json::json;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// chromedriver on a free loopback port, killed when dropped.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_driver() -> Driver {
-    let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .arg("--allowed-ips=127.0.0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting chromedriver");
-    let driver = Driver { child, port };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    driver
-}
-
-/// Whether the browser is there; `None` means "skip" (outside CI only).
-fn browser_available() -> bool {
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "browser test needs {} (apt-get install chromium chromium-driver, or `make setup`)",
-        missing.join(" and ")
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("SKIPPED: {msg}");
-    false
-}
-
-async fn connect(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".to_owned(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-quic",
-                "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-            "prefs": {
-                "download.default_directory": downloads.display().to_string(),
-                "download.prompt_for_download": false,
-                "safebrowsing.enabled": false,
-            },
-        }),
-    );
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("a WebDriver session in headless Chromium")
-}
-
-fn artifacts_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-ui-browser");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+async fn connect(driver: &chromium::Driver, profile: &Path, downloads: &Path) -> Client {
+    chromium::connect_with_downloads(driver, profile, Some(downloads)).await
 }
 
 async fn screenshot(c: &Client, name: &str) {
-    let png = c.screenshot().await.expect("screenshot");
-    let path = artifacts_dir().join(name);
-    std::fs::write(&path, png).unwrap();
-    eprintln!("screenshot: {}", path.display());
+    chromium::screenshot(c, "web-ui-browser", name).await;
 }
 
-/// Polls `f` every 200 ms until it gives `Some`, for at most `secs`.
+/// Polls `f` until it gives `Some`, for at most `secs`.
 async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    chromium::wait_for(secs, what, || {
+        let got = f();
+        async move { got.await.ok_or_else(|| "not yet".to_owned()) }
+    })
+    .await
 }
 
 async fn row_text(c: &Client, section: &str, job_id: &str) -> Option<String> {
@@ -251,6 +151,379 @@ async fn upload_watch_and_download_in_a_real_browser() {
         "the download is the stored result"
     );
 
+    c.close().await.unwrap();
+    drop(driver);
+}
+
+/// A screenshot of the page to the workspace's `target/tmp/`.
+async fn page_shot(c: &Client, name: &str) {
+    chromium::screenshot(c, ".", name).await;
+}
+
+async fn value_of(c: &Client, css: &str) -> String {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.prop("value").await.unwrap().unwrap_or_default()
+}
+
+async fn checked(c: &Client, css: &str) -> bool {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.prop("checked").await.unwrap().as_deref() == Some("true")
+}
+
+async fn set_value(c: &Client, css: &str, value: &str) {
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(value).await.unwrap();
+}
+
+async fn status_text(c: &Client) -> String {
+    c.find(Locator::Css("#upload-status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presets_fill_the_form_advanced_settings_submit_and_progress_is_pushed() {
+    if !browser_available() {
+        return;
+    }
+    let app = common::TestApp::with_config(web_ui::WebConfig {
+        live_poll: Duration::from_millis(100),
+        ..web_ui::WebConfig::default()
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let router = app.app.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let base = format!("http://{addr}");
+    let work = tempfile::tempdir().unwrap();
+    let driver = start_driver();
+    let c = connect(
+        &driver,
+        &work.path().join("profile"),
+        &work.path().join("dl"),
+    )
+    .await;
+
+    // 1. A preset fills the fields.
+    c.goto(&format!("{base}/upload")).await.unwrap();
+    assert_eq!(
+        value_of(&c, "#set-encoder").await,
+        "libx264",
+        "the defaults"
+    );
+    let preset = c.find(Locator::Css("select#preset")).await.unwrap();
+    preset.select_by_value("vision_pro").await.unwrap();
+    assert_eq!(value_of(&c, "#mode").await, "full_sbs");
+    assert_eq!(value_of(&c, "#set-encoder").await, "libx265");
+    assert_eq!(value_of(&c, "#set-bit_depth").await, "10");
+    let described = c.find(Locator::Css("#preset-description")).await.unwrap();
+    assert!(described.text().await.unwrap().contains("MV-HEVC"));
+    preset.select_by_value("anaglyph").await.unwrap();
+    assert_eq!(value_of(&c, "#mode").await, "anaglyph");
+    assert_eq!(value_of(&c, "#set-encoder").await, "libx264");
+    assert_eq!(
+        value_of(&c, "#set-bit_depth").await,
+        "",
+        "follows the source"
+    );
+    assert_eq!(value_of(&c, "#set-anaglyph_method").await, "dubois");
+    page_shot(&c, "upload-presets.png").await;
+
+    // 2. A file the service cannot take is refused on the page, with the reason.
+    let notes = work.path().join("notes.txt");
+    std::fs::write(&notes, b"not a video").unwrap();
+    let input = c.find(Locator::Css("input#file")).await.unwrap();
+    input.send_keys(&notes.display().to_string()).await.unwrap();
+    c.find(Locator::Css("button#start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let said = eventually(10, "the refusal", || async {
+        let t = status_text(&c).await;
+        (!t.is_empty()).then_some(t)
+    })
+    .await;
+    assert!(said.contains("notes.txt is not a video"), "{said}");
+    assert!(app
+        .backends
+        .jobs
+        .list_in_progress(10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // 3. Advanced fields are sent, for each of two files, on a fresh form.
+    let a = common::make_video(work.path(), "First clip.mp4", 1);
+    let b = common::make_video(work.path(), "Second clip.mp4", 1);
+    c.goto(&format!("{base}/upload")).await.unwrap();
+    c.find(Locator::Css("select#preset"))
+        .await
+        .unwrap()
+        .select_by_value("anaglyph")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#advanced summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    set_value(&c, "#set-ipd_offset", "1.5").await;
+    set_value(&c, "#set-crf", "24").await;
+    set_value(&c, "#set-max_output_width", "1280").await;
+    c.find(Locator::Css("#set-preserve_screen_border"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("#set-synthetic_view"))
+        .await
+        .unwrap()
+        .select_by_value("left")
+        .await
+        .unwrap();
+    assert!(checked(&c, "#set-preserve_screen_border").await);
+    let input = c.find(Locator::Css("input#file")).await.unwrap();
+    input
+        .send_keys(&format!("{}\n{}", a.display(), b.display()))
+        .await
+        .unwrap();
+    page_shot(&c, "upload-presets-advanced.png").await;
+    c.find(Locator::Css("button#start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let said = eventually(60, "both uploads", || async {
+        let t = status_text(&c).await;
+        t.contains("2 of 2 videos uploaded").then_some(t)
+    })
+    .await;
+    assert!(!said.contains("failed"), "{said}");
+    let links = c
+        .find_all(Locator::Css("#upload-jobs a.job-link"))
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 2, "each file's job is shown");
+    c.execute(
+        "document.getElementById('upload-status').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    page_shot(&c, "upload-two-jobs.png").await;
+    let jobs = app.backends.jobs.list_in_progress(10).await.unwrap();
+    assert_eq!(jobs.len(), 2);
+    let mut titles = Vec::new();
+    for item in &jobs {
+        let job = app.backends.jobs.get(&item.job_id).await.unwrap().unwrap();
+        titles.push(job.title.clone());
+        assert_eq!(job.mode, parallax_core::model::StereoMode::Anaglyph);
+        let s = &job.settings;
+        assert_eq!(s.ipd_offset, 1.5);
+        assert_eq!(s.crf, 24);
+        assert_eq!(s.max_output_width, Some(1280));
+        assert!(s.preserve_screen_border);
+        assert_eq!(s.synthetic_view, parallax_core::model::SyntheticView::Left);
+        assert_eq!(s.encoder, "libx264");
+        assert_eq!(job.status, JobStatus::Uploaded);
+    }
+    titles.sort();
+    assert_eq!(titles, ["First clip", "Second clip"]);
+
+    // 4. The job page's segment bar renders and follows the job without a reload.
+    let id = jobs[0].job_id.clone();
+    let mut u = parallax_core::model::JobUpdate::status(JobStatus::ChunkingComplete);
+    u.total_segments = Some(6);
+    app.backends.jobs.update(&id, &u).await.unwrap();
+    let done = |i: u32| parallax_core::model::SegmentCompletion {
+        job_id: id.clone(),
+        segment_index: i,
+        output_uri: keys::output(&id, i),
+        completed_at: chrono::Utc::now(),
+        frame_count: Some(10),
+    };
+    app.backends.completions.put(&done(0)).await.unwrap();
+    app.backends.completions.put(&done(1)).await.unwrap();
+    c.goto(&format!("{base}/jobs/{id}")).await.unwrap();
+    let cells = c.find_all(Locator::Css("#segbar .seg")).await.unwrap();
+    assert_eq!(cells.len(), 6);
+    let done_cells = c.find_all(Locator::Css("#segbar .seg.done")).await.unwrap();
+    assert_eq!(done_cells.len(), 2);
+    let transport = eventually(10, "the event stream", || async {
+        let v = c
+            .execute(
+                "return document.getElementById('job').dataset.transport || null",
+                vec![],
+            )
+            .await
+            .ok()?;
+        v.as_str().map(str::to_owned)
+    })
+    .await;
+    assert_eq!(transport, "sse");
+    app.backends.completions.put(&done(4)).await.unwrap();
+    // Segment 3's converted output is stored, not yet recorded: in progress.
+    app.backends
+        .storage
+        .put_stream(
+            &keys::output(&id, 2),
+            Box::pin(std::io::Cursor::new(vec![0u8; 8])),
+        )
+        .await
+        .unwrap();
+    eventually(20, "the pushed segments", || async {
+        let n = c
+            .find_all(Locator::Css("#segbar .seg.done"))
+            .await
+            .ok()?
+            .len();
+        let busy = c
+            .find_all(Locator::Css("#segbar .seg.in-progress"))
+            .await
+            .ok()?
+            .len();
+        (n == 3 && busy == 1).then_some(())
+    })
+    .await;
+    let third = c
+        .find(Locator::Css("#segbar .seg:nth-child(3)"))
+        .await
+        .unwrap();
+    assert_eq!(
+        third.attr("title").await.unwrap().as_deref(),
+        Some("segment 3: in progress")
+    );
+    let fifth = c
+        .find(Locator::Css("#segbar .seg:nth-child(5)"))
+        .await
+        .unwrap();
+    assert_eq!(
+        fifth.attr("class").await.unwrap().as_deref(),
+        Some("seg done")
+    );
+    page_shot(&c, "job-progress.png").await;
+
+    // 5. The dashboard shows the same progress, pushed.
+    c.goto(&format!("{base}/")).await.unwrap();
+    let row = eventually(10, "the in-progress row", || {
+        row_text(&c, "in-progress", &id)
+    })
+    .await;
+    assert!(row.contains("3 / 6"), "{row}");
+    app.backends.completions.put(&done(5)).await.unwrap();
+    let row = eventually(20, "the pushed dashboard row", || async {
+        let t = row_text(&c, "in-progress", &id).await?;
+        t.contains("4 / 6").then_some(t)
+    })
+    .await;
+    assert!(row.contains("converting"), "{row}");
+    page_shot(&c, "dashboard-progress.png").await;
+
+    c.close().await.unwrap();
+    drop(driver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_is_asked_for_on_the_page_plays_when_done_and_convert_all_starts_the_whole() {
+    if !browser_available() {
+        return;
+    }
+    let app = common::TestApp::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let router = app.app.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let base = format!("http://{addr}");
+    let work = tempfile::tempdir().unwrap();
+    let clip = common::make_video(work.path(), "Walk in Kyoto.mp4", 3);
+    let driver = start_driver();
+    let c = connect(
+        &driver,
+        &work.path().join("profile"),
+        &work.path().join("dl"),
+    )
+    .await;
+
+    c.goto(&format!("{base}/upload")).await.unwrap();
+    let input = c.find(Locator::Css("input#file")).await.unwrap();
+    input.send_keys(&clip.display().to_string()).await.unwrap();
+    c.find(Locator::Css("input#preview"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    page_shot(&c, "upload-preview.png").await;
+    c.find(Locator::Css("button#start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let job_id = eventually(60, "the preview's job page", || async {
+        let url = c.current_url().await.ok()?;
+        url.path().strip_prefix("/jobs/").map(str::to_owned)
+    })
+    .await;
+    let job = app.backends.jobs.get(&job_id).await.unwrap().unwrap();
+    assert!(job.preview, "the page asked for a preview");
+
+    // The workers finish the preview (stand-in: a playable clip as its result).
+    app.complete_job(&job_id, std::fs::read(&clip).unwrap())
+        .await;
+    c.goto(&format!("{base}/jobs/{job_id}")).await.unwrap();
+    eventually(30, "the preview playing", || async {
+        let ready = c
+            .execute(
+                "const v = document.getElementById('player'); \
+                 if (v && v.paused) { v.muted = true; v.play().catch(() => {}); } \
+                 return v ? [v.readyState, v.currentTime] : null;",
+                vec![],
+            )
+            .await
+            .ok()?;
+        let state = ready.as_array()?;
+        (state[0].as_u64()? >= 2 && state[1].as_f64()? > 0.0).then_some(())
+    })
+    .await;
+    assert!(c
+        .find(Locator::Css("#preview-note"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("samples"));
+    page_shot(&c, "job-preview.png").await;
+
+    c.find(Locator::Css("button#convert-all"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let whole = eventually(30, "the whole conversion's job page", || async {
+        let url = c.current_url().await.ok()?;
+        url.path()
+            .strip_prefix("/jobs/")
+            .filter(|id| *id != job_id)
+            .map(str::to_owned)
+    })
+    .await;
+    let whole = app.backends.jobs.get(&whole).await.unwrap().unwrap();
+    assert_eq!(whole.upload_of.as_deref(), Some(job_id.as_str()));
+    assert!(!whole.preview);
+    page_shot(&c, "job-convert-all.png").await;
     c.close().await.unwrap();
     drop(driver);
 }

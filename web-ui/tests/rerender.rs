@@ -6,8 +6,8 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::TestApp;
-use parallax_core::keys::{self, QueueName};
-use parallax_core::model::{ChunkingMessage, Job, JobStatus, StereoMode};
+use parallax_core::keys;
+use parallax_core::model::{Job, JobStatus, StereoMode};
 use serde_json::json;
 
 /// Stores what a conversion leaves for re-renders: the segment list, the segments and their
@@ -27,20 +27,8 @@ async fn store_depth(app: &TestApp, job: &str, total: u32) {
     }
 }
 
-/// The job ids the chunking queue has been asked to start, draining it.
 async fn started(app: &TestApp) -> Vec<String> {
-    let q = &app.backends.queue(QueueName::Chunking).receiver;
-    let mut ids = Vec::new();
-    loop {
-        let got = q.receive(10).await.unwrap();
-        if got.is_empty() {
-            return ids;
-        }
-        for m in got {
-            ids.extend(ChunkingMessage::parse(&m.body).unwrap().job_ids());
-            q.delete(&m.receipt_handle).await.unwrap();
-        }
-    }
+    app.started().await
 }
 
 async fn complete(app: &TestApp, job: &Job) {

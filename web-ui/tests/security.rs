@@ -61,11 +61,85 @@ async fn user_text_is_escaped_everywhere() {
     }
     let html = app.get(&format!("/jobs/{id}")).await.text();
     assert!(
-        html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;quotes&#39;")
+        html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; 'quotes'"),
+        "{html}"
     );
     // The API returns the title as data, unchanged.
     let v = app.get(&format!("/api/jobs/{id}")).await.json();
     assert_eq!(v["title"], evil);
+}
+
+/// The data of the first `event` that the server-sent event stream at `uri` sends.
+async fn first_event(app: &TestApp, uri: &str, event: &str) -> String {
+    use futures::StreamExt as _;
+    use tower::ServiceExt as _;
+    let resp = app
+        .app
+        .clone()
+        .oneshot(req(Method::GET, uri, &[], Body::empty()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+    let mut body = resp.into_body().into_data_stream();
+    let head = format!("event: {event}\n");
+    let mut buf = String::new();
+    loop {
+        if let Some(block) = buf.find(&head).map(|at| &buf[at..]) {
+            if let Some(end) = block.find("\n\n") {
+                let data: Vec<&str> = block[..end]
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                    .collect();
+                return data.join("\n");
+            }
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {event} event from {uri}"))
+            .unwrap_or_else(|| panic!("{uri} ended before a {event} event"))
+            .unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn the_templates_escape_a_hostile_title_on_pages_and_live_fragments() {
+    use parallax_core::model::JobStatus;
+    let app = TestApp::new().await;
+    let title = r#"<script>alert(1)</script>"&'"#;
+    let escaped = r#"&lt;script&gt;alert(1)&lt;/script&gt;&quot;&amp;'"#;
+    let converting = app.seed(title, JobStatus::ChunkingComplete).await;
+    app.seed(title, JobStatus::Failed).await;
+    app.seed(title, JobStatus::Completed).await;
+    let id = &converting.job_id;
+
+    let dashboard = app.get("/").await.text();
+    let dashboard_fragment = app.get("/?fragment=1").await.text();
+    let dashboard_event = first_event(&app, "/events", "dashboard").await;
+    for (what, html) in [
+        ("dashboard", &dashboard),
+        ("dashboard fragment", &dashboard_fragment),
+        ("dashboard event", &dashboard_event),
+    ] {
+        // In progress, failed and completed: each list links the title to its job.
+        assert_eq!(
+            html.matches(&format!(">{escaped}</a>")).count(),
+            3,
+            "{what}: {html}"
+        );
+        assert!(!html.contains("<script>alert"), "{what}: {html}");
+    }
+
+    let job_page = app.get(&format!("/jobs/{id}")).await.text();
+    let job_fragment = app.get(&format!("/jobs/{id}?fragment=1")).await.text();
+    for (what, html) in [("job page", &job_page), ("job fragment", &job_fragment)] {
+        assert!(
+            html.contains(&format!(r#"<h1 class="job-title">{escaped}</h1>"#)),
+            "{what}: {html}"
+        );
+        assert!(!html.contains("<script>alert"), "{what}: {html}");
+    }
 }
 
 #[tokio::test]

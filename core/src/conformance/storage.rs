@@ -46,6 +46,36 @@ pub async fn put_get_head_round_trip(h: &dyn Harness) {
     assert_eq!(read_all(h, &key2).await, data);
 }
 
+/// A ranged read gives exactly the asked bytes, fewer at the end, none past it.
+pub async fn get_range_reads_only_the_range(h: &dyn Harness) {
+    let s = h.storage();
+    let key = format!("conformance/{}/ranged.bin", unique("obj"));
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    s.put_stream(&key, bytes(&data)).await.unwrap();
+    for (start, len, want) in [
+        (0u64, 10u64, 0..10usize),
+        (50_000, 1_000, 50_000..51_000),
+        (99_990, 100, 99_990..100_000),
+        (12_345, 0, 0..0),
+        (100_000, 5, 0..0),
+        (250_000, 5, 0..0),
+    ] {
+        let mut got = Vec::new();
+        s.get_range(&key, start, len)
+            .await
+            .unwrap_or_else(|e| panic!("range {start}+{len}: {e}"))
+            .read_to_end(&mut got)
+            .await
+            .unwrap();
+        assert_eq!(got, data[want].to_vec(), "range {start}+{len}");
+    }
+    let missing = format!("conformance/{}", unique("missing"));
+    assert!(matches!(
+        s.get_range(&missing, 0, 10).await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
 /// A missing key is `NotFound` for reads and `None` for head.
 pub async fn missing_object_is_not_found(h: &dyn Harness) {
     let key = format!("conformance/{}", unique("missing"));

@@ -188,6 +188,42 @@ impl ObjectStorage for S3ObjectStorage {
         }
     }
 
+    async fn get_range(&self, key: &str, start: u64, len: u64) -> Result<ByteStream> {
+        validate_key(key)?;
+        let empty = || -> ByteStream { Box::pin(tokio::io::empty()) };
+        if len == 0 {
+            // S3 has no empty range; the object must still exist.
+            return match self.head(key).await? {
+                Some(_) => Ok(empty()),
+                None => Err(Error::NotFound {
+                    what: "object",
+                    id: key.to_owned(),
+                }),
+            };
+        }
+        let end = start.saturating_add(len - 1);
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes={start}-{end}"))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Box::pin(out.body.into_async_read().take(len))),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                Err(Error::NotFound {
+                    what: "object",
+                    id: key.to_owned(),
+                })
+            }
+            // 416: `start` is at or past the end of an existing object.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => Ok(empty()),
+            Err(e) => Err(sdk_error("s3", format!("get {key} bytes {start}-{end}"), e)),
+        }
+    }
+
     async fn head(&self, key: &str) -> Result<Option<u64>> {
         validate_key(key)?;
         match self

@@ -127,6 +127,26 @@ impl ObjectStorage for LocalObjectStorage {
         }
     }
 
+    async fn get_range(&self, key: &str, start: u64, len: u64) -> Result<ByteStream> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let path = self.path_of(key)?;
+        let not_found = || Error::NotFound {
+            what: "object",
+            id: key.to_owned(),
+        };
+        let mut f = match tokio::fs::File::open(&path).await {
+            Ok(f) if path.is_file() => f,
+            Ok(_) => return Err(not_found()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        // Seeking past the end is allowed; reads there give nothing, as the contract says.
+        f.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(Box::pin(f.take(len)))
+    }
+
     async fn head(&self, key: &str) -> Result<Option<u64>> {
         let path = self.path_of(key)?;
         match tokio::fs::metadata(&path).await {

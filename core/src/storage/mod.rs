@@ -38,6 +38,10 @@ pub struct PresignedRequest {
 /// - `put_stream` stores the whole stream under `key` atomically: readers see the old object
 ///   or the new one, never a part. It returns the byte count. Rewriting a key replaces it.
 /// - `get_stream` of a missing key is [`Error::NotFound`].
+/// - `get_range(key, start, len)` streams bytes `start..start + len` of the object, fewer where
+///   the object ends first, and nothing when `start` is at or past its end or `len` is 0; it
+///   seeks (a local file) or asks for only that range (S3's `Range` header), never reading and
+///   discarding the bytes before `start`. A missing key is [`Error::NotFound`].
 /// - `head` is the object's size, or `None` when missing.
 /// - `delete_prefix` removes every object whose key starts with `prefix` (missing is fine).
 /// - `presign_upload`/`presign_download` give URLs that work without other credentials until
@@ -51,6 +55,8 @@ pub trait ObjectStorage: Send + Sync + std::fmt::Debug + 'static {
     async fn put_stream(&self, key: &str, body: ByteStream) -> Result<u64>;
     /// Streams the object out.
     async fn get_stream(&self, key: &str) -> Result<ByteStream>;
+    /// Streams `len` bytes of the object from byte `start` (see the contract).
+    async fn get_range(&self, key: &str, start: u64, len: u64) -> Result<ByteStream>;
     /// The object's size, or `None`.
     async fn head(&self, key: &str) -> Result<Option<u64>>;
     /// Deletes every object under `prefix`.

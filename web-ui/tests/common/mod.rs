@@ -148,6 +148,30 @@ impl TestApp {
         self.backends.jobs.update(&job.job_id, &u).await.unwrap()
     }
 
+    /// The job ids the chunking queue has been asked to start (by an upload's or a marker's
+    /// storage event), draining it.
+    pub async fn started(&self) -> Vec<String> {
+        let q = &self
+            .backends
+            .queue(parallax_core::keys::QueueName::Chunking)
+            .receiver;
+        let mut ids = Vec::new();
+        loop {
+            let got = q.receive(10).await.unwrap();
+            if got.is_empty() {
+                return ids;
+            }
+            for m in got {
+                ids.extend(
+                    parallax_core::model::ChunkingMessage::parse(&m.body)
+                        .unwrap()
+                        .job_ids(),
+                );
+                q.delete(&m.receipt_handle).await.unwrap();
+            }
+        }
+    }
+
     /// Stands in for the workers: stores `result` as the job's output, records its segments
     /// and completes the job through the core stores.
     pub async fn complete_job(&self, job_id: &str, result: Vec<u8>) -> String {
