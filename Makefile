@@ -6,7 +6,9 @@ VENV        ?= .venv
 PYTHON      := $(VENV)/bin/python
 ORT_VERSION := 1.31.1
 # The ONNX Runtime library the workers load at run time (ort's load-dynamic).
-export ORT_DYLIB_PATH ?= $(abspath $(VENV))/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)
+# Whatever Python the venv was made with (python3.X): found, not assumed. Expanded when used,
+# so after `venv` has installed onnxruntime.
+export ORT_DYLIB_PATH ?= $(firstword $(wildcard $(abspath $(VENV))/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)))
 CARGO       ?= cargo
 APT_PACKAGES := ffmpeg chromium chromium-driver
 # A CI run builds once from scratch: incremental caches would only cost disk there.
@@ -15,13 +17,23 @@ export CARGO_INCREMENTAL ?= 0
 endif
 
 .PHONY: demo up fleet-release bench-fleet
-.PHONY: help setup system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video bench-media bench-web bench-quality gpu-check
+.PHONY: docs docs-check bench-table help setup toolchain system-deps venv test lint fmt clean test-aws infra-lint localstack bench bench-video bench-media bench-web bench-quality bench-realmodel gpu-check
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-setup: system-deps venv ## Install what a fresh machine lacks (system packages, Python venv, nextest)
+setup: toolchain system-deps venv ## Install what a fresh machine lacks (toolchain, system packages, Python venv, nextest)
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
+
+RUST_TOOLCHAIN := $(shell sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
+toolchain: ## The Rust toolchain of rust-toolchain.toml: installed by rustup, or an installed stable of that version registered under its name (no internet)
+	@if ! rustup toolchain list | grep -q '^$(RUST_TOOLCHAIN)'; then \
+	  if rustup run stable rustc --version 2>/dev/null | grep -q '^rustc $(RUST_TOOLCHAIN) '; then \
+	    echo "using the installed stable toolchain as $(RUST_TOOLCHAIN)"; \
+	    host=$$(rustup run stable rustc -vV | sed -n 's/^host: //p'); \
+	    ln -sfn "$$(rustup run stable rustc --print sysroot)" "$${RUSTUP_HOME:-$$HOME/.rustup}/toolchains/$(RUST_TOOLCHAIN)-$$host"; \
+	  else rustup toolchain install $(RUST_TOOLCHAIN) --profile minimal -c rustfmt,clippy; fi; \
+	fi
 
 system-deps: ## Install missing system packages (ffmpeg, chromium + chromium-driver for browser tests) with apt-get when running as root
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -41,6 +53,40 @@ $(VENV)/.stamp: requirements.txt
 test: setup lint infra-lint ## Run every test, lint included (installs what is missing first); the engine's tests also on its portable (non-SIMD) code
 	VENV=$(VENV) infra/local/with-moto.sh $(CARGO) nextest run --workspace --features parallax-core/aws --no-fail-fast
 	PARALLAX_SIMD=portable $(CARGO) nextest run -p parallax-engine --no-fail-fast
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
+	$(MAKE) --no-print-directory docs-check
+
+docs: ## Rewrite docs/flags.md from the binaries' own --help
+	$(CARGO) build -q -p web-ui -p media-worker -p video-worker -p parallax-e2e --bins --features parallax-core/aws
+	docs/gen-flags.sh target/debug docs/flags.md
+
+docs-check: ## Fail when docs/flags.md differs from the binaries' --help (run `make docs`)
+	$(CARGO) build -q -p web-ui -p media-worker -p video-worker -p parallax-e2e --bins --features parallax-core/aws
+	@docs/gen-flags.sh target/debug target/flags.md
+	@diff -u docs/flags.md target/flags.md || { echo "docs/flags.md is stale: run \`make docs\`"; exit 1; }
+
+# Fuzzing (docs/fuzzing.md): cargo-fuzz on nightly, installed into .tools/ when missing;
+# seeds, corpora, crash artifacts and the build all under target/fuzz/.
+.PHONY: fuzz
+FUZZ_SECONDS      ?= 300
+FUZZ_TEST_SECONDS ?= 25
+FUZZ_TARGETS      := mp4_index mkv_join
+FUZZ_DIR          := $(abspath target/fuzz)
+FUZZ_TOOLS        := $(abspath .tools)
+
+fuzz: ## Fuzz the readers of uploads (MP4 index, MKV segments) for FUZZ_SECONDS each (default 300); crashes land in target/fuzz/artifacts
+	@$(CARGO) +nightly --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+	@test -x $(FUZZ_TOOLS)/bin/cargo-fuzz || $(CARGO) install cargo-fuzz --locked --root $(FUZZ_TOOLS)
+	fuzz/seeds.sh $(FUZZ_DIR)/seeds
+	@rm -rf $(FUZZ_DIR)/tmp && mkdir -p $(FUZZ_DIR)/tmp
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t || exit 1; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  TMPDIR=$(FUZZ_DIR)/tmp PATH="$(FUZZ_TOOLS)/bin:$$PATH" $(CARGO) +nightly fuzz run -a --target-dir $(FUZZ_DIR) \
+	    $$t $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 -max_len=65536 \
+	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ -print_final_stats=1 || exit 1; \
+	done
 
 test-aws: setup ## The AWS adapters' conformance suite against a fresh moto server
 	VENV=$(VENV) infra/local/with-moto.sh $(CARGO) nextest run -p parallax-core --features aws --no-fail-fast
@@ -61,7 +107,11 @@ up: setup fleet-release ## Run web-ui, media-worker and video-worker until Ctrl-
 fleet-release: ## Build the fleet's binaries (release)
 	$(CARGO) build --release -p web-ui -p media-worker -p video-worker -p parallax-e2e --bins
 
-bench: bench-quality bench-video bench-media bench-web bench-fleet ## Run every benchmark; figures in target/bench/results.json
+bench: bench-quality bench-video bench-media bench-web bench-fleet ## Run every benchmark; figures in target/bench/results.json, the table of them in target/bench/results.md
+	$(MAKE) --no-print-directory bench-table
+
+bench-table: ## The one table of figures (commit, date, machine) from target/bench/results.json, written to target/bench/results.md
+	$(CARGO) run -q -p parallax-testkit --bin bench-table
 
 bench-fleet: setup fleet-release ## Fleet figures (release): fleet_vs_single_process (1 and 2 video-workers), 60 s 720p clip
 	target/release/parallax-fleet bench --results target/bench/results.json
@@ -72,10 +122,13 @@ bench-media: ## media-worker figures (release): chunk_vs_remux, concat_vs_remux 
 bench-quality: venv ## Picture figures: disparity_error_px, edge_artifact_ratio, static_flicker, seam_jump on generated scenes of known depth
 	BENCH_ONLY=quality $(CARGO) bench -p parallax-engine --bench video
 
+bench-realmodel: venv ## CPU fast depth path: realmodel_cpu_speedup (ViT-S/14 DPT, 720p) and realmodel_depth_error (default model, moving clip)
+	BENCH_ONLY=realmodel $(CARGO) bench -p parallax-engine --bench video
+
 gpu-check: venv ## On a GPU host (not part of make test): the execution provider in use and the real-size model's fps (EXECUTION_PROVIDER, default cuda; ORT_DYLIB_PATH to onnxruntime-gpu's library)
 	BENCH_ONLY=gpu $(CARGO) bench -p parallax-engine --bench video
 
-bench-video: venv ## Engine figures (release): frame_path_vs_ffmpeg, inference_vs_onnxruntime, warp_mpix_per_s, warp10_vs_warp8, rerender_vs_first, and the picture figures
+bench-video: venv ## Engine figures (release): frame_path_vs_ffmpeg, inference_vs_onnxruntime, warp_mpix_per_s, warp10_vs_warp8, rerender_vs_first, realmodel_cpu_speedup, realmodel_depth_error, and the picture figures
 	$(CARGO) bench -p parallax-engine --bench video
 
 bench-web: ## web-ui figures (release): dashboard_rps, dashboard_p99_ms with 10,000 jobs

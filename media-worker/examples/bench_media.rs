@@ -136,18 +136,12 @@ async fn main() -> anyhow::Result<()> {
         concat_ratio
     );
 
-    let results = dir.join("results.json");
-    let mut obj = std::fs::read(&results)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .filter(|v| v.is_object())
-        .unwrap_or_else(|| serde_json::json!({}));
-    obj["chunk_vs_remux"] = serde_json::json!((chunk_ratio * 1000.0).round() / 1000.0);
-    obj["concat_vs_remux"] = serde_json::json!((concat_ratio * 1000.0).round() / 1000.0);
-    std::fs::write(&results, serde_json::to_vec_pretty(&obj)?)?;
-    println!(
-        "merged chunk_vs_remux and concat_vs_remux into {}",
-        results.display()
-    );
+    parallax_testkit::results::merge(
+        &dir.join("results.json"),
+        &[
+            ("chunk_vs_remux", chunk_ratio),
+            ("concat_vs_remux", concat_ratio),
+        ],
+    )?;
     Ok(())
 }

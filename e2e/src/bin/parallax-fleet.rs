@@ -280,7 +280,7 @@ async fn bench(seconds: f64, results: &Path) -> Result<()> {
         println!("{k:<28} {v:>10.3}");
     }
     print_stages(&stages);
-    merge_results(results, &figures)?;
+    parallax_testkit::results::merge(results, &figures)?;
     println!("written to {}", results.display());
     Ok(())
 }
@@ -311,22 +311,4 @@ fn print_stages(stages: &[Stages]) {
         }
         println!();
     }
-}
-
-fn merge_results(path: &Path, figures: &[(&str, f64)]) -> Result<()> {
-    let mut obj: serde_json::Map<String, serde_json::Value> = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
-    for (k, v) in figures {
-        obj.insert(
-            (*k).to_owned(),
-            serde_json::json!((v * 1000.0).round() / 1000.0),
-        );
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, serde_json::to_string_pretty(&obj)? + "\n")?;
-    Ok(())
 }
