@@ -96,6 +96,88 @@ fn conflicting_settings_are_refused_at_start_up() {
     assert!(!dir.path().join("parallax.db").exists());
 }
 
+/// The models a worker is told to hold (`--models`) are checked before it takes any task: a
+/// name the catalogue does not know, a missing file, a checksum mismatch and a file that is not
+/// a depth model are each refused with what to do.
+#[test]
+fn models_to_hold_are_checked_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let catalogue = dir.path().join("catalogue.toml");
+    let sha = "0".repeat(64);
+    std::fs::write(
+        &catalogue,
+        format!(
+            r#"
+[[model]]
+name = "pinned"
+file = "pinned.onnx"
+url = "https://models.example/pinned.onnx"
+sha256 = "{sha}"
+size = 5
+licence = "MIT"
+kind = "frame"
+input_size = 518
+
+[[model]]
+name = "unpinned"
+file = "unpinned.onnx"
+url = ""
+licence = "MIT"
+kind = "frame"
+input_size = 518
+"#
+        ),
+    )
+    .unwrap();
+    let model = default_model();
+    let run = |name: &str| {
+        refused(
+            &[
+                "infer",
+                "--model",
+                model.to_str().unwrap(),
+                "--catalogue",
+                catalogue.to_str().unwrap(),
+                "--models-dir",
+                models.to_str().unwrap(),
+                "--models",
+                name,
+            ],
+            dir.path(),
+        )
+    };
+    let err = run("midas-huge");
+    assert!(
+        err.contains("unknown model \"midas-huge\"") && err.contains("pinned, unpinned"),
+        "{err}"
+    );
+    let err = run("pinned");
+    assert!(
+        err.contains("is not there") && err.contains("video-worker models fetch pinned"),
+        "{err}"
+    );
+    std::fs::write(models.join("pinned.onnx"), b"other").unwrap();
+    let err = run("pinned");
+    assert!(
+        err.contains("does not match the catalogue's checksum")
+            && err.contains("models fetch pinned --force"),
+        "{err}"
+    );
+    // Present, unpinned, and not an ONNX model at all: the contract check at load says so.
+    std::fs::write(models.join("unpinned.onnx"), b"not a model").unwrap();
+    let err = run("unpinned");
+    assert!(
+        err.contains("unpinned.onnx") && err.contains("as an ONNX model"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("parallax.db").exists(),
+        "no task was taken"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_mode_converts_a_job_with_the_depth_engine_and_requests_reassembly() {
     let ort = std::env::var_os("ORT_DYLIB_PATH").expect(
