@@ -162,6 +162,31 @@ struct CreateJob {
     preview: bool,
 }
 
+/// The mode and settings a request asks for: `preset`'s, else `base`; then `mode` and each
+/// field of `settings` override; the model it names must be in the catalogue.
+fn choose(
+    state: &AppState,
+    base: (StereoMode, ConversionSettings),
+    preset: Option<&str>,
+    mode: Option<&str>,
+    settings: Option<&serde_json::Value>,
+) -> AppResult<(StereoMode, ConversionSettings)> {
+    let (base_mode, base_settings) = match preset {
+        None | Some("") => base,
+        Some(name) => {
+            let p = presets::find(name)?;
+            (p.mode, p.settings())
+        }
+    };
+    let mode = match mode {
+        None | Some("") => base_mode,
+        Some(m) => StereoMode::parse(m)?,
+    };
+    let settings = presets::merge(&base_settings, settings)?;
+    check_model(state, &settings)?;
+    Ok((mode, settings))
+}
+
 /// Refuses (400 `unknown-model`) settings that name a model the catalogue does not list
 /// (or any model when there is no catalogue), naming the ones it does.
 pub fn check_model(state: &AppState, settings: &ConversionSettings) -> AppResult<()> {
@@ -328,17 +353,13 @@ pub async fn create_job(State(state): State<AppState>, Body(body): Body) -> AppR
     } else {
         title
     };
-    let preset = match req.preset.as_deref() {
-        None | Some("") => None,
-        Some(name) => Some(presets::find(name)?),
-    };
-    let mode = match req.mode.as_deref() {
-        None | Some("") => preset.map(|p| p.mode).unwrap_or_default(),
-        Some(m) => StereoMode::parse(m)?,
-    };
-    let base = preset.map(|p| p.settings()).unwrap_or_default();
-    let settings = presets::merge(&base, req.settings.as_ref())?;
-    check_model(&state, &settings)?;
+    let (mode, settings) = choose(
+        &state,
+        (StereoMode::default(), ConversionSettings::default()),
+        req.preset.as_deref(),
+        req.mode.as_deref(),
+        req.settings.as_ref(),
+    )?;
     if let Some(name) = req.file_name.as_deref() {
         check_file_type(name)?;
     }
@@ -722,19 +743,13 @@ pub async fn convert_all(
             "the preview's video is not uploaded (or no longer stored): upload it again",
         ));
     }
-    let (mode, base) = match req.preset.as_deref() {
-        None | Some("") => (preview.mode, preview.settings.clone()),
-        Some(name) => {
-            let p = presets::find(name)?;
-            (p.mode, p.settings())
-        }
-    };
-    let mode = match req.mode.as_deref() {
-        None | Some("") => mode,
-        Some(m) => StereoMode::parse(m)?,
-    };
-    let settings = presets::merge(&base, req.settings.as_ref())?;
-    check_model(&state, &settings)?;
+    let (mode, settings) = choose(
+        &state,
+        (preview.mode, preview.settings.clone()),
+        req.preset.as_deref(),
+        req.mode.as_deref(),
+        req.settings.as_ref(),
+    )?;
     let title = clean_title(req.title.as_deref().unwrap_or(""))?;
     let title = if title.is_empty() {
         preview.title.clone()
