@@ -5,16 +5,20 @@
 mod job;
 mod messages;
 mod s3_event;
+mod settings;
 
 pub use job::{
-    AnaglyphMethod, ConversionSettings, FastDepth, Job, JobError, JobListItem, JobStatus,
-    JobUpdate, Page, StereoMode, SyntheticView, Waiting, DEFAULT_EDGE_DILATION,
-    DEFAULT_FAST_DEPTH_SCALE, DEFAULT_KEYFRAME_INTERVAL, PREVIEW_SAMPLES, PREVIEW_SAMPLE_SECS,
+    Job, JobError, JobListItem, JobStatus, JobUpdate, Page, StereoMode, Waiting, PREVIEW_SAMPLES,
+    PREVIEW_SAMPLE_SECS,
 };
 pub use messages::{
     ChunkingMessage, DepthSeam, ReassemblyRequest, SegmentCompletion, SegmentOutput, SegmentTask,
 };
 pub use s3_event::{S3Bucket, S3Entity, S3EventNotification, S3EventRecord, S3Object, S3TestEvent};
+pub use settings::{
+    AnaglyphMethod, ConversionSettings, FastDepth, SyntheticView, DEFAULT_EDGE_DILATION,
+    DEFAULT_FAST_DEPTH_SCALE, DEFAULT_KEYFRAME_INTERVAL,
+};
 
 #[cfg(test)]
 mod tests;
