@@ -6,9 +6,10 @@ VENV        ?= .venv
 PYTHON      := $(VENV)/bin/python
 ORT_VERSION := 1.31.1
 # The ONNX Runtime library the workers load at run time (ort's load-dynamic).
-# Whatever Python the venv was made with (python3.X): found, not assumed. Expanded when used,
-# so after `venv` has installed onnxruntime.
-export ORT_DYLIB_PATH ?= $(firstword $(wildcard $(abspath $(VENV))/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION)))
+# Whatever Python the venv was made with (python3.X): found, not assumed. Looked up by the
+# shell each time a recipe runs (make's own wildcard would remember that the folder was
+# missing before `venv` made it).
+export ORT_DYLIB_PATH ?= $(shell ls -1 $(abspath $(VENV))/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.$(ORT_VERSION) 2>/dev/null | head -n 1)
 CARGO       ?= cargo
 APT_PACKAGES := ffmpeg chromium chromium-driver
 # A CI run builds once from scratch: incremental caches would only cost disk there.
