@@ -162,6 +162,12 @@ struct CreateJob {
     preview: bool,
 }
 
+/// The request's title, cleaned, or `fallback`'s when it gives none.
+fn title_or(given: Option<&str>, fallback: impl FnOnce() -> String) -> AppResult<String> {
+    let title = clean_title(given.unwrap_or(""))?;
+    Ok(if title.is_empty() { fallback() } else { title })
+}
+
 /// The mode and settings a request asks for: `preset`'s, else `base`; then `mode` and each
 /// field of `settings` override; the model it names must be in the catalogue.
 fn choose(
@@ -347,12 +353,7 @@ pub struct UploadInstructions {
 )]
 pub async fn create_job(State(state): State<AppState>, Body(body): Body) -> AppResult<Response> {
     let req: CreateJob = parse_json(&body)?;
-    let title = clean_title(req.title.as_deref().unwrap_or(""))?;
-    let title = if title.is_empty() {
-        "untitled".to_owned()
-    } else {
-        title
-    };
+    let title = title_or(req.title.as_deref(), || "untitled".to_owned())?;
     let (mode, settings) = choose(
         &state,
         (StereoMode::default(), ConversionSettings::default()),
@@ -614,12 +615,7 @@ pub async fn rerender_job(
     settings.depth_resolution = source.settings.depth_resolution;
     settings.ema_decay = source.settings.ema_decay;
     settings.model = source.settings.model.clone();
-    let title = clean_title(req.title.as_deref().unwrap_or(""))?;
-    let title = if title.is_empty() {
-        source.title.clone()
-    } else {
-        title
-    };
+    let title = title_or(req.title.as_deref(), || source.title.clone())?;
     check_depth_stored(&state, &source).await?;
 
     let mut job = Job::new(title, mode, settings);
@@ -750,12 +746,7 @@ pub async fn convert_all(
         req.mode.as_deref(),
         req.settings.as_ref(),
     )?;
-    let title = clean_title(req.title.as_deref().unwrap_or(""))?;
-    let title = if title.is_empty() {
-        preview.title.clone()
-    } else {
-        title
-    };
+    let title = title_or(req.title.as_deref(), || preview.title.clone())?;
     let mut job = Job::new(title, mode, settings);
     job.status = JobStatus::Uploaded;
     job.uploaded_at = Some(Utc::now());
