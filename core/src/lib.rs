@@ -34,7 +34,6 @@ pub mod keys;
 pub mod links;
 pub mod model;
 pub mod picture;
-pub mod process;
 pub mod queue;
 mod sqlite;
 pub mod storage;

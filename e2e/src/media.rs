@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use parallax_core::process::ToolCommand;
+use parallax_media::process::ToolCommand;
 use serde_json::Value;
 
 /// A sample clip's shape.

@@ -68,7 +68,7 @@ async fn bad_uploads_fail_readably_and_lose_nothing() {
     let bytes = std::fs::read(&good).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
     let audio = dir.join("song.mp4");
-    parallax_core::process::ToolCommand::ffmpeg(std::time::Duration::from_secs(60))
+    parallax_media::process::ToolCommand::ffmpeg(std::time::Duration::from_secs(60))
         .args(["-f", "lavfi", "-i", "sine=duration=3", "-c:a", "aac"])
         .arg(audio.as_os_str())
         .run()
@@ -226,7 +226,7 @@ async fn every_frame_keeps_its_time_through_the_fleet_and_convert() {
 
 /// ffmpeg with `args`, for the test's own sources.
 async fn make_source(args: &[&str]) {
-    parallax_core::process::ToolCommand::ffmpeg(std::time::Duration::from_secs(300))
+    parallax_media::process::ToolCommand::ffmpeg(std::time::Duration::from_secs(300))
         .args(["-v", "error", "-y"])
         .args(args)
         .run()
@@ -236,7 +236,7 @@ async fn make_source(args: &[&str]) {
 
 /// `ffprobe -show_streams` of a file's first video stream.
 async fn stream_text(path: &std::path::Path) -> String {
-    let out = parallax_core::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
+    let out = parallax_media::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
         .args(["-select_streams", "v:0", "-show_streams"])
         .arg(path)
         .output()
@@ -247,7 +247,7 @@ async fn stream_text(path: &std::path::Path) -> String {
 
 /// One entry of a file's first video stream, as ffprobe prints it.
 async fn video_entry(path: &std::path::Path, entry: &str) -> String {
-    let out = parallax_core::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
+    let out = parallax_media::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
         .arg(format!("stream={entry}"))
         .args(["-of", "csv=p=0"])
@@ -467,7 +467,7 @@ async fn pictures_keep_their_meaning_through_the_fleet() {
         .await,
         "Main 10,yuv420p10le,tv,bt2020nc,smpte2084,bt2020"
     );
-    let side = parallax_core::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
+    let side = parallax_media::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
         .args([
             "-v",
             "error",

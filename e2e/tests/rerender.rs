@@ -89,7 +89,7 @@ async fn a_completed_job_is_rerendered_from_its_stored_depth() {
         vec!["eng", "fra"],
         "every audio track of the original upload"
     );
-    let text = parallax_core::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
+    let text = parallax_media::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
         .args(["-select_streams", "v:0", "-show_streams"])
         .arg(&out)
         .output()

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _};
 use parallax_core::model::StereoMode;
-use parallax_core::process::{ProcessError, ToolCommand};
+use parallax_media::process::{ProcessError, ToolCommand};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -783,7 +783,7 @@ fn encoded_frames(stderr: &str) -> Option<u64> {
 /// Reads whole frames from the decoder into pool buffers and sends them on; returns the
 /// number read (also added to `count`) after the decoder exited successfully.
 async fn read_frames<T: Sample>(
-    mut running: parallax_core::process::Running,
+    mut running: parallax_media::process::Running,
     free_rx: &mut mpsc::Receiver<Yuv420<T>>,
     spare: &mut Option<Yuv420<T>>,
     to_depth: &mpsc::Sender<FrameMsg<T>>,

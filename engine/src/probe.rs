@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use parallax_core::process::ToolCommand;
+use parallax_media::process::ToolCommand;
 use serde::Deserialize;
 
 use parallax_core::picture::{self, PixelLayout, Transfer, Unsupported};
@@ -217,7 +217,7 @@ pub async fn probe(path: &Path) -> anyhow::Result<VideoInfo> {
         .await;
     let out = match out {
         Ok(o) => o,
-        Err(e @ parallax_core::process::ProcessError::Failed { .. }) => {
+        Err(e @ parallax_media::process::ProcessError::Failed { .. }) => {
             return Err(anyhow::Error::new(BadInput(format!(
                 "{} is not a readable video: {e}",
                 path.display()

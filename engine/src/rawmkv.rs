@@ -268,7 +268,7 @@ mod tests {
             }
             std::fs::write(&path, bytes).unwrap();
             let out =
-                parallax_core::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
+                parallax_media::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
                     .arg("-show_streams")
                     .arg(&path)
                     .output()

@@ -13,7 +13,7 @@ use media_worker::chunk;
 use media_worker::manifest::Manifest;
 use media_worker::reassemble;
 use media_worker::settings::Settings;
-use parallax_core::process::ToolCommand;
+use parallax_media::process::ToolCommand;
 
 const ROUNDS: usize = 5;
 

@@ -43,8 +43,8 @@ use parallax_core::keys::{self, QueueName};
 use parallax_core::model::{
     DepthSeam, Job, JobStatus, JobUpdate, SegmentTask, PREVIEW_SAMPLES, PREVIEW_SAMPLE_SECS,
 };
-use parallax_core::process::ToolCommand;
 use parallax_core::storage::ObjectStorageExt as _;
+use parallax_media::process::ToolCommand;
 use serde::Serialize;
 
 use crate::failure::{Failure, RetryContext};
@@ -353,7 +353,7 @@ fn split_mismatch(index: u32, got: Option<u64>, planned: u64) -> Failure {
 pub async fn count_frames(
     path: &Path,
     settings: &Settings,
-) -> Result<u64, parallax_core::process::ProcessError> {
+) -> Result<u64, parallax_media::process::ProcessError> {
     let out = ToolCommand::ffprobe(settings.probe_timeout)
         .args(["-select_streams", "v:0", "-count_packets"])
         .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])

@@ -2,7 +2,7 @@
 //! code and a readable message, acknowledge the message), or something around it is
 //! (leave the message so that it comes back and is retried).
 
-use parallax_core::process::ProcessError;
+use parallax_media::process::ProcessError;
 
 /// A bad input: the job fails with `code` (stable, kebab-case) and `message` (for people).
 #[derive(Debug, Clone, PartialEq, Eq)]

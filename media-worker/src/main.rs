@@ -38,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init_tracing(cli.common.log_format);
     let settings = cli.media.settings()?;
-    parallax_core::process::set_concurrency_limit(cli.media.max_tool_processes);
+    parallax_media::process::set_concurrency_limit(cli.media.max_tool_processes);
     std::fs::create_dir_all(&settings.work_dir)
         .with_context(|| format!("creating WORK_DIR {}", settings.work_dir.display()))?;
     let backends = Backends::from_config(&cli.common)

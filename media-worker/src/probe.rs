@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 
-use parallax_core::process::{ProcessError, ToolCommand};
+use parallax_media::process::{ProcessError, ToolCommand};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 

@@ -10,8 +10,8 @@ use chrono::Utc;
 use parallax_core::backends::Backends;
 use parallax_core::keys;
 use parallax_core::model::{Job, JobStatus, JobUpdate, ReassemblyRequest};
-use parallax_core::process::{ProcessError, ToolCommand};
 use parallax_core::storage::ObjectStorageExt as _;
+use parallax_media::process::{ProcessError, ToolCommand};
 
 use crate::chunk::count_frames;
 use crate::failure::{Failure, RetryContext};

@@ -720,7 +720,7 @@ impl InferWorker {
         } else {
             &[]
         };
-        let remux = parallax_core::process::ToolCommand::ffmpeg(Duration::from_secs(300))
+        let remux = parallax_media::process::ToolCommand::ffmpeg(Duration::from_secs(300))
             .arg("-i")
             .arg(converted)
             .args(["-map", "0:v:0", "-c", "copy"])

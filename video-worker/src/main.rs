@@ -261,7 +261,7 @@ impl InferFlags {
         let n = self
             .ffmpeg_concurrency
             .unwrap_or((2 * cores).max(self.processes_per_slot() * self.infer_concurrency));
-        parallax_core::process::set_concurrency_limit(n);
+        parallax_media::process::set_concurrency_limit(n);
     }
 }
 

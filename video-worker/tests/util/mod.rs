@@ -14,10 +14,10 @@ use parallax_core::keys::{self, QueueName};
 use parallax_core::model::{
     ConversionSettings, DepthSeam, Job, JobStatus, JobUpdate, SegmentTask, StereoMode,
 };
-use parallax_core::process::ToolCommand;
 use parallax_core::queue::ReceivedMessage;
 use parallax_engine::probe::count_frames;
 use parallax_engine::temporal::{Normalizer, THUMB_H, THUMB_W};
+use parallax_media::process::ToolCommand;
 use video_worker::converter::{
     BadInput, ConvertReport, ConvertRequest, NormState, SeamStart, SegmentConverter,
 };
