@@ -6,6 +6,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::clock::{self, Clock};
 use crate::completions::{local::SqliteCompletionStore, SegmentCompletionStore};
 use crate::config::{AdapterKind, CommonArgs};
 use crate::error::{Error, Result};
@@ -41,20 +42,32 @@ pub struct Backends {
     /// Verifies presigned URLs when storage is served by web-ui itself (local adapter);
     /// `None` when storage serves its own URLs (S3).
     pub presigner: Option<Presigner>,
+    /// The clock the local adapters read (the system clock unless a test gave another); the
+    /// AWS services keep their own. Code that stamps or ages shared state (holder notes)
+    /// reads this one, so that it agrees with the adapters.
+    pub clock: Arc<dyn Clock>,
     queues: HashMap<QueueName, QueueHandle>,
 }
 
 impl Backends {
     /// Builds the adapter set that `args` describes.
     pub async fn from_config(args: &CommonArgs) -> Result<Self> {
+        Self::from_config_with_clock(args, clock::system()).await
+    }
+
+    /// [`Backends::from_config`] with the local adapters reading `clock`: tests move a
+    /// [`TestClock`](crate::clock::TestClock) instead of waiting for a visibility timeout or
+    /// a link's expiry. The AWS adapters are built as usual (the services keep their own
+    /// clocks).
+    pub async fn from_config_with_clock(args: &CommonArgs, clock: Arc<dyn Clock>) -> Result<Self> {
         match args.storage_adapter {
-            AdapterKind::Local => Self::local(args),
-            AdapterKind::Aws => Self::aws(args).await,
+            AdapterKind::Local => Self::local(args, clock),
+            AdapterKind::Aws => Self::aws(args, clock).await,
         }
     }
 
     #[cfg(not(feature = "aws"))]
-    async fn aws(_args: &CommonArgs) -> Result<Self> {
+    async fn aws(_args: &CommonArgs, _clock: Arc<dyn Clock>) -> Result<Self> {
         Err(Error::invalid(
             "STORAGE_ADAPTER",
             "this binary was built without the `aws` feature; rebuild with `--features aws` or use STORAGE_ADAPTER=local",
@@ -64,7 +77,7 @@ impl Backends {
     /// S3, SQS and DynamoDB, named from NAME_PREFIX and S3_BUCKET; fails at once, naming the
     /// resource, when one of them does not answer.
     #[cfg(feature = "aws")]
-    async fn aws(args: &CommonArgs) -> Result<Self> {
+    async fn aws(args: &CommonArgs, clock: Arc<dyn Clock>) -> Result<Self> {
         use crate::aws::{AwsClients, ResourceNames};
         let bucket = args.s3_bucket.as_deref().ok_or_else(|| {
             Error::invalid(
@@ -113,22 +126,23 @@ impl Backends {
             )),
             links: Arc::new(crate::links::aws::AwsLinks::new(&clients.region, &names)),
             presigner: None,
+            clock,
             queues,
         })
     }
 
-    fn local(args: &CommonArgs) -> Result<Self> {
+    fn local(args: &CommonArgs, clock: Arc<dyn Clock>) -> Result<Self> {
         let db = Db::open(&args.data_dir.join("parallax.db"))?;
         let settings = args.queue_settings();
         let queues: HashMap<_, _> = QueueName::ALL
             .into_iter()
-            .map(|name| (name, local_queue(&db, name, settings)))
+            .map(|name| (name, local_queue(&db, name, settings, &clock)))
             .collect();
         let secret = match &args.presign_secret {
             Some(s) => s.clone().into_bytes(),
             None => load_or_create_secret(&args.data_dir)?,
         };
-        let presigner = Presigner::new(secret);
+        let presigner = Presigner::new(secret).with_clock(clock.clone());
         let storage = LocalObjectStorage::new(
             &args.data_dir,
             args.public_url.clone(),
@@ -137,10 +151,11 @@ impl Backends {
         )?;
         Ok(Self {
             jobs: Arc::new(SqliteJobStore::new(db.clone())),
-            completions: Arc::new(SqliteCompletionStore::new(db)),
+            completions: Arc::new(SqliteCompletionStore::new(db).with_clock(clock.clone())),
             storage: Arc::new(storage),
             links: Arc::new(NoLinks),
             presigner: Some(presigner),
+            clock,
             queues,
         })
     }
@@ -151,14 +166,19 @@ impl Backends {
     }
 }
 
-fn local_queue(db: &Db, name: QueueName, settings: QueueSettings) -> QueueHandle {
-    let q = Arc::new(SqliteQueue::new(
-        db.clone(),
-        name.as_str(),
-        Some(name.dlq()),
-        settings,
-    ));
-    let dlq = Arc::new(SqliteQueue::new(db.clone(), name.dlq(), None, settings));
+fn local_queue(
+    db: &Db,
+    name: QueueName,
+    settings: QueueSettings,
+    clock: &Arc<dyn Clock>,
+) -> QueueHandle {
+    let q = Arc::new(
+        SqliteQueue::new(db.clone(), name.as_str(), Some(name.dlq()), settings)
+            .with_clock(clock.clone()),
+    );
+    let dlq = Arc::new(
+        SqliteQueue::new(db.clone(), name.dlq(), None, settings).with_clock(clock.clone()),
+    );
     QueueHandle {
         sender: q.clone(),
         receiver: q,

@@ -24,6 +24,7 @@
 pub mod aws;
 pub mod backends;
 pub mod catalogue;
+pub mod clock;
 pub mod completions;
 pub mod config;
 pub mod conformance;

@@ -109,8 +109,3 @@ impl Db {
         .map_err(|e| Error::backend("sqlite", e))?
     }
 }
-
-/// Microseconds since the epoch, the time unit of the local database.
-pub(crate) fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
-}

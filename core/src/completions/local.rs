@@ -1,25 +1,38 @@
 //! SegmentCompletionStore on the local SQLite database.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
 use super::SegmentCompletionStore;
+use crate::clock::{self, micros, Clock};
 use crate::error::{Error, Result};
 use crate::model::SegmentCompletion;
-use crate::sqlite::{now_micros, Db};
+use crate::sqlite::Db;
 
 /// Completions keyed by (job_id, segment_index); the claim and the last re-send are rows in
 /// tables of their own.
 #[derive(Debug, Clone)]
 pub struct SqliteCompletionStore {
     db: Db,
+    clock: Arc<dyn Clock>,
 }
 
 impl SqliteCompletionStore {
     /// A store on `db`.
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self {
+            db,
+            clock: clock::system(),
+        }
+    }
+
+    /// The same store stamping reassembly claims with `clock`'s time.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 }
 
@@ -56,6 +69,7 @@ impl SegmentCompletionStore for SqliteCompletionStore {
 
     async fn claim_reassembly(&self, job_id: &str, total_segments: u32) -> Result<bool> {
         let id = job_id.to_owned();
+        let clock = self.clock.clone();
         self.db
             .call(move |conn| {
                 // One statement: SQLite runs it under the database write lock, so the count and
@@ -64,7 +78,7 @@ impl SegmentCompletionStore for SqliteCompletionStore {
                     "INSERT INTO reassembly_claims (job_id, claimed_at)
                      SELECT ?1, ?2 WHERE (SELECT COUNT(*) FROM completions WHERE job_id = ?1) = ?3
                      ON CONFLICT (job_id) DO NOTHING",
-                    params![id, now_micros(), total_segments],
+                    params![id, micros(&*clock), total_segments],
                 )?;
                 Ok(n == 1)
             })

@@ -1,15 +1,18 @@
 //! Queues in the local SQLite database, with SQS's semantics: a receive hides a message for
 //! the visibility timeout and hands out a fresh receipt handle; a message not deleted in time
-//! comes back; after `max_receives` receives it moves to the dead-letter queue.
+//! comes back; after `max_receives` receives it moves to the dead-letter queue. Times are
+//! read from the queue's [`Clock`] (the system clock unless a test gives it another).
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{params, TransactionBehavior};
 
 use super::{QueueReceiver, QueueSender, QueueSettings, ReceivedMessage};
+use crate::clock::{self, micros, Clock};
 use crate::error::{Error, Result};
-use crate::sqlite::{now_micros, Db};
+use crate::sqlite::Db;
 
 /// One queue (and the name of its dead-letter queue) in the local database.
 #[derive(Debug, Clone)]
@@ -18,6 +21,7 @@ pub struct SqliteQueue {
     name: String,
     dlq: Option<String>,
     settings: QueueSettings,
+    clock: Arc<dyn Clock>,
 }
 
 impl SqliteQueue {
@@ -34,7 +38,16 @@ impl SqliteQueue {
             name: name.into(),
             dlq,
             settings,
+            clock: clock::system(),
         }
+    }
+
+    /// The same queue reading `clock` for visibility timeouts (tests move a
+    /// [`TestClock`](crate::clock::TestClock) instead of waiting for a lease to run out).
+    /// Every process that shares the database must read the same time.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The queue's name.
@@ -55,10 +68,11 @@ impl SqliteQueue {
     ) -> impl FnOnce(&mut rusqlite::Connection) -> Result<Vec<ReceivedMessage>> + Send + 'static
     {
         let (queue, dlq, s) = (self.name.clone(), self.dlq.clone(), self.settings);
+        let clock = self.clock.clone();
         move |conn| {
             // Most polls find nothing: a read (no lock in WAL mode) says so before the write
             // transaction that hands messages out.
-            let now = now_micros();
+            let now = micros(&*clock);
             let ready = conn
                 .prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM messages WHERE queue = ?1 AND visible_at <= ?2)",
@@ -68,7 +82,7 @@ impl SqliteQueue {
                 return Ok(Vec::new());
             }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let now = now_micros();
+            let now = micros(&*clock);
             let candidates: Vec<(i64, String, String, u32)> = {
                 let mut stmt = tx.prepare_cached(
                     "SELECT id, message_id, body, receive_count FROM messages
@@ -119,9 +133,10 @@ impl QueueSender for SqliteQueue {
         let (queue, body) = (self.name.clone(), body.to_owned());
         let message_id = uuid::Uuid::new_v4().to_string();
         let id = message_id.clone();
+        let clock = self.clock.clone();
         self.db
             .call(move |c| {
-                let now = now_micros();
+                let now = micros(&*clock);
                 c.execute(
                     "INSERT INTO messages (queue, message_id, body, sent_at, visible_at)
                      VALUES (?1, ?2, ?3, ?4, ?4)",
@@ -135,10 +150,11 @@ impl QueueSender for SqliteQueue {
 
     async fn send_batch(&self, bodies: &[String]) -> Result<()> {
         let (queue, bodies) = (self.name.clone(), bodies.to_vec());
+        let clock = self.clock.clone();
         self.db
             .call(move |c| {
                 let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let now = now_micros();
+                let now = micros(&*clock);
                 for body in &bodies {
                     tx.execute(
                         "INSERT INTO messages (queue, message_id, body, sent_at, visible_at)
@@ -157,10 +173,12 @@ impl QueueSender for SqliteQueue {
 impl QueueReceiver for SqliteQueue {
     async fn receive(&self, max_messages: usize) -> Result<Vec<ReceivedMessage>> {
         let max = max_messages.clamp(1, 10);
-        let deadline = Instant::now() + self.settings.wait_time;
+        // tokio's clock, so that the long poll takes test time, not real time, when a test
+        // pauses tokio's clock.
+        let deadline = tokio::time::Instant::now() + self.settings.wait_time;
         loop {
             let got = self.db.call(self.receive_once(max)).await?;
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if !got.is_empty() || left.is_zero() {
                 return Ok(got);
             }
@@ -189,11 +207,12 @@ impl QueueReceiver for SqliteQueue {
     async fn change_visibility(&self, receipt_handle: &str, timeout: Duration) -> Result<()> {
         let (id, receipt) = self.parse_handle(receipt_handle)?;
         let queue = self.name.clone();
+        let clock = self.clock.clone();
         self.db
             .call(move |c| {
                 let n = c.execute(
                     "UPDATE messages SET visible_at = ?4 WHERE id = ?1 AND receipt = ?2 AND queue = ?3",
-                    params![id, receipt, queue, now_micros() + timeout.as_micros() as i64],
+                    params![id, receipt, queue, micros(&*clock) + timeout.as_micros() as i64],
                 )?;
                 if n == 1 {
                     Ok(())

@@ -1,6 +1,7 @@
 //! ObjectStorage on the filesystem under DATA_DIR. Writes go to a temp file and are renamed
 //! into place; presigned URLs point at web-ui's `/objects/{key}` endpoint, which checks them
-//! with [`Presigner::verify`](super::presign::Presigner::verify).
+//! with [`Presigner::verify`](super::presign::Presigner::verify). URLs expire on the
+//! presigner's clock.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,10 +78,6 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
-
-fn expiry(expires_in: Duration) -> i64 {
-    chrono::Utc::now().timestamp() + expires_in.as_secs().max(1) as i64
-}
 
 #[async_trait]
 impl ObjectStorage for LocalObjectStorage {
@@ -200,7 +197,7 @@ impl ObjectStorage for LocalObjectStorage {
         validate_key(key)?;
         let q = self
             .presigner
-            .sign_query("PUT", key, expiry(expires_in), None);
+            .sign_query("PUT", key, self.presigner.expiry(expires_in), None);
         Ok(PresignedRequest {
             url: self.url_of(key, &q),
             method: "PUT".to_owned(),
@@ -218,9 +215,10 @@ impl ObjectStorage for LocalObjectStorage {
         response_content_disposition: Option<&str>,
     ) -> Result<String> {
         validate_key(key)?;
-        let q =
-            self.presigner
-                .sign_query("GET", key, expiry(expires_in), response_content_disposition);
+        let expires = self.presigner.expiry(expires_in);
+        let q = self
+            .presigner
+            .sign_query("GET", key, expires, response_content_disposition);
         Ok(self.url_of(key, &q))
     }
 }

@@ -2,9 +2,13 @@
 //! request through only if its query carries a valid HMAC-SHA256 signature over the method,
 //! the key, the expiry and the response disposition, made with the deployment's secret.
 
-use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+use crate::clock::{self, Clock};
 
 /// Why a presigned URL was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,15 +40,19 @@ pub struct Verified {
     pub response_content_disposition: Option<String>,
 }
 
-/// Signs and verifies local presigned URLs.
+/// Signs and verifies local presigned URLs; expiries are read from its [`Clock`].
 #[derive(Clone)]
 pub struct Presigner {
     secret: Vec<u8>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Presigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Presigner { secret: <redacted> }")
+        f.debug_struct("Presigner")
+            .field("secret", &"<redacted>")
+            .field("clock", &self.clock)
+            .finish()
     }
 }
 
@@ -58,7 +66,21 @@ impl Presigner {
     pub fn new(secret: impl Into<Vec<u8>>) -> Self {
         Self {
             secret: secret.into(),
+            clock: clock::system(),
         }
+    }
+
+    /// The same presigner reading `clock` for expiries, when signing and when verifying
+    /// (tests move a [`TestClock`](crate::clock::TestClock) to see a link expire).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The expiry (unix seconds) of a URL signed now for `expires_in` (at least a second).
+    pub fn expiry(&self, expires_in: Duration) -> i64 {
+        let secs = i64::try_from(expires_in.as_secs().max(1)).unwrap_or(i64::MAX);
+        self.clock.now().timestamp().saturating_add(secs)
     }
 
     fn signature(&self, method: &str, key: &str, expires: i64, disposition: &str) -> String {
@@ -94,7 +116,7 @@ impl Presigner {
     /// Checks a request for `method` on `key` with the URL's `query` (without `?`), before any
     /// byte of the object is read or written.
     pub fn verify(&self, method: &str, key: &str, query: &str) -> Result<Verified, PresignError> {
-        self.verify_at(method, key, query, Utc::now().timestamp())
+        self.verify_at(method, key, query, self.clock.now().timestamp())
     }
 
     /// [`Presigner::verify`] at a given time (unix seconds).
@@ -175,6 +197,27 @@ mod tests {
         assert_eq!(
             other.verify_at("GET", "final/j/a.mp4", &q, 999),
             Err(PresignError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn links_expire_on_the_presigners_clock() {
+        let clock = crate::clock::TestClock::new();
+        let p =
+            Presigner::new(b"secret-secret-secret".to_vec()).with_clock(Arc::new(clock.clone()));
+        let q = p.sign_query(
+            "PUT",
+            "uploads/j/source",
+            p.expiry(Duration::from_secs(60)),
+            None,
+        );
+        assert!(p.verify("PUT", "uploads/j/source", &q).is_ok());
+        clock.advance(Duration::from_secs(59));
+        assert!(p.verify("PUT", "uploads/j/source", &q).is_ok());
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(
+            p.verify("PUT", "uploads/j/source", &q),
+            Err(PresignError::Expired)
         );
     }
 }
