@@ -1,13 +1,17 @@
-//! The harness that runs the suite against the local adapters, each test in a fresh DATA_DIR.
-//! Presigned URLs are answered the way web-ui's `/objects/{key}` endpoint answers them.
+//! The harness that runs the suite against the local adapters, each test in a fresh DATA_DIR
+//! and on its own [`TestClock`], which [`Harness::advance`] moves: no test waits for a
+//! timeout in real time. Presigned URLs are answered the way web-ui's `/objects/{key}`
+//! endpoint answers them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
 
 use super::{unique, Harness, HttpResponse};
 use crate::backends::{Backends, QueueHandle};
+use crate::clock::TestClock;
 use crate::completions::SegmentCompletionStore;
 use crate::config::CommonArgs;
 use crate::error::{Error, Result};
@@ -25,6 +29,8 @@ use crate::Db;
 pub struct LocalHarness {
     /// The adapters under test.
     pub backends: Backends,
+    /// The clock every adapter of the harness reads.
+    pub clock: TestClock,
     db: Db,
     _dir: tempfile::TempDir,
 }
@@ -34,10 +40,14 @@ impl LocalHarness {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let args = CommonArgs::local(dir.path());
-        let backends = Backends::from_config(&args).await.expect("local backends");
+        let clock = TestClock::new();
+        let backends = Backends::from_config_with_clock(&args, Arc::new(clock.clone()))
+            .await
+            .expect("local backends");
         let db = Db::open(&dir.path().join("parallax.db")).expect("db");
         Self {
             backends,
+            clock,
             db,
             _dir: dir,
         }
@@ -64,13 +74,12 @@ impl Harness for LocalHarness {
     async fn queue(&self, settings: QueueSettings) -> Result<QueueHandle> {
         let name = unique("q");
         let dlq = format!("{name}-dlq");
-        let q = Arc::new(SqliteQueue::new(
-            self.db.clone(),
-            name,
-            Some(dlq.clone()),
-            settings,
-        ));
-        let d = Arc::new(SqliteQueue::new(self.db.clone(), dlq, None, settings));
+        let clock = self.backends.clock.clone();
+        let q = Arc::new(
+            SqliteQueue::new(self.db.clone(), name, Some(dlq.clone()), settings)
+                .with_clock(clock.clone()),
+        );
+        let d = Arc::new(SqliteQueue::new(self.db.clone(), dlq, None, settings).with_clock(clock));
         Ok(QueueHandle {
             sender: q.clone(),
             receiver: q,
@@ -133,5 +142,8 @@ impl Harness for LocalHarness {
     }
     fn presigner(&self) -> Option<Presigner> {
         self.backends.presigner.clone()
+    }
+    async fn advance(&self, by: Duration) {
+        self.clock.advance(by);
     }
 }

@@ -11,8 +11,13 @@
 //!
 //! Tests never assume a fresh store: listings are checked for the test's own ids only, so the
 //! suite also runs against shared emulator tables.
+//!
+//! Tests that need time to pass (a visibility timeout running out, a heartbeat outlasting
+//! it, a link expiring) ask the harness for it ([`Harness::advance`]): the local harness
+//! moves its test clock at once, a harness on real services waits.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -68,6 +73,14 @@ pub trait Harness: Send + Sync {
     /// The presigner that checks this storage's URLs when parallax checks them itself
     /// (local storage); `None` when the storage service does (S3).
     fn presigner(&self) -> Option<Presigner>;
+    /// Lets `by` pass on the clock the adapters read. A service with its own clock (SQS, an
+    /// emulator) only sees real time pass, so the default waits for real; a harness whose
+    /// adapters read a [`TestClock`](crate::clock::TestClock) moves it instead. A harness
+    /// with a [`Harness::presigner`] should move a clock: the expiry test lets five minutes
+    /// pass.
+    async fn advance(&self, by: Duration) {
+        tokio::time::sleep(by).await;
+    }
 }
 
 /// A unique id for test data, so that runs and tests never collide.

@@ -78,9 +78,10 @@ pub async fn receive_long_polls_then_returns_empty(h: &dyn Harness) {
 
 /// A message received and not deleted comes back after the visibility timeout.
 ///
-/// Timing margins here and below are wide (a few seconds, and waiting for a message to come
-/// back rather than sleeping a fixed time) because emulators under load answer slowly: a
-/// test that fails must mean a broken adapter, never a slow one, with no retries.
+/// The timeout passes on the harness's clock ([`Harness::advance`]: at once on the local
+/// adapters). Margins are wide (a few seconds, and waiting for a message to come back rather
+/// than expecting it at once) because emulators under load answer slowly: a test that fails
+/// must mean a broken adapter, never a slow one, with no retries.
 pub async fn visibility_timeout_redelivers(h: &dyn Harness) {
     let q = h.queue(settings(3, 5)).await.unwrap();
     q.sender.send("again").await.unwrap();
@@ -91,6 +92,7 @@ pub async fn visibility_timeout_redelivers(h: &dyn Harness) {
     if held_at.elapsed() < Duration::from_secs(2) {
         assert!(early.is_empty(), "visible while held");
     }
+    h.advance(Duration::from_secs(3)).await;
     let second = receive_n(q.receiver.as_ref(), 1, Duration::from_secs(15)).await;
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].body, "again");
@@ -114,7 +116,7 @@ pub async fn change_visibility_extends_and_releases(h: &dyn Harness) {
             .change_visibility(handle, Duration::from_secs(8))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(2300)).await;
+        h.advance(Duration::from_millis(2300)).await;
         assert!(
             q.receiver.receive(1).await.unwrap().is_empty(),
             "heartbeat did not keep the message hidden"
@@ -165,7 +167,8 @@ pub async fn stale_handle_does_not_delete(h: &dyn Harness) {
     let q = h.queue(settings(3, 5)).await.unwrap();
     q.sender.send("held twice").await.unwrap();
     let first = receive_n(q.receiver.as_ref(), 1, Duration::from_secs(5)).await;
-    // Comes back after its 3 s lease (waited for, not slept).
+    // Comes back once its 3 s lease has run out.
+    h.advance(Duration::from_secs(3)).await;
     let second = receive_n(q.receiver.as_ref(), 1, Duration::from_secs(15)).await;
     assert_eq!(second.len(), 1);
     // Held for long now, so that a slow answer below cannot let the lease lapse.
