@@ -9,9 +9,10 @@ mod common;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
+use common::fleet::*;
 use common::*;
 use media_worker::chunk::{self, ChunkOutcome};
 use media_worker::failure::Failure;
@@ -20,17 +21,9 @@ use media_worker::reassemble::{self, ReassemblyOutcome};
 use media_worker::settings::Settings;
 use media_worker::worker::{Step, Worker};
 use parallax_core::backends::Backends;
-use parallax_core::config::CommonArgs;
 use parallax_core::keys::{self, QueueName};
 use parallax_core::model::*;
 use parallax_core::storage::ObjectStorageExt as _;
-
-async fn local_backends(dir: &Path) -> Backends {
-    let mut args = CommonArgs::local(dir.join("data"));
-    args.queue_visibility_timeout_secs = 2;
-    args.queue_max_receives = 50;
-    Backends::from_config(&args).await.unwrap()
-}
 
 fn test_settings(dir: &Path) -> Arc<Settings> {
     let work = dir.join("work");
@@ -40,57 +33,6 @@ fn test_settings(dir: &Path) -> Arc<Settings> {
         work_dir: work,
         ..Settings::default()
     })
-}
-
-/// A stand-in video-worker: converts every task on the segments queue until `n` are done,
-/// records their completions (and, for a job that computes depth, a stand-in depth object)
-/// and returns the tasks in segment order.
-async fn convert_segments(b: &Backends, dir: &Path, n: usize) -> Vec<SegmentTask> {
-    let q = b.queue(QueueName::Segments);
-    let mut tasks = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while tasks.len() < n {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} tasks arrived",
-            tasks.len()
-        );
-        for m in q.receiver.receive(10).await.unwrap() {
-            let task: SegmentTask = serde_json::from_str(&m.body).unwrap();
-            let name = format!("{}-{}", task.job_id, task.segment_index);
-            let seg = dir.join(format!("in-{name}.mkv"));
-            let out = dir.join(format!("out-{name}.mkv"));
-            b.storage.download(&task.source_key, &seg).await.unwrap();
-            assert_eq!(packets(&seg), task.frame_count, "task frame count");
-            if let Some(depth) = &task.depth_key {
-                assert!(
-                    b.storage.head(depth).await.unwrap().is_some(),
-                    "{depth} is stored"
-                );
-            } else {
-                b.storage
-                    .upload(&keys::depth(&task.job_id, task.segment_index), &seg)
-                    .await
-                    .unwrap();
-            }
-            stand_in(&seg, &out);
-            b.storage.upload(&task.output_key, &out).await.unwrap();
-            b.completions
-                .put(&SegmentCompletion {
-                    job_id: task.job_id.clone(),
-                    segment_index: task.segment_index,
-                    output_uri: task.output_key.clone(),
-                    completed_at: Utc::now(),
-                    frame_count: Some(packets(&out)),
-                })
-                .await
-                .unwrap();
-            q.receiver.delete(&m.receipt_handle).await.unwrap();
-            tasks.push(task);
-        }
-    }
-    tasks.sort_by_key(|t| t.segment_index);
-    tasks
 }
 
 /// What the web-ui stores for a re-render of `of`.
@@ -104,20 +46,7 @@ async fn rerender_job(b: &Backends, of: &str, title: &str, mode: StereoMode) -> 
 }
 
 async fn wait_status(b: &Backends, job_id: &str, status: JobStatus) -> Job {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let job = b.jobs.get(job_id).await.unwrap().unwrap();
-        if job.status == status {
-            return job;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {status}; job is {} ({:?})",
-            job.status,
-            job.error
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for(b, job_id, status.as_str(), |j| j.status == status).await
 }
 
 async fn reassemble(b: &Backends, settings: &Settings, job_id: &str) -> String {
@@ -134,7 +63,7 @@ async fn reassemble(b: &Backends, settings: &Settings, job_id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rerender_sends_the_source_jobs_segments_with_their_stored_depth() {
     let d = scratch();
-    let b = local_backends(d.path()).await;
+    let (b, _clock) = local_backends(d.path()).await;
     let settings = test_settings(d.path());
     let conv = d.path().join("conv");
     std::fs::create_dir_all(&conv).unwrap();
@@ -241,7 +170,16 @@ async fn a_rerender_sends_the_source_jobs_segments_with_their_stored_depth() {
         "ita",
         "the original upload's audio"
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The marker is handled (and deleted) before the count.
+    wait_drained(&b, QueueName::Chunking).await;
+    assert_eq!(
+        b.queue(QueueName::Chunking)
+            .dead_letters
+            .approximate_len()
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(
         b.queue(QueueName::Segments)
             .receiver
@@ -290,7 +228,7 @@ async fn a_rerender_sends_the_source_jobs_segments_with_their_stored_depth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rerender_of_a_job_without_stored_depth_fails_readably() {
     let d = scratch();
-    let b = local_backends(d.path()).await;
+    let (b, _clock) = local_backends(d.path()).await;
     let settings = test_settings(d.path());
     let original = Job::new("old", StereoMode::FullSbs, ConversionSettings::default());
     b.jobs.put(&original).await.unwrap();
@@ -376,7 +314,7 @@ async fn uploaded_preview(b: &Backends, dir: &Path, secs: f64) -> Job {
 async fn a_preview_converts_three_short_samples_spread_over_the_video_then_convert_all_uses_its_upload(
 ) {
     let d = scratch();
-    let b = local_backends(d.path()).await;
+    let (b, _clock) = local_backends(d.path()).await;
     let settings = test_settings(d.path());
     let conv = d.path().join("conv");
     std::fs::create_dir_all(&conv).unwrap();
@@ -450,7 +388,7 @@ async fn a_preview_converts_three_short_samples_spread_over_the_video_then_conve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview_of_a_video_shorter_than_its_samples_is_refused_readably() {
     let d = scratch();
-    let b = local_backends(d.path()).await;
+    let (b, _clock) = local_backends(d.path()).await;
     let settings = test_settings(d.path());
     let job = uploaded_preview(&b, d.path(), 4.0).await;
     match chunk::chunk_job(&b, &settings, &job.job_id).await {

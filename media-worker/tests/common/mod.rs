@@ -1,7 +1,10 @@
 //! Shared test helpers: unique scratch folders, clips generated with ffmpeg (testsrc2 +
-//! sine), ffprobe look-ups, the stand-in video-worker transform, and a full
-//! chunk -> convert -> reassemble round trip on local files.
+//! sine), ffprobe look-ups, the stand-in video-worker transform, a full
+//! chunk -> convert -> reassemble round trip on local files, and ([`fleet`]) the local
+//! adapters with a stand-in video-worker and waits for a job's state or a queue.
 #![allow(dead_code)]
+
+pub mod fleet;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
