@@ -131,8 +131,29 @@ async fn every_message_delivered_twice() {
     let got = probe(&out).await.unwrap();
     assert_eq!(got.frames, src.frames, "same result");
     assert_eq!(got.width, 2 * src.width);
-    // Give the duplicates time to be handled too, then count.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Every duplicate handled too (the flow's queues empty, dead letters aside), then count.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left: i64 = db
+            .call(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM messages WHERE queue NOT LIKE '%-dlq'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} messages still queued\n{}",
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (reassembly, dup_copies): (i64, i64) = db
         .call(|c| {
             let r = c.query_row(
