@@ -4,15 +4,13 @@
 //! `models/make_models.py` (the luma model: depth = brightness).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 use parallax_core::model::{ConversionSettings, FastDepth};
 use parallax_engine::colour::Matrix;
 use parallax_engine::fastdepth::{FastDepthStage, FrameDepth, JointBilateral, KeyReason, Plan};
 use parallax_engine::stereo::{DepthMap, Yuv420};
 use parallax_engine::temporal::Normalizer;
-use parallax_engine::{ConvertRequest, SeamStart, StateSink};
+use parallax_engine::{ConvertRequest, SeamStart};
 
 mod util;
 use util::*;
@@ -255,26 +253,6 @@ fn drifting_clip(dir: &Path, frames: u32) -> PathBuf {
     )
 }
 
-/// Every stored depth map of `path` (see `ConvertRequest::depth_out`), 16-bit levels.
-fn stored_depth(path: &Path) -> Vec<Vec<u16>> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "rawvideo", "-pix_fmt", "gray16le", "pipe:1"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let (w, h) = dims(path);
-    out.stdout
-        .chunks_exact(2 * w * h)
-        .map(|f| {
-            f.chunks_exact(2)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                .collect()
-        })
-        .collect()
-}
-
 fn settings(fast: FastDepth, interval: u8) -> ConversionSettings {
     ConversionSettings {
         fast_depth: fast,
@@ -299,11 +277,7 @@ async fn convert(
     req.settings = settings;
     req.seam = seam;
     req.depth_out = Some(depth.clone());
-    let end = Arc::new(Mutex::new(None));
-    req.seam_end = Some(StateSink::new({
-        let end = end.clone();
-        move |s| *end.lock().unwrap() = Some(s)
-    }));
+    let end = EndState::on(&mut req);
     let runs = engine.model().runs();
     let rep = engine.convert(&req, &|_| {}).await.unwrap();
     let runs = engine.model().runs() - runs;
@@ -315,8 +289,7 @@ async fn convert(
             "{name} frame {i}: {x}s in, {y}s out"
         );
     }
-    let end = end.lock().unwrap().take().expect("the end state");
-    (rep.frames, runs, stored_depth(&depth), end)
+    (rep.frames, runs, stored_depth(&depth), end.take())
 }
 
 #[tokio::test]

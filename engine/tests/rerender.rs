@@ -6,74 +6,34 @@
 //! Clips are made here with ffmpeg (testsrc2), models by `models/make_models.py`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use parallax_core::model::{ConversionSettings, FastDepth, StereoMode};
-use parallax_engine::stereo::Yuv420;
 use parallax_engine::{BadInput, ConvertRequest, SeamStart};
 
 mod util;
 use util::*;
 
-/// A clip of `frames` frames from the lavfi source `src` (size and rate included).
+/// A clip of `frames` frames from the lavfi source `src` (size and rate included), a
+/// keyframe every 5 frames.
 fn clip(dir: &Path, name: &str, src: &str, frames: u32) -> PathBuf {
-    let path = dir.join(name);
-    let n = frames.to_string();
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    lavfi_clip(
+        &dir.join(name),
         src,
-        "-frames:v",
-        &n,
-        "-c:v",
-        "libx264",
-        "-g",
-        "5",
-        "-pix_fmt",
-        "yuv420p",
-        path.to_str().unwrap(),
-    ]);
-    path
-}
-
-/// Every frame, decoded to 8-bit YUV 4:2:0.
-fn yuv_frames(path: &Path) -> Vec<Vec<u8>> {
-    let (w, h) = dims(path);
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
-        .arg(path)
-        .args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let frame = Yuv420::<u8>::byte_len(w, h);
-    assert_eq!(out.stdout.len() % frame, 0);
-    out.stdout.chunks(frame).map(<[u8]>::to_vec).collect()
+        frames,
+        &["-c:v", "libx264", "-g", "5"],
+    )
 }
 
 /// A stored depth file's frames, raw 16-bit levels.
 fn depth_levels(path: &Path) -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
-        .arg(path)
-        .args(["-f", "rawvideo", "-pix_fmt", "gray16le", "pipe:1"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    out.stdout
+    raw_frames(path, "gray16le")
 }
 
+/// The kit's request, with the model on every frame: the comparisons with float depth below
+/// assume its depth (the fast path's own tests are in tests/fastdepth.rs).
 fn request(input: &Path, output: &Path, mode: StereoMode) -> ConvertRequest {
-    let mut r = ConvertRequest::new(input, output);
-    r.mode = mode;
-    r.settings = ConversionSettings {
-        depth_resolution: Some(42),
-        // The model on every frame: the comparisons with float depth below assume its
-        // depth (the fast path's own tests are in tests/fastdepth.rs).
-        fast_depth: FastDepth::Off,
-        ..ConversionSettings::default()
-    };
+    let mut r = util::request(input, output, mode);
+    r.settings.fast_depth = FastDepth::Off;
     r
 }
 

@@ -4,15 +4,11 @@
 //! luma models give each window its own scale and shift, set by the window's brightness.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Mutex};
 
-use parallax_core::model::{ConversionSettings, StereoMode};
+use parallax_core::model::StereoMode;
 use parallax_engine::model::{Dim, ModelKind, DEFAULT_WINDOW};
 use parallax_engine::window::{overlap, Chain};
-use parallax_engine::{
-    BadInput, ConvertRequest, Engine, EngineConfig, NormState, SeamStart, StateSink,
-};
+use parallax_engine::{BadInput, ConvertRequest, Engine, NormState, SeamStart};
 
 mod util;
 use util::*;
@@ -22,16 +18,9 @@ const STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// An engine on the test model `name` with `window` frames per window for a dynamic `T`.
 fn temporal_engine(name: &str, window: Option<usize>) -> Engine {
-    let mut cfg = EngineConfig::new(model(name));
-    cfg.intra_threads = Some(1);
-    cfg.preset = Some("ultrafast".to_owned());
+    let mut cfg = config(name);
     cfg.window = window;
-    Engine::load(&cfg).unwrap_or_else(|e| panic!("loading {name}: {e:#}"))
-}
-
-fn load_error(name: &str) -> String {
-    let err = Engine::load(&EngineConfig::new(model(name))).unwrap_err();
-    format!("{err:#}")
+    load(&cfg)
 }
 
 /// A 128x72 clip of `frames` frames at 25 fps whose brightness drifts slowly (so the test
@@ -47,21 +36,9 @@ fn drifting_clip(dir: &Path, frames: u32) -> PathBuf {
 
 /// The depth maps stored by a conversion (`depth_out`), as 0..1.
 fn depth_maps(path: &Path) -> Vec<Vec<f32>> {
-    let (w, h) = dims(path);
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
-        .arg(path)
-        .args(["-f", "rawvideo", "-pix_fmt", "gray16le", "pipe:1"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    out.stdout
-        .chunks(2 * w * h)
-        .map(|f| {
-            f.chunks(2)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]) as f32 / 65535.0)
-                .collect()
-        })
+    stored_depth(path)
+        .into_iter()
+        .map(|f| f.into_iter().map(|v| v as f32 / 65535.0).collect())
         .collect()
 }
 
@@ -85,32 +62,22 @@ async fn convert(
     name: &str,
     seam: SeamStart,
 ) -> (Vec<Vec<f32>>, NormState) {
-    let mut req = ConvertRequest::new(input, dir.join(format!("{name}.mkv")));
-    req.mode = StereoMode::DepthMap;
-    req.settings = ConversionSettings {
-        depth_resolution: Some(42),
-        ..ConversionSettings::default()
-    };
+    let mut req = request(
+        input,
+        &dir.join(format!("{name}.mkv")),
+        StereoMode::DepthMap,
+    );
     req.seam = seam;
     let depth = dir.join(format!("{name}-depth.mkv"));
     req.depth_out = Some(depth.clone());
-    let end = Arc::new(Mutex::new(None));
-    req.seam_end = Some(StateSink::new({
-        let end = end.clone();
-        move |s| *end.lock().unwrap() = Some(s)
-    }));
+    let end = EndState::on(&mut req);
     let report = eng
         .convert(&req, &|_| {})
         .await
         .unwrap_or_else(|e| panic!("converting {name}: {e:#}"));
     let maps = depth_maps(&depth);
     assert_eq!(maps.len() as u64, report.frames, "{name}: a map per frame");
-    let end = end
-        .lock()
-        .unwrap()
-        .take()
-        .expect("the end state was handed over");
-    (maps, end)
+    (maps, end.take())
 }
 
 // ---------------------------------------------------------------- the contract

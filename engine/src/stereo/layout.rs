@@ -1,9 +1,62 @@
-//! Layouts made from the two full views: half side by side (or cross-eyed) and half
+//! The output layouts: each layout's frame size, VR180's projection (made by the encoder),
+//! and the layouts made from the two full views: half side by side (or cross-eyed) and half
 //! top-bottom.
 
+use parallax_core::model::StereoMode;
 use rayon::prelude::*;
 
 use super::{Sample, Yuv420};
+
+/// The size of the output frame for a source of `width` x `height` in `mode`.
+pub fn output_size(mode: StereoMode, width: usize, height: usize) -> (usize, usize) {
+    match mode {
+        // VR180 is rendered as full SBS; the encoder projects it (see `vr180_filter`).
+        StereoMode::FullSbs | StereoMode::FullCross | StereoMode::Rgbd | StereoMode::Vr180 => {
+            (width * 2, height)
+        }
+        StereoMode::FullTb => (width, height * 2),
+        StereoMode::HalfSbs
+        | StereoMode::HalfCross
+        | StereoMode::HalfTb
+        | StereoMode::Anaglyph
+        | StereoMode::DepthMap => (width, height),
+    }
+}
+
+/// The horizontal field of view a flat source fills in a VR180 output, in degrees: a large
+/// virtual screen. Each eye's square is `180 / VR180_SCREEN_FOV` times the source's width, so
+/// the picture keeps its horizontal resolution at its centre (a 1080p source gives the usual
+/// 5760x2880).
+pub const VR180_SCREEN_FOV: f64 = 120.0;
+
+/// The ffmpeg filter that turns full SBS frames of `w` x `h` per view into VR180 (each view
+/// a half-equirectangular square; v360's size is per view), and the output's size.
+pub fn vr180_filter(w: usize, h: usize) -> (String, (usize, usize)) {
+    let side = ((w as f64 * 180.0 / VR180_SCREEN_FOV).round() as usize + 1) & !1;
+    // A rectilinear picture's vertical field of view for its aspect.
+    let v_fov = 2.0
+        * ((VR180_SCREEN_FOV / 2.0).to_radians().tan() * h as f64 / w as f64)
+            .atan()
+            .to_degrees();
+    // v360 extends a flat picture's edge pixels over the rest of the sphere: a black frame
+    // two pixels wide around each view makes that black.
+    let frame = [
+        "x=0:y=0:w=iw:h=2",
+        "x=0:y=ih-2:w=iw:h=2",
+        "x=0:y=0:w=2:h=ih",
+        "x=iw/2-2:y=0:w=4:h=ih",
+        "x=iw-2:y=0:w=2:h=ih",
+    ]
+    .map(|b| format!("drawbox={b}:color=black:t=fill,"))
+    .concat();
+    (
+        format!(
+            "{frame}v360=input=flat:output=hequirect:in_stereo=sbs:out_stereo=sbs:\
+             ih_fov={VR180_SCREEN_FOV}:iv_fov={v_fov:.3}:w={side}:h={side}:interp=lanczos"
+        ),
+        (2 * side, side),
+    )
+}
 
 /// Box-resamples `src` into `dst` (any lengths).
 pub(super) fn shrink_row<T: Sample>(src: &[T], dst: &mut [T]) {

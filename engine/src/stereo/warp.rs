@@ -435,3 +435,6 @@ pub(super) fn chroma_keys_scalar(luma: &[u64], chroma: &mut [u64], row_len: usiz
         *o = (k0.max(k1) & !u64::from(u32::MAX)) | u64::from(pos.clamp(0, last) as u32);
     }
 }
+
+#[cfg(test)]
+mod tests;
