@@ -15,7 +15,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, Object, RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{ModelView, UploadInstructions};
+use crate::api::create::UploadInstructions;
+use crate::api::settings::ModelView;
 use crate::presets::PresetView;
 use crate::views::JobView;
 
@@ -29,17 +30,17 @@ use crate::views::JobView;
     paths(
         crate::api::healthz,
         document,
-        crate::api::list_presets,
-        crate::api::create_job,
-        crate::api::list_jobs,
-        crate::api::get_job,
-        crate::api::patch_job,
-        crate::api::cancel_job,
-        crate::api::job_events,
-        crate::api::download,
-        crate::api::rerender_job,
-        crate::api::convert_all,
-        crate::api::list_models,
+        crate::api::settings::list_presets,
+        crate::api::create::create_job,
+        crate::api::jobs::list_jobs,
+        crate::api::jobs::get_job,
+        crate::api::patch::patch_job,
+        crate::api::jobs::cancel_job,
+        crate::api::jobs::job_events,
+        crate::api::jobs::download,
+        crate::api::rerender::rerender_job,
+        crate::api::convert::convert_all,
+        crate::api::settings::list_models,
         crate::stream::list,
         crate::stream::segment,
     ),
@@ -248,7 +249,7 @@ pub(crate) fn file_name() -> Object {
         .schema_type(Type::String)
         .description(Some(format!(
             "the file about to be uploaded; refused unless it ends in one of: {}",
-            crate::api::VIDEO_EXTENSIONS.join(", ")
+            crate::api::create::VIDEO_EXTENSIONS.join(", ")
         )))
         .build()
 }
@@ -278,7 +279,7 @@ pub(crate) fn uploaded_at() -> Schema {
             ObjectBuilder::new()
                 .schema_type(Type::Integer)
                 .minimum(Some(0))
-                .maximum(Some(crate::api::MAX_UNIX_SECONDS))
+                .maximum(Some(crate::api::patch::MAX_UNIX_SECONDS))
                 .description(Some("Unix seconds")),
         )
         .item(
@@ -457,7 +458,11 @@ mod tests {
         }
         let title = |s: &str| schemas[s]["properties"]["title"]["maxLength"].as_u64();
         for s in ["CreateJob", "PatchJob", "RerenderJob", "ConvertAll"] {
-            assert_eq!(title(s), Some(crate::api::MAX_TITLE_CHARS as u64), "{s}");
+            assert_eq!(
+                title(s),
+                Some(crate::api::request::MAX_TITLE_CHARS as u64),
+                "{s}"
+            );
         }
     }
 
