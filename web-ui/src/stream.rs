@@ -83,7 +83,7 @@ fn parse_index(s: &str, what: &str) -> AppResult<u32> {
     responses(
         (status = 200, description = "the finished run", body = SegmentList),
         (status = 400, description = "`from` is not a segment number (`bad-segment-index`)", body = ErrorBody),
-        (status = 404, description = "unknown job (`job-not-found`)", body = ErrorBody),
+        crate::openapi::JobNotFound,
     )
 )]
 pub async fn list(

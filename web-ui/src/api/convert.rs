@@ -3,13 +3,12 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use chrono::Utc;
 use parallax_core::keys;
-use parallax_core::model::{ConversionSettings, Job, JobStatus, StereoMode};
+use parallax_core::model::{ConversionSettings, StereoMode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::marker::{start_by_marker, Marker};
+use super::marker::{job_without_upload, start_by_marker, Marker};
 use super::request::{load_job, parse_json, title_or, Body};
 use super::settings::choose;
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -50,10 +49,9 @@ struct ConvertAll {
     params(crate::openapi::JobId),
     request_body(content = Option<ConvertAll>, content_type = "application/json"),
     responses(
-        (status = 201, description = "the new job", body = crate::openapi::NewJob,
-            headers(("Location" = String, description = "the new job's URL"))),
+        crate::openapi::NewJobCreated,
         (status = 400, description = "invalid title (`invalid-title`), mode or settings (`invalid-input`, `invalid-settings`), unknown preset (`unknown-preset`), setting (`unknown-setting`) or model (`unknown-model`), unknown field (`invalid-json`)", body = ErrorBody),
-        (status = 404, description = "unknown job (`job-not-found`)", body = ErrorBody),
+        crate::openapi::JobNotFound,
         (status = 409, description = "the job is not a preview (`not-a-preview`), or its video is not uploaded (`no-upload`)", body = ErrorBody),
     )
 )]
@@ -90,9 +88,7 @@ pub async fn convert_all(
         req.settings.as_ref(),
     )?;
     let title = title_or(req.title.as_deref(), || preview.title.clone())?;
-    let mut job = Job::new(title, mode, settings);
-    job.status = JobStatus::Uploaded;
-    job.uploaded_at = Some(Utc::now());
+    let mut job = job_without_upload(title, mode, settings);
     job.source_file_size_bytes = preview.source_file_size_bytes;
     job.upload_of = Some(upload_job.clone());
     let marker = Marker {

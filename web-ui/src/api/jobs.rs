@@ -23,7 +23,7 @@ use crate::AppState;
     params(crate::openapi::JobId),
     responses(
         (status = 200, description = "the job", body = JobView),
-        (status = 404, description = "unknown job (`job-not-found`)", body = ErrorBody),
+        crate::openapi::JobNotFound,
     )
 )]
 pub async fn get_job(
@@ -46,7 +46,7 @@ pub async fn get_job(
     params(crate::openapi::JobId),
     responses(
         (status = 200, description = "an event stream", content_type = "text/event-stream", body = String),
-        (status = 404, description = "unknown job (`job-not-found`)", body = ErrorBody),
+        crate::openapi::JobNotFound,
     )
 )]
 pub async fn job_events(
@@ -80,7 +80,7 @@ pub async fn job_events(
     params(crate::openapi::JobId),
     responses(
         (status = 200, description = "the cancelled job", body = JobView),
-        (status = 404, description = "unknown job (`job-not-found`)", body = ErrorBody),
+        crate::openapi::JobNotFound,
         (status = 409, description = "the job already finished (`job-finished`)", body = ErrorBody),
     )
 )]
@@ -140,7 +140,7 @@ pub async fn download_url(state: &AppState, job: &Job, attachment: bool) -> AppR
     responses(
         (status = 307, description = "redirect to the presigned URL",
             headers(("Location" = String, description = "the presigned URL"))),
-        (status = 404, description = "unknown job (`job-not-found`)", body = ErrorBody),
+        crate::openapi::JobNotFound,
         (status = 409, description = "the job has no result yet (`not-ready`)", body = ErrorBody),
     )
 )]
@@ -203,12 +203,7 @@ pub async fn list_jobs(
     let (items, next) = match which {
         "completed" => {
             let page = state.jobs.list_completed(limit, cursor).await?;
-            let views = page
-                .items
-                .iter()
-                .map(|i| JobView::from_item(i, None, None))
-                .collect();
-            (views, page.next_key)
+            (views::finished_views(&page.items), page.next_key)
         }
         "in_progress" => {
             let items = state.jobs.list_in_progress(limit).await?;
@@ -216,12 +211,7 @@ pub async fn list_jobs(
         }
         "failed" => {
             let page = state.jobs.list_failed(limit, cursor).await?;
-            let views = page
-                .items
-                .iter()
-                .map(|i| JobView::from_item(i, None, None))
-                .collect();
-            (views, page.next_key)
+            (views::finished_views(&page.items), page.next_key)
         }
         other => {
             let shown: String = other.chars().take(40).collect();
@@ -231,6 +221,5 @@ pub async fn list_jobs(
             ));
         }
     };
-    let items: Vec<JobView> = items;
     Ok(Json(json!({ "items": items, "next_cursor": next })))
 }

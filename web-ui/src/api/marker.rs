@@ -3,13 +3,27 @@
 //! upload would, so the web-ui still never talks to a queue.
 
 use axum::response::Response;
-use parallax_core::model::{Job, JobUpdate};
+use chrono::Utc;
+use parallax_core::model::{ConversionSettings, Job, JobStatus, JobUpdate, StereoMode};
 use serde_json::json;
 
 use super::create::created;
 use crate::error::AppResult;
 use crate::views;
 use crate::AppState;
+
+/// A new job with no upload of its own: it starts `uploaded`, now, as if its video had just
+/// arrived.
+pub(super) fn job_without_upload(
+    title: String,
+    mode: StereoMode,
+    settings: ConversionSettings,
+) -> Job {
+    let mut job = Job::new(title, mode, settings);
+    job.status = JobStatus::Uploaded;
+    job.uploaded_at = Some(Utc::now());
+    job
+}
 
 /// The object that starts a job with no upload of its own (a re-render, a "Convert all").
 pub(super) struct Marker {

@@ -97,7 +97,7 @@ fn parse_uploaded_at(value: Option<&serde_json::Value>) -> AppResult<Option<Date
     responses(
         (status = 200, description = "the job as stored", body = JobView),
         (status = 400, description = "invalid body (`invalid-json`), title (`invalid-title`) or uploaded_at (`invalid-uploaded-at`)", body = ErrorBody),
-        (status = 404, description = "unknown job (`job-not-found`)", body = ErrorBody),
+        crate::openapi::JobNotFound,
         (status = 409, description = "uploaded_at given but the upload is not in storage (`not-uploaded`)", body = ErrorBody),
     )
 )]

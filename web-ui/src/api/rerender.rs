@@ -3,13 +3,12 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use chrono::Utc;
 use parallax_core::keys;
 use parallax_core::model::{ConversionSettings, Job, JobStatus, StereoMode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::marker::{start_by_marker, Marker};
+use super::marker::{job_without_upload, start_by_marker, Marker};
 use super::request::{load_job, parse_json, title_or, Body};
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::presets;
@@ -54,10 +53,9 @@ const MAX_RERENDER_CHAIN: usize = 64;
     params(crate::openapi::JobId),
     request_body(content = Option<RerenderJob>, content_type = "application/json"),
     responses(
-        (status = 201, description = "the new job", body = crate::openapi::NewJob,
-            headers(("Location" = String, description = "the new job's URL"))),
+        crate::openapi::NewJobCreated,
         (status = 400, description = "invalid title (`invalid-title`), mode or settings (`invalid-input`, `invalid-settings`, `unknown-setting`), unknown field (`invalid-json`)", body = ErrorBody),
-        (status = 404, description = "unknown job (`job-not-found`)", body = ErrorBody),
+        crate::openapi::JobNotFound,
         (status = 409, description = "the job is not completed (`job-not-completed`), or its depth is not stored: converted before depth was kept, or expired (`depth-not-stored`)", body = ErrorBody),
     )
 )]
@@ -92,9 +90,7 @@ pub async fn rerender_job(
     let title = title_or(req.title.as_deref(), || source.title.clone())?;
     check_depth_stored(&state, &source).await?;
 
-    let mut job = Job::new(title, mode, settings);
-    job.status = JobStatus::Uploaded;
-    job.uploaded_at = Some(Utc::now());
+    let mut job = job_without_upload(title, mode, settings);
     job.rerender_of = Some(source.job_id.clone());
     let marker = Marker {
         key: keys::rerender_marker(&job.job_id),

@@ -18,7 +18,10 @@ mod schemas;
 mod tests;
 
 pub(crate) use schemas::{file_name, preset_name, preview, uploaded_at};
-pub use schemas::{CreatedJob, Health, JobId, JobList, ListState, ModelList, NewJob, PresetList};
+pub use schemas::{
+    CreatedJob, Health, JobId, JobList, JobNotFound, ListState, ModelList, NewJob, NewJobCreated,
+    PresetList,
+};
 
 /// The API's description; every operation's own text is on its handler.
 #[derive(OpenApi)]
@@ -44,7 +47,9 @@ pub use schemas::{CreatedJob, Health, JobId, JobList, ListState, ModelList, NewJ
         crate::stream::list,
         crate::stream::segment,
     ),
-    components(schemas(ListState)),
+    // Schemas named only by a query parameter or an `IntoResponses` type: utoipa does not
+    // collect those by itself.
+    components(schemas(ListState, NewJob, crate::error::ErrorBody)),
     security(("bearer" = []), ("basic" = []), ()),
     modifiers(&SecuritySchemes, &SettingBounds)
 )]

@@ -7,6 +7,7 @@ use utoipa::openapi::{Object, Schema};
 
 use crate::api::create::UploadInstructions;
 use crate::api::settings::ModelView;
+use crate::error::ErrorBody;
 use crate::presets::PresetView;
 use crate::views::JobView;
 
@@ -76,6 +77,23 @@ pub struct NewJob {
     /// The new job.
     job: JobView,
 }
+
+/// The answer of a route that makes a job from another one (a re-render, a "Convert all"):
+/// 201 with the new job, and its URL in `Location`.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 201,
+    description = "the new job",
+    headers(("Location" = String, description = "the new job's URL"))
+)]
+#[allow(dead_code)] // Only its description is used.
+pub struct NewJobCreated(NewJob);
+
+/// The answer of a job route whose `{id}` names no job: 404 `job-not-found`.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404, description = "unknown job (`job-not-found`)")]
+#[allow(dead_code)] // Only its description is used.
+pub struct JobNotFound(ErrorBody);
 
 /// One page of `GET /api/jobs`.
 #[derive(utoipa::ToSchema)]
