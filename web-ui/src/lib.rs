@@ -145,19 +145,22 @@ pub fn app(state: AppState) -> Router {
         .route("/jobs/{id}", get(pages::job))
         .route("/jobs/{id}/events", get(pages::job_events))
         .route("/api/openapi.json", get(openapi::document))
-        .route("/api/presets", get(api::list_presets))
-        .route("/api/jobs/{id}/events", get(api::job_events))
-        .route("/api/jobs", post(api::create_job).get(api::list_jobs))
+        .route("/api/presets", get(api::settings::list_presets))
+        .route("/api/jobs/{id}/events", get(api::jobs::job_events))
+        .route(
+            "/api/jobs",
+            post(api::create::create_job).get(api::jobs::list_jobs),
+        )
         .route(
             "/api/jobs/{id}",
-            get(api::get_job)
-                .patch(api::patch_job)
-                .delete(api::cancel_job),
+            get(api::jobs::get_job)
+                .patch(api::patch::patch_job)
+                .delete(api::jobs::cancel_job),
         )
-        .route("/api/jobs/{id}/download", get(api::download))
-        .route("/api/jobs/{id}/rerender", post(api::rerender_job))
-        .route("/api/jobs/{id}/convert", post(api::convert_all))
-        .route("/api/models", get(api::list_models))
+        .route("/api/jobs/{id}/download", get(api::jobs::download))
+        .route("/api/jobs/{id}/rerender", post(api::rerender::rerender_job))
+        .route("/api/jobs/{id}/convert", post(api::convert::convert_all))
+        .route("/api/models", get(api::settings::list_models))
         .route("/api/jobs/{id}/segments", get(stream::list))
         .route("/api/jobs/{id}/segments/{index}", get(stream::segment))
         .layer(axum::middleware::from_fn_with_state(

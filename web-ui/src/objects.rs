@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 use parallax_core::Error as CoreError;
 use tokio::io::AsyncReadExt;
 
-use crate::api::too_large;
+use crate::api::create::too_large;
 use crate::error::{AppError, AppResult};
 use crate::AppState;
 

@@ -18,7 +18,7 @@ use parallax_core::keys;
 use parallax_core::Error as CoreError;
 use serde::{Deserialize, Serialize};
 
-use crate::api::load_job;
+use crate::api::request::load_job;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::AppState;
 
@@ -83,7 +83,7 @@ fn parse_index(s: &str, what: &str) -> AppResult<u32> {
     responses(
         (status = 200, description = "the finished run", body = SegmentList),
         (status = 400, description = "`from` is not a segment number (`bad-segment-index`)", body = ErrorBody),
-        (status = 404, description = "unknown job (`job-not-found`)", body = ErrorBody),
+        crate::openapi::JobNotFound,
     )
 )]
 pub async fn list(

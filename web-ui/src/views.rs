@@ -231,6 +231,14 @@ pub async fn job_view(state: &AppState, job: &Job) -> AppResult<JobView> {
     Ok(v)
 }
 
+/// Views of finished (completed or failed) jobs: they have no progress or ETA to add.
+pub fn finished_views(items: &[JobListItem]) -> Vec<JobView> {
+    items
+        .iter()
+        .map(|item| JobView::from_item(item, None, None))
+        .collect()
+}
+
 /// Views of in-progress jobs, each with its completed segments counted (concurrently).
 pub async fn in_progress_views(state: &AppState, items: &[JobListItem]) -> AppResult<Vec<JobView>> {
     let sec_per_mb = state.eta.seconds_per_mb(state.jobs.as_ref()).await;

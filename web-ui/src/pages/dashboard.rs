@@ -10,7 +10,7 @@ use super::{error_page, eta_cell, mode_label, page, progress_cell, size, status_
 use crate::error::AppError;
 use crate::eta::human_duration;
 use crate::security::CsrfToken;
-use crate::views::{self, JobView};
+use crate::views;
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -125,11 +125,7 @@ async fn dashboard_body(state: &AppState, at: Cursors<'_>) -> Result<Markup, App
         state.jobs.list_completed(n, at.completed),
     )?;
     let in_progress = views::in_progress_views(state, &in_progress).await?;
-    let completed_views: Vec<JobView> = completed
-        .items
-        .iter()
-        .map(|item| JobView::from_item(item, None, None))
-        .collect();
+    let completed_views = views::finished_views(&completed.items);
     Ok(html! {
         section class="jobs in-progress" {
             h2 { "In progress" }

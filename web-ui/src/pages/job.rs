@@ -11,7 +11,8 @@ use parallax_core::model::{JobStatus, StereoMode};
 use serde::Deserialize;
 
 use super::{error_page, eta_cell, mode_label, page, progress_cell, size, status_badge, time};
-use crate::api::{download_url, load_job};
+use crate::api::jobs::download_url;
+use crate::api::request::load_job;
 use crate::error::AppError;
 use crate::eta::human_duration;
 use crate::security::CsrfToken;

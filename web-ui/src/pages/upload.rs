@@ -289,7 +289,7 @@ pub async fn upload(
     };
     // JSON in an attribute: maud escapes its quotes like any other value.
     let presets_json = serde_json::to_string(&(defaults, table)).unwrap_or_default();
-    let extensions = crate::api::VIDEO_EXTENSIONS;
+    let extensions = crate::api::create::VIDEO_EXTENSIONS;
     let accept: Vec<String> = extensions.iter().map(|e| format!(".{e}")).collect();
     let max = state.config.max_upload_bytes;
     let samples = parallax_core::model::PREVIEW_SAMPLES;
