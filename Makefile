@@ -58,11 +58,11 @@ test: setup lint infra-lint ## Run every test, lint included (installs what is m
 	$(MAKE) --no-print-directory docs-check
 
 docs: ## Rewrite docs/flags.md from the binaries' own --help
-	$(CARGO) build -q -p web-ui -p media-worker -p video-worker -p parallax-e2e --bins --features parallax-core/aws
+	$(CARGO) build -q -p web-ui -p media-worker -p video-worker -p parallax-launcher --bins --features parallax-core/aws
 	docs/gen-flags.sh target/debug docs/flags.md
 
 docs-check: ## Fail when docs/flags.md differs from the binaries' --help (run `make docs`)
-	$(CARGO) build -q -p web-ui -p media-worker -p video-worker -p parallax-e2e --bins --features parallax-core/aws
+	$(CARGO) build -q -p web-ui -p media-worker -p video-worker -p parallax-launcher --bins --features parallax-core/aws
 	@docs/gen-flags.sh target/debug target/flags.md
 	@diff -u docs/flags.md target/flags.md || { echo "docs/flags.md is stale: run \`make docs\`"; exit 1; }
 
@@ -106,7 +106,7 @@ up: setup fleet-release ## Run web-ui, media-worker and video-worker until Ctrl-
 	target/release/parallax-fleet up
 
 fleet-release: ## Build the fleet's binaries (release)
-	$(CARGO) build --release -p web-ui -p media-worker -p video-worker -p parallax-e2e --bins
+	$(CARGO) build --release -p web-ui -p media-worker -p video-worker -p parallax-launcher --bins
 
 bench: bench-quality bench-video bench-media bench-web bench-fleet ## Run every benchmark; figures in target/bench/results.json, the table of them in target/bench/results.md
 	$(MAKE) --no-print-directory bench-table

@@ -6,14 +6,14 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use parallax_core::Db;
-use parallax_e2e::fleet::{Role, Supervisor};
-use parallax_e2e::media::probe;
-use parallax_e2e::Client;
-use parallax_e2e::Fleet;
+use parallax_launcher::fleet::{Role, Supervisor};
+use parallax_launcher::{Client, Fleet};
+use parallax_testkit::media::probe;
+use parallax_testkit::wait::{try_wait_until, wait_until, POLL};
 
 /// Messages of `queue` that some process has received and not yet deleted or released.
 async fn in_flight(db: &Db, queue: &'static str) -> i64 {
@@ -29,13 +29,27 @@ async fn in_flight(db: &Db, queue: &'static str) -> i64 {
     .unwrap()
 }
 
-/// Waits until a message of `queue` is being worked on.
+/// Waits until a message of `queue` is being worked on (asking often: the work may be short).
 async fn wait_in_flight(db: &Db, queue: &'static str, within: Duration) {
-    let deadline = Instant::now() + within;
-    while in_flight(db, queue).await == 0 {
-        assert!(Instant::now() < deadline, "nothing picked up from {queue}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let what = format!("a message of {queue} picked up");
+    try_wait_until(within, Duration::from_millis(5), &what, || async {
+        in_flight(db, queue).await > 0
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Messages waiting or in flight in every queue but the dead-letter ones, by queue.
+async fn queued(db: &Db) -> Vec<(String, i64)> {
+    db.call(|c| {
+        let mut st = c.prepare(
+            "SELECT queue, COUNT(*) FROM messages WHERE queue NOT LIKE '%-dlq' GROUP BY queue",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    })
+    .await
+    .unwrap()
 }
 
 fn open_db(scratch: &Scratch) -> Db {
@@ -131,29 +145,20 @@ async fn every_message_delivered_twice() {
     let got = probe(&out).await.unwrap();
     assert_eq!(got.frames, src.frames, "same result");
     assert_eq!(got.width, 2 * src.width);
-    // Every duplicate handled too (the flow's queues empty, dead letters aside), then count.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let left: i64 = db
-            .call(|c| {
-                Ok(c.query_row(
-                    "SELECT COUNT(*) FROM messages WHERE queue NOT LIKE '%-dlq'",
-                    [],
-                    |r| r.get(0),
-                )?)
-            })
-            .await
-            .unwrap();
-        if left == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{left} messages still queued\n{}",
-            fleet.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Every copy handled (each deleted once its worker is done with it), then count.
+    wait_until(
+        Duration::from_secs(120),
+        "every duplicate handled",
+        || async {
+            let left = queued(&db).await;
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{left:?} left"))
+            }
+        },
+    )
+    .await;
     let (reassembly, dup_copies): (i64, i64) = db
         .call(|c| {
             let r = c.query_row(
@@ -225,10 +230,8 @@ async fn always_failing_segment_dead_letters_while_others_complete() {
         "reason names the segment: {message}"
     );
     // The task itself ends in the dead-letter queue.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let bad_id = bad.clone();
-    loop {
-        let id = bad_id.clone();
+    let dead_letters = || async {
+        let id = bad.clone();
         let dead: i64 = db
             .call(move |c| {
                 Ok(c.query_row(
@@ -239,15 +242,14 @@ async fn always_failing_segment_dead_letters_while_others_complete() {
             })
             .await
             .unwrap();
-        if dead > 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the failing task never reached the dead-letter queue"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        dead > 0
+    };
+    wait_until(
+        Duration::from_secs(120),
+        "the failing task in the dead-letter queue",
+        dead_letters,
+    )
+    .await;
     fleet.check_alive().unwrap();
     fleet.stop(Duration::from_secs(20));
 }
@@ -332,29 +334,25 @@ fn trickle(data: Vec<u8>) -> impl futures::Stream<Item = std::io::Result<Vec<u8>
 }
 
 /// Supervises `fleet` (as `make up` does) until `done` says so, collecting the lines the
-/// supervisor prints; panics after `within`.
+/// supervisor prints; panics after `within` with those lines and the fleet's logs.
 async fn supervise_until<F, Fut>(
     fleet: &mut Fleet,
     supervisor: &mut Supervisor,
     lines: &mut Vec<String>,
     within: Duration,
+    what: &str,
     mut done: F,
 ) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + within;
-    loop {
+    let waited = try_wait_until(within, POLL, what, || {
         lines.extend(supervisor.tick(fleet).expect("the supervisor gave up"));
-        if done().await {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not done within {within:?}; supervisor said {lines:?}\n{}",
-            fleet.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        done()
+    })
+    .await;
+    if let Err(e) = waited {
+        panic!("{e}; supervisor said {lines:?}\n{}", fleet.logs());
     }
 }
 
@@ -386,6 +384,7 @@ async fn the_local_fleet_restarts_what_dies_and_the_job_completes() {
         &mut supervisor,
         &mut lines,
         Duration::from_secs(120),
+        "a segment being converted",
         in_segments,
     )
     .await;
@@ -400,6 +399,7 @@ async fn the_local_fleet_restarts_what_dies_and_the_job_completes() {
         &mut supervisor,
         &mut lines,
         Duration::from_secs(400),
+        "the job to end",
         done,
     )
     .await;

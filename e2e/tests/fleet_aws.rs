@@ -10,9 +10,9 @@
 mod common;
 
 use common::*;
-use parallax_e2e::fleet::{repo_root, FleetConfig};
-use parallax_e2e::media::probe;
-use parallax_e2e::Client;
+use parallax_launcher::fleet::{repo_root, FleetConfig};
+use parallax_launcher::Client;
+use parallax_testkit::media::probe;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn converts_a_clip_end_to_end_on_aws_adapters() {

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use parallax_e2e::media::probe;
-use parallax_e2e::Client;
+use parallax_launcher::Client;
+use parallax_testkit::media::probe;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn converts_a_clip_end_to_end() {
@@ -44,7 +44,7 @@ async fn converts_a_clip_end_to_end() {
     );
     assert_eq!(got.audio_languages, vec!["eng", "fra"], "every audio track");
     assert!(
-        stream_text(&out)
+        video_stream_text(&out)
             .await
             .contains("side_data_type=Stereo 3D\ntype=side by side\n"),
         "the result says it is side by side (MP4 st3d)"
@@ -113,14 +113,15 @@ async fn bad_uploads_fail_readably_and_lose_nothing() {
 
 /// `video-worker convert IN OUT` with the fleet's model, as a user would run it.
 async fn convert_single(input: &std::path::Path, output: &std::path::Path) {
-    let root = parallax_e2e::fleet::repo_root();
-    let mut cmd =
-        std::process::Command::new(parallax_e2e::fleet::default_bin_dir().join("video-worker"));
+    let root = parallax_launcher::fleet::repo_root();
+    let mut cmd = std::process::Command::new(
+        parallax_launcher::fleet::default_bin_dir().join("video-worker"),
+    );
     cmd.current_dir(&root)
         .args(["convert", "--quiet"])
         .arg(input)
         .arg(output);
-    if let Some(lib) = parallax_e2e::fleet::venv_onnxruntime(&root) {
+    if let Some(lib) = parallax_launcher::fleet::venv_onnxruntime(&root) {
         cmd.env("ORT_DYLIB_PATH", lib);
     }
     let out = tokio::task::spawn_blocking(move || cmd.output())
@@ -140,7 +141,7 @@ async fn convert_single(input: &std::path::Path, output: &std::path::Path) {
 /// place, and the fleet's output equals `convert`'s frame for frame in time.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_frame_keeps_its_time_through_the_fleet_and_convert() {
-    use parallax_e2e::media::{
+    use parallax_testkit::media::{
         frame_time_error, frame_times, make_clip, make_vfr_clip, stream_spans, ClipSpec,
     };
 
@@ -232,17 +233,6 @@ async fn make_source(args: &[&str]) {
         .run()
         .await
         .unwrap();
-}
-
-/// `ffprobe -show_streams` of a file's first video stream.
-async fn stream_text(path: &std::path::Path) -> String {
-    let out = parallax_media::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
-        .args(["-select_streams", "v:0", "-show_streams"])
-        .arg(path)
-        .output()
-        .await
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// One entry of a file's first video stream, as ffprobe prints it.

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use parallax_e2e::media::probe;
-use parallax_e2e::Client;
+use parallax_launcher::Client;
+use parallax_testkit::media::probe;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_preview_converts_three_samples_then_convert_all_the_whole_clip() {

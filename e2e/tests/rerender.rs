@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
-use parallax_e2e::media::probe;
-use parallax_e2e::Client;
+use parallax_launcher::Client;
+use parallax_testkit::media::probe;
 
 /// Every line the fleet's processes logged.
 fn all_logs(scratch: &Scratch) -> Vec<String> {
@@ -89,14 +89,9 @@ async fn a_completed_job_is_rerendered_from_its_stored_depth() {
         vec!["eng", "fra"],
         "every audio track of the original upload"
     );
-    let text = parallax_media::process::ToolCommand::ffprobe(std::time::Duration::from_secs(60))
-        .args(["-select_streams", "v:0", "-show_streams"])
-        .arg(&out)
-        .output()
-        .await
-        .unwrap();
     assert!(
-        String::from_utf8_lossy(&text.stdout)
+        video_stream_text(&out)
+            .await
             .contains("side_data_type=Stereo 3D\ntype=side by side\n"),
         "the result says it is side by side"
     );

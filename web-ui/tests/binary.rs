@@ -4,7 +4,9 @@
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use parallax_testkit::wait::wait_until_blocking;
 
 const BIN: &str = env!("CARGO_BIN_EXE_web-ui");
 
@@ -29,6 +31,16 @@ fn get(port: u16, path: &str) -> Option<String> {
     Some(out)
 }
 
+/// A child process killed when the test ends before it has exited (a failed wait panics).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn run_with(args: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     Command::new(BIN)
@@ -45,27 +57,23 @@ fn run_with(args: &[&str]) -> Output {
 fn serves_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = Command::new(BIN)
-        .env("DATA_DIR", dir.path())
-        .env("WEB_UI_PORT", port.to_string())
-        .env("RUST_LOG", "warn")
-        .env_remove("WEB_UI_ACCESS_TOKEN")
-        .env_remove("WEB_UI_BASIC_AUTH")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let health = loop {
-        if let Some(r) = get(port, "/healthz") {
-            break r;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("web-ui did not answer on port {port}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut child = Running(
+        Command::new(BIN)
+            .env("DATA_DIR", dir.path())
+            .env("WEB_UI_PORT", port.to_string())
+            .env("RUST_LOG", "warn")
+            .env_remove("WEB_UI_ACCESS_TOKEN")
+            .env_remove("WEB_UI_BASIC_AUTH")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let health = wait_until_blocking(
+        Duration::from_secs(30),
+        &format!("web-ui answering on port {port}"),
+        || get(port, "/healthz"),
+    );
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     let page = get(port, "/").unwrap();
     assert!(
@@ -74,21 +82,15 @@ fn serves_and_exits_cleanly_on_sigterm() {
     );
 
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("web-ui did not exit after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_until_blocking(
+        Duration::from_secs(30),
+        "web-ui to exit after SIGTERM",
+        || child.0.try_wait().unwrap(),
+    );
     assert!(status.success(), "exit after SIGTERM: {status}");
 }
 

@@ -9,35 +9,28 @@
 #[path = "common/chromium.rs"]
 mod chromium;
 mod common;
+#[path = "common/pages.rs"]
+mod pages;
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use chromium::{available as browser_available, start_driver};
 use fantoccini::{Client, Locator};
+use pages::{job_page, Session, UploadPage};
 use parallax_core::keys;
 use parallax_core::model::JobStatus;
-
-async fn connect(driver: &chromium::Driver, profile: &Path, downloads: &Path) -> Client {
-    chromium::connect_with_downloads(driver, profile, Some(downloads)).await
-}
+use parallax_testkit::wait_until;
 
 async fn screenshot(c: &Client, name: &str) {
     chromium::screenshot(c, "web-ui-browser", name).await;
 }
 
-/// Polls `f` until it gives `Some`, for at most `secs`.
-async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+/// Waits up to `secs` for `f` to give `Some`.
+async fn eventually<T, F, Fut>(secs: u64, what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    chromium::wait_for(secs, what, || {
-        let got = f();
-        async move { got.await.ok_or_else(|| "not yet".to_owned()) }
-    })
-    .await
+    wait_until(Duration::from_secs(secs), what, f).await
 }
 
 async fn row_text(c: &Client, section: &str, job_id: &str) -> Option<String> {
@@ -50,46 +43,25 @@ async fn row_text(c: &Client, section: &str, job_id: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_watch_and_download_in_a_real_browser() {
-    if !browser_available() {
+    let Some(s) = Session::start(common::TestApp::new().await).await else {
         return;
-    }
-    let app = common::TestApp::new().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let router = app.app.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let base = format!("http://{addr}");
-
-    let work = tempfile::tempdir().unwrap();
-    let clip = common::make_video(work.path(), "Attack on Titan.mp4", 3);
+    };
+    let (app, base, c) = (&s.app, &s.base, &s.c);
+    let clip = common::make_video(s.work.path(), "Attack on Titan.mp4", 3).await;
     let clip_bytes = std::fs::read(&clip).unwrap();
-    let downloads = work.path().join("downloads");
-    std::fs::create_dir_all(&downloads).unwrap();
-    let driver = start_driver();
-    let c = connect(&driver, &work.path().join("profile"), &downloads).await;
+    let downloads = s.downloads();
 
     // 1. Upload through the page.
-    c.goto(&format!("{base}/upload")).await.unwrap();
-    let input = c.find(Locator::Css("input#file")).await.unwrap();
-    input.send_keys(&clip.display().to_string()).await.unwrap();
+    let page = UploadPage::open(c, base).await;
+    page.pick(&[&clip]).await;
     let title = c.find(Locator::Css("input#title")).await.unwrap();
     assert_eq!(
         title.prop("value").await.unwrap().as_deref(),
         Some("Attack on Titan"),
         "title from the file name"
     );
-    screenshot(&c, "1-upload.png").await;
-    c.find(Locator::Css("button#start"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let job_id = eventually(60, "the job page after the upload", || async {
-        let url = c.current_url().await.ok()?;
-        url.path().strip_prefix("/jobs/").map(str::to_owned)
-    })
-    .await;
+    screenshot(c, "1-upload.png").await;
+    let job_id = page.start_and_follow().await;
     let job = app.backends.jobs.get(&job_id).await.unwrap().unwrap();
     assert_eq!(job.title, "Attack on Titan");
     assert_eq!(
@@ -111,33 +83,33 @@ async fn upload_watch_and_download_in_a_real_browser() {
     // 2. Its row on the dashboard, in progress.
     c.goto(&format!("{base}/")).await.unwrap();
     let row = eventually(10, "the in-progress row", || {
-        row_text(&c, "in-progress", &job_id)
+        row_text(c, "in-progress", &job_id)
     })
     .await;
     assert!(
         row.contains("Attack on Titan") && row.contains("uploaded"),
         "{row}"
     );
-    screenshot(&c, "2-dashboard-in-progress.png").await;
+    screenshot(c, "2-dashboard-in-progress.png").await;
 
     // 3. The workers finish it (stand-in through the core stores); the open dashboard
     //    refreshes by itself and moves the row to the completed list.
     let result: Vec<u8> = clip_bytes.iter().rev().copied().collect();
     app.complete_job(&job_id, result.clone()).await;
     let row = eventually(20, "the completed row without a reload", || {
-        row_text(&c, "completed", &job_id)
+        row_text(c, "completed", &job_id)
     })
     .await;
     assert!(
         row.contains("Attack on Titan") && row.contains("Download"),
         "{row}"
     );
-    screenshot(&c, "3-dashboard-completed.png").await;
+    screenshot(c, "3-dashboard-completed.png").await;
 
     // 4. Download through the job page, saved under the title's name.
     c.goto(&format!("{base}/jobs/{job_id}")).await.unwrap();
     let link = c.find(Locator::Css("a#download")).await.unwrap();
-    screenshot(&c, "4-job-page.png").await;
+    screenshot(c, "4-job-page.png").await;
     link.click().await.unwrap();
     let saved = downloads.join("attack-on-titan3d_LR.mp4");
     eventually(30, "the downloaded file", || async {
@@ -151,8 +123,7 @@ async fn upload_watch_and_download_in_a_real_browser() {
         "the download is the stored result"
     );
 
-    c.close().await.unwrap();
-    drop(driver);
+    s.close().await;
 }
 
 /// A screenshot of the page to the workspace's `target/tmp/`.
@@ -176,77 +147,46 @@ async fn set_value(c: &Client, css: &str, value: &str) {
     e.send_keys(value).await.unwrap();
 }
 
-async fn status_text(c: &Client) -> String {
-    c.find(Locator::Css("#upload-status"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presets_fill_the_form_advanced_settings_submit_and_progress_is_pushed() {
-    if !browser_available() {
-        return;
-    }
     let app = common::TestApp::with_config(web_ui::WebConfig {
         live_poll: Duration::from_millis(100),
         ..web_ui::WebConfig::default()
     })
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let router = app.app.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let base = format!("http://{addr}");
-    let work = tempfile::tempdir().unwrap();
-    let driver = start_driver();
-    let c = connect(
-        &driver,
-        &work.path().join("profile"),
-        &work.path().join("dl"),
-    )
-    .await;
+    let Some(s) = Session::start(app).await else {
+        return;
+    };
+    let (app, base, c, work) = (&s.app, &s.base, &s.c, &s.work);
 
     // 1. A preset fills the fields.
-    c.goto(&format!("{base}/upload")).await.unwrap();
-    assert_eq!(
-        value_of(&c, "#set-encoder").await,
-        "libx264",
-        "the defaults"
-    );
+    let page = UploadPage::open(c, base).await;
+    assert_eq!(value_of(c, "#set-encoder").await, "libx264", "the defaults");
     let preset = c.find(Locator::Css("select#preset")).await.unwrap();
     preset.select_by_value("vision_pro").await.unwrap();
-    assert_eq!(value_of(&c, "#mode").await, "full_sbs");
-    assert_eq!(value_of(&c, "#set-encoder").await, "libx265");
-    assert_eq!(value_of(&c, "#set-bit_depth").await, "10");
+    assert_eq!(value_of(c, "#mode").await, "full_sbs");
+    assert_eq!(value_of(c, "#set-encoder").await, "libx265");
+    assert_eq!(value_of(c, "#set-bit_depth").await, "10");
     let described = c.find(Locator::Css("#preset-description")).await.unwrap();
     assert!(described.text().await.unwrap().contains("MV-HEVC"));
     preset.select_by_value("anaglyph").await.unwrap();
-    assert_eq!(value_of(&c, "#mode").await, "anaglyph");
-    assert_eq!(value_of(&c, "#set-encoder").await, "libx264");
+    assert_eq!(value_of(c, "#mode").await, "anaglyph");
+    assert_eq!(value_of(c, "#set-encoder").await, "libx264");
     assert_eq!(
-        value_of(&c, "#set-bit_depth").await,
+        value_of(c, "#set-bit_depth").await,
         "",
         "follows the source"
     );
-    assert_eq!(value_of(&c, "#set-anaglyph_method").await, "dubois");
-    page_shot(&c, "upload-presets.png").await;
+    assert_eq!(value_of(c, "#set-anaglyph_method").await, "dubois");
+    page_shot(c, "upload-presets.png").await;
 
     // 2. A file the service cannot take is refused on the page, with the reason.
     let notes = work.path().join("notes.txt");
     std::fs::write(&notes, b"not a video").unwrap();
-    let input = c.find(Locator::Css("input#file")).await.unwrap();
-    input.send_keys(&notes.display().to_string()).await.unwrap();
-    c.find(Locator::Css("button#start"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    page.pick(&[&notes]).await;
+    page.start().await;
     let said = eventually(10, "the refusal", || async {
-        let t = status_text(&c).await;
+        let t = page.status().await;
         (!t.is_empty()).then_some(t)
     })
     .await;
@@ -260,9 +200,9 @@ async fn presets_fill_the_form_advanced_settings_submit_and_progress_is_pushed()
         .is_empty());
 
     // 3. Advanced fields are sent, for each of two files, on a fresh form.
-    let a = common::make_video(work.path(), "First clip.mp4", 1);
-    let b = common::make_video(work.path(), "Second clip.mp4", 1);
-    c.goto(&format!("{base}/upload")).await.unwrap();
+    let a = common::make_video(work.path(), "First clip.mp4", 1).await;
+    let b = common::make_video(work.path(), "Second clip.mp4", 1).await;
+    let page = UploadPage::open(c, base).await;
     c.find(Locator::Css("select#preset"))
         .await
         .unwrap()
@@ -275,9 +215,9 @@ async fn presets_fill_the_form_advanced_settings_submit_and_progress_is_pushed()
         .click()
         .await
         .unwrap();
-    set_value(&c, "#set-ipd_offset", "1.5").await;
-    set_value(&c, "#set-crf", "24").await;
-    set_value(&c, "#set-max_output_width", "1280").await;
+    set_value(c, "#set-ipd_offset", "1.5").await;
+    set_value(c, "#set-crf", "24").await;
+    set_value(c, "#set-max_output_width", "1280").await;
     c.find(Locator::Css("#set-preserve_screen_border"))
         .await
         .unwrap()
@@ -290,21 +230,12 @@ async fn presets_fill_the_form_advanced_settings_submit_and_progress_is_pushed()
         .select_by_value("left")
         .await
         .unwrap();
-    assert!(checked(&c, "#set-preserve_screen_border").await);
-    let input = c.find(Locator::Css("input#file")).await.unwrap();
-    input
-        .send_keys(&format!("{}\n{}", a.display(), b.display()))
-        .await
-        .unwrap();
-    page_shot(&c, "upload-presets-advanced.png").await;
-    c.find(Locator::Css("button#start"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    assert!(checked(c, "#set-preserve_screen_border").await);
+    page.pick(&[&a, &b]).await;
+    page_shot(c, "upload-presets-advanced.png").await;
+    page.start().await;
     let said = eventually(60, "both uploads", || async {
-        let t = status_text(&c).await;
+        let t = page.status().await;
         t.contains("2 of 2 videos uploaded").then_some(t)
     })
     .await;
@@ -320,7 +251,7 @@ async fn presets_fill_the_form_advanced_settings_submit_and_progress_is_pushed()
     )
     .await
     .unwrap();
-    page_shot(&c, "upload-two-jobs.png").await;
+    page_shot(c, "upload-two-jobs.png").await;
     let jobs = app.backends.jobs.list_in_progress(10).await.unwrap();
     assert_eq!(jobs.len(), 2);
     let mut titles = Vec::new();
@@ -328,13 +259,16 @@ async fn presets_fill_the_form_advanced_settings_submit_and_progress_is_pushed()
         let job = app.backends.jobs.get(&item.job_id).await.unwrap().unwrap();
         titles.push(job.title.clone());
         assert_eq!(job.mode, parallax_core::model::StereoMode::Anaglyph);
-        let s = &job.settings;
-        assert_eq!(s.ipd_offset, 1.5);
-        assert_eq!(s.crf, 24);
-        assert_eq!(s.max_output_width, Some(1280));
-        assert!(s.preserve_screen_border);
-        assert_eq!(s.synthetic_view, parallax_core::model::SyntheticView::Left);
-        assert_eq!(s.encoder, "libx264");
+        let settings = &job.settings;
+        assert_eq!(settings.ipd_offset, 1.5);
+        assert_eq!(settings.crf, 24);
+        assert_eq!(settings.max_output_width, Some(1280));
+        assert!(settings.preserve_screen_border);
+        assert_eq!(
+            settings.synthetic_view,
+            parallax_core::model::SyntheticView::Left
+        );
+        assert_eq!(settings.encoder, "libx264");
         assert_eq!(job.status, JobStatus::Uploaded);
     }
     titles.sort();
@@ -411,70 +345,45 @@ async fn presets_fill_the_form_advanced_settings_submit_and_progress_is_pushed()
         fifth.attr("class").await.unwrap().as_deref(),
         Some("seg done")
     );
-    page_shot(&c, "job-progress.png").await;
+    page_shot(c, "job-progress.png").await;
 
     // 5. The dashboard shows the same progress, pushed.
     c.goto(&format!("{base}/")).await.unwrap();
     let row = eventually(10, "the in-progress row", || {
-        row_text(&c, "in-progress", &id)
+        row_text(c, "in-progress", &id)
     })
     .await;
     assert!(row.contains("3 / 6"), "{row}");
     app.backends.completions.put(&done(5)).await.unwrap();
     let row = eventually(20, "the pushed dashboard row", || async {
-        let t = row_text(&c, "in-progress", &id).await?;
+        let t = row_text(c, "in-progress", &id).await?;
         t.contains("4 / 6").then_some(t)
     })
     .await;
     assert!(row.contains("converting"), "{row}");
-    page_shot(&c, "dashboard-progress.png").await;
+    page_shot(c, "dashboard-progress.png").await;
 
-    c.close().await.unwrap();
-    drop(driver);
+    s.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview_is_asked_for_on_the_page_plays_when_done_and_convert_all_starts_the_whole() {
-    if !browser_available() {
+    let Some(s) = Session::start(common::TestApp::new().await).await else {
         return;
-    }
-    let app = common::TestApp::new().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let router = app.app.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let base = format!("http://{addr}");
-    let work = tempfile::tempdir().unwrap();
-    let clip = common::make_video(work.path(), "Walk in Kyoto.mp4", 3);
-    let driver = start_driver();
-    let c = connect(
-        &driver,
-        &work.path().join("profile"),
-        &work.path().join("dl"),
-    )
-    .await;
+    };
+    let (app, base, c) = (&s.app, &s.base, &s.c);
+    let clip = common::make_video(s.work.path(), "Walk in Kyoto.mp4", 3).await;
 
-    c.goto(&format!("{base}/upload")).await.unwrap();
-    let input = c.find(Locator::Css("input#file")).await.unwrap();
-    input.send_keys(&clip.display().to_string()).await.unwrap();
+    let page = UploadPage::open(c, base).await;
+    page.pick(&[&clip]).await;
     c.find(Locator::Css("input#preview"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    page_shot(&c, "upload-preview.png").await;
-    c.find(Locator::Css("button#start"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let job_id = eventually(60, "the preview's job page", || async {
-        let url = c.current_url().await.ok()?;
-        url.path().strip_prefix("/jobs/").map(str::to_owned)
-    })
-    .await;
+    page_shot(c, "upload-preview.png").await;
+    let job_id = page.start_and_follow().await;
     let job = app.backends.jobs.get(&job_id).await.unwrap().unwrap();
     assert!(job.preview, "the page asked for a preview");
 
@@ -504,7 +413,7 @@ async fn a_preview_is_asked_for_on_the_page_plays_when_done_and_convert_all_star
         .await
         .unwrap()
         .contains("samples"));
-    page_shot(&c, "job-preview.png").await;
+    page_shot(c, "job-preview.png").await;
 
     c.find(Locator::Css("button#convert-all"))
         .await
@@ -512,18 +421,10 @@ async fn a_preview_is_asked_for_on_the_page_plays_when_done_and_convert_all_star
         .click()
         .await
         .unwrap();
-    let whole = eventually(30, "the whole conversion's job page", || async {
-        let url = c.current_url().await.ok()?;
-        url.path()
-            .strip_prefix("/jobs/")
-            .filter(|id| *id != job_id)
-            .map(str::to_owned)
-    })
-    .await;
+    let whole = job_page(c, "the whole conversion's job page", Some(&job_id)).await;
     let whole = app.backends.jobs.get(&whole).await.unwrap().unwrap();
     assert_eq!(whole.upload_of.as_deref(), Some(job_id.as_str()));
     assert!(!whole.preview);
-    page_shot(&c, "job-convert-all.png").await;
-    c.close().await.unwrap();
-    drop(driver);
+    page_shot(c, "job-convert-all.png").await;
+    s.close().await;
 }

@@ -528,7 +528,7 @@ async fn internal_failures_do_not_leak_details() {
     let app = TestApp::new().await;
     let (_, url) = app.create("clip").await;
     // Break the storage folder: the object directory becomes a plain file.
-    let objects = app.dir.path().join("objects");
+    let objects = app.backends.path().join("objects");
     std::fs::remove_dir_all(&objects).unwrap();
     std::fs::write(&objects, b"not a folder").unwrap();
     let r = app
@@ -537,7 +537,7 @@ async fn internal_failures_do_not_leak_details() {
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(r.error_code(), "internal");
     let text = r.text();
-    let dir = app.dir.path().display().to_string();
+    let dir = app.backends.path().display().to_string();
     assert!(
         !text.contains(&dir) && !text.contains("objects") && !text.contains("os error"),
         "{text}"

@@ -6,20 +6,24 @@
 #[path = "common/chromium.rs"]
 mod chromium;
 mod common;
+#[path = "common/pages.rs"]
+mod pages;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use chrono::Utc;
 use common::{req, TestApp};
 use fantoccini::{Client, Locator};
+use pages::Session;
 use parallax_core::keys;
 use parallax_core::model::{
     ConversionSettings, Job, JobStatus, JobUpdate, SegmentCompletion, StereoMode,
 };
+use parallax_testkit::wait_until;
 use serde_json::Value;
 use web_ui::{AccessControl, WebConfig};
 
@@ -286,12 +290,13 @@ async fn job_page_has_the_viewer_outside_its_live_part() {
 
 // ---- In Chromium ----
 
-async fn serve(app: &TestApp) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let router = app.app.clone();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("http://{addr}")
+/// Waits up to `secs` for `f` to give `Ok` (its `Err` says what was seen instead).
+async fn wait_for<T, F, Fut>(secs: u64, what: &str, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    wait_until(Duration::from_secs(secs), what, f).await
 }
 
 async fn js(c: &Client, script: &str) -> Value {
@@ -338,7 +343,7 @@ async fn click(c: &Client, css: &str) {
 
 /// Waits until the canvas is `w` wide and `ok` holds for its pixels.
 async fn wait_canvas(c: &Client, what: &str, w: u64, ok: impl Fn(&Value) -> bool) -> Value {
-    chromium::wait_for(30, what, || async {
+    wait_for(30, what, || async {
         let px = js(c, CANVAS_PIXELS).await;
         if px["w"].as_u64() == Some(w) && ok(&px) {
             Ok(px)
@@ -351,74 +356,55 @@ async fn wait_canvas(c: &Client, what: &str, w: u64, ok: impl Fn(&Value) -> bool
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_combines_the_two_views_as_the_chosen_mode_says() {
-    if !chromium::available() {
+    let Some(s) = Session::start(TestApp::new().await).await else {
         return;
-    }
-    let app = TestApp::new().await;
-    let base = serve(&app).await;
-    let work = tempfile::tempdir().unwrap();
-    let clip = red_blue_sbs(work.path(), "red-blue.mp4");
-    let job = app.seed("Red and blue", JobStatus::Completed).await;
-    put_file(&app, job.output_key.as_deref().unwrap(), &clip).await;
-
-    let driver = chromium::start_driver();
-    let c = chromium::connect(&driver, &work.path().join("profile")).await;
+    };
+    let c = &s.c;
+    let clip = red_blue_sbs(s.work.path(), "red-blue.mp4");
+    let id = completed_job(&s.app, "Red and blue", StereoMode::FullSbs, &clip).await;
     // Tall enough for the whole job page in the screenshots.
     c.set_window_size(1280, 1800).await.unwrap();
-    c.goto(&format!("{base}/jobs/{}", job.job_id))
-        .await
-        .unwrap();
-    // The views are offered once the script has found WebGL.
-    chromium::wait_for(20, "the viewer's buttons", || async {
-        match c.find(Locator::Css("button#view-anaglyph")).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        }
-    })
-    .await;
-    js(&c, PLAY).await;
+    s.open_viewer(&id).await;
+    js(c, PLAY).await;
 
     // Anaglyph: red from the left view, green and blue from the right; one eye's size.
-    click(&c, "button#view-anaglyph").await;
-    let px = wait_canvas(&c, "the anaglyph picture", 160, |px| {
+    click(c, "button#view-anaglyph").await;
+    let px = wait_canvas(c, "the anaglyph picture", 160, |px| {
         near(&px["centre"], MAGENTA) && near(&px["left"], MAGENTA)
     })
     .await;
     assert_eq!(px["h"], 90, "{px}");
-    chromium::screenshot(&c, SHOTS, "1-job-page-anaglyph.png").await;
+    chromium::screenshot(c, SHOTS, "1-job-page-anaglyph.png").await;
 
     // Cross-eyed: the right view on the left, the left view on the right.
-    click(&c, "button#view-cross").await;
-    wait_canvas(&c, "the cross-eyed picture", 320, |px| {
+    click(c, "button#view-cross").await;
+    wait_canvas(c, "the cross-eyed picture", 320, |px| {
         near(&px["left"], BLUE) && near(&px["right"], RED)
     })
     .await;
-    chromium::screenshot(&c, SHOTS, "2-job-page-cross-eyed.png").await;
+    chromium::screenshot(c, SHOTS, "2-job-page-cross-eyed.png").await;
 
     // Wiggle: the left view and the right view in turn, the whole picture each time.
-    click(&c, "button#view-wiggle").await;
+    click(c, "button#view-wiggle").await;
     for (i, (name, colour)) in [("left", RED), ("right", BLUE), ("left", RED)]
         .into_iter()
         .enumerate()
     {
-        wait_canvas(&c, &format!("wiggle showing the {name} view"), 160, |px| {
+        wait_canvas(c, &format!("wiggle showing the {name} view"), 160, |px| {
             near(&px["left"], colour) && near(&px["right"], colour)
         })
         .await;
         if i == 0 {
-            chromium::screenshot(&c, SHOTS, "3-job-page-wiggle.png").await;
+            chromium::screenshot(c, SHOTS, "3-job-page-wiggle.png").await;
         }
     }
 
     // One eye in 2D, then back to the video as stored (no canvas).
-    click(&c, "button#view-left").await;
-    wait_canvas(&c, "the left view alone", 160, |px| {
-        near(&px["centre"], RED)
-    })
-    .await;
-    click(&c, "button#view-stored").await;
-    chromium::wait_for(10, "the canvas hidden again", || async {
-        let hidden = js(&c, "return document.getElementById('viewer-canvas').hidden").await;
+    click(c, "button#view-left").await;
+    wait_canvas(c, "the left view alone", 160, |px| near(&px["centre"], RED)).await;
+    click(c, "button#view-stored").await;
+    wait_for(10, "the canvas hidden again", || async {
+        let hidden = js(c, "return document.getElementById('viewer-canvas').hidden").await;
         if hidden == Value::Bool(true) {
             Ok(())
         } else {
@@ -427,13 +413,12 @@ async fn viewer_combines_the_two_views_as_the_chosen_mode_says() {
     })
     .await;
 
-    c.close().await.unwrap();
-    drop(driver);
+    s.close().await;
 }
 
-/// A completed job in `mode` whose result is `clip`.
-async fn completed_job(app: &TestApp, mode: StereoMode, clip: &Path) -> String {
-    let job = Job::new(mode.as_str(), mode, ConversionSettings::default());
+/// A completed job called `title` in `mode` whose result is `clip`.
+async fn completed_job(app: &TestApp, title: &str, mode: StereoMode, clip: &Path) -> String {
+    let job = Job::new(title, mode, ConversionSettings::default());
     app.backends.jobs.put(&job).await.unwrap();
     let key = keys::final_output(&job.job_id, "result.mp4");
     put_file(app, &key, clip).await;
@@ -448,22 +433,22 @@ async fn completed_job(app: &TestApp, mode: StereoMode, clip: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_follows_the_layout_of_the_jobs_mode() {
-    if !chromium::available() {
+    let Some(s) = Session::start(TestApp::new().await).await else {
         return;
-    }
-    let app = TestApp::new().await;
-    let base = serve(&app).await;
-    let work = tempfile::tempdir().unwrap();
+    };
+    let (app, work, c) = (&s.app, &s.work, &s.c);
     // Half top-bottom: left view (red) on top, right view (blue) below, each eye shown at the
     // whole frame's size. Half cross-eyed: the right view (here blue) is stored on the left.
     let top_bottom = completed_job(
-        &app,
+        app,
+        "Top and bottom",
         StereoMode::HalfTb,
         &red_blue(work.path(), "tb.mp4", "vstack"),
     )
     .await;
     let cross = completed_job(
-        &app,
+        app,
+        "Cross-eyed",
         StereoMode::HalfCross,
         &red_blue(work.path(), "rl.mp4", "hstack"),
     )
@@ -475,34 +460,24 @@ async fn viewer_follows_the_layout_of_the_jobs_mode() {
         (cross, 320, BLACK, RED, BLUE),
     ];
 
-    let driver = chromium::start_driver();
-    let c = chromium::connect(&driver, &work.path().join("profile")).await;
     for (id, eye_w, anaglyph, cross_left, cross_right) in cases {
-        c.goto(&format!("{base}/jobs/{id}")).await.unwrap();
-        chromium::wait_for(20, "the viewer's buttons", || async {
-            match c.find(Locator::Css("button#view-anaglyph")).await {
-                Ok(_) => Ok(()),
-                Err(e) => Err(e.to_string()),
-            }
-        })
-        .await;
-        js(&c, PLAY).await;
-        click(&c, "button#view-anaglyph").await;
-        wait_canvas(&c, &format!("the anaglyph picture of {id}"), eye_w, |px| {
+        s.open_viewer(&id).await;
+        js(c, PLAY).await;
+        click(c, "button#view-anaglyph").await;
+        wait_canvas(c, &format!("the anaglyph picture of {id}"), eye_w, |px| {
             near(&px["centre"], anaglyph)
         })
         .await;
-        click(&c, "button#view-cross").await;
+        click(c, "button#view-cross").await;
         wait_canvas(
-            &c,
+            c,
             &format!("the cross-eyed picture of {id}"),
             2 * eye_w,
             |px| near(&px["left"], cross_left) && near(&px["right"], cross_right),
         )
         .await;
     }
-    c.close().await.unwrap();
-    drop(driver);
+    s.close().await;
 }
 
 /// The player's state: readiness, position, duration and segments appended.
@@ -516,25 +491,20 @@ return { ready: v.readyState, time: v.currentTime, duration: v.duration,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn converting_job_page_plays_its_finished_segments() {
-    if !chromium::available() {
+    let Some(s) = Session::start(TestApp::new().await).await else {
         return;
-    }
-    let app = TestApp::new().await;
-    let base = serve(&app).await;
-    let work = tempfile::tempdir().unwrap();
-    let segment = red_blue_sbs(work.path(), "segment.mkv");
-    let id = converting_job(&app, "Still converting", 2).await;
-    finish_segment(&app, &id, 0, &segment, true).await;
-
-    let driver = chromium::start_driver();
-    let c = chromium::connect(&driver, &work.path().join("profile")).await;
+    };
+    let (app, c) = (&s.app, &s.c);
+    let segment = red_blue_sbs(s.work.path(), "segment.mkv");
+    let id = converting_job(app, "Still converting", 2).await;
+    finish_segment(app, &id, 0, &segment, true).await;
     // Tall enough for the whole job page in the screenshots.
     c.set_window_size(1280, 1800).await.unwrap();
-    c.goto(&format!("{base}/jobs/{id}")).await.unwrap();
+    s.goto(&format!("/jobs/{id}")).await;
 
     // Segment 0 is in the player and shows a picture; segment 1 is not converted yet.
-    let state = chromium::wait_for(30, "the first segment in the player", || async {
-        let s = js(&c, PLAYER_STATE).await;
+    let state = wait_for(30, "the first segment in the player", || async {
+        let s = js(c, PLAYER_STATE).await;
         if s["ready"].as_u64() >= Some(2) && s["segments"] == 1 {
             Ok(s)
         } else {
@@ -546,9 +516,9 @@ async fn converting_job_page_plays_its_finished_segments() {
         state["status"].as_str().unwrap().contains("1 of 2"),
         "{state}"
     );
-    js(&c, PLAY).await;
-    chromium::wait_for(30, "the first segment playing", || async {
-        let s = js(&c, PLAYER_STATE).await;
+    js(c, PLAY).await;
+    wait_for(30, "the first segment playing", || async {
+        let s = js(c, PLAYER_STATE).await;
         if s["time"].as_f64().is_some_and(|t| t > 0.0) {
             Ok(())
         } else {
@@ -557,17 +527,17 @@ async fn converting_job_page_plays_its_finished_segments() {
     })
     .await;
     // The 3D views work on it too (the segments come from the site's own origin).
-    click(&c, "button#view-anaglyph").await;
-    wait_canvas(&c, "the anaglyph picture of the segment", 160, |px| {
+    click(c, "button#view-anaglyph").await;
+    wait_canvas(c, "the anaglyph picture of the segment", 160, |px| {
         near(&px["centre"], MAGENTA)
     })
     .await;
-    chromium::screenshot(&c, SHOTS, "4-converting-job-page.png").await;
+    chromium::screenshot(c, SHOTS, "4-converting-job-page.png").await;
 
     // Segment 1 finishes while the page is open: it is appended behind segment 0.
-    finish_segment(&app, &id, 1, &segment, true).await;
-    let state = chromium::wait_for(30, "the second segment appended", || async {
-        let s = js(&c, PLAYER_STATE).await;
+    finish_segment(app, &id, 1, &segment, true).await;
+    let state = wait_for(30, "the second segment appended", || async {
+        let s = js(c, PLAYER_STATE).await;
         if s["segments"] == 2 && s["duration"].as_f64().is_some_and(|d| d > 4.5) {
             Ok(s)
         } else {
@@ -576,10 +546,9 @@ async fn converting_job_page_plays_its_finished_segments() {
     })
     .await;
     assert!(state["error"].is_null(), "{state}");
-    chromium::screenshot(&c, SHOTS, "5-converting-job-page-all-segments.png").await;
+    chromium::screenshot(c, SHOTS, "5-converting-job-page-all-segments.png").await;
 
-    c.close().await.unwrap();
-    drop(driver);
+    s.close().await;
 }
 
 /// Stands in for a headset: a WebXR device whose two views (eyes 64 mm apart, looking ahead)
@@ -642,44 +611,32 @@ return { w: c.width, left: at(80, 45), right: at(240, 45), corner: at(2, 2), fra
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headset_shows_each_eye_its_own_view() {
-    if !chromium::available() {
+    let Some(s) = Session::start(TestApp::new().await).await else {
         return;
-    }
-    let app = TestApp::new().await;
-    let base = serve(&app).await;
-    let work = tempfile::tempdir().unwrap();
-    let clip = red_blue_sbs(work.path(), "red-blue.mp4");
-    let id = completed_job(&app, StereoMode::FullSbs, &clip).await;
-
-    let driver = chromium::start_driver();
-    let c = chromium::connect(&driver, &work.path().join("profile")).await;
-    c.goto(&format!("{base}/jobs/{id}")).await.unwrap();
-    chromium::wait_for(20, "the viewer's buttons", || async {
-        match c.find(Locator::Css("button#view-anaglyph")).await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        }
-    })
-    .await;
+    };
+    let c = &s.c;
+    let clip = red_blue_sbs(s.work.path(), "red-blue.mp4");
+    let id = completed_job(&s.app, "Red and blue", StereoMode::FullSbs, &clip).await;
+    s.open_viewer(&id).await;
     assert!(
         c.find(Locator::Css("button#view-vr")).await.is_err(),
         "no VR offered without a headset"
     );
-    js(&c, FAKE_HEADSET).await;
-    chromium::wait_for(20, "the VR button", || async {
+    js(c, FAKE_HEADSET).await;
+    wait_for(20, "the VR button", || async {
         match c.find(Locator::Css("button#view-vr")).await {
             Ok(_) => Ok(()),
             Err(e) => Err(e.to_string()),
         }
     })
     .await;
-    js(&c, PLAY).await;
-    click(&c, "button#view-vr").await;
+    js(c, PLAY).await;
+    click(c, "button#view-vr").await;
     // Straight ahead, each eye sees the middle of the screen in its own view; around the
     // screen there is the dark room.
     let room = [18, 20, 26];
-    chromium::wait_for(30, "each eye's view on the screen", || async {
-        let px = js(&c, HEADSET_PIXELS).await;
+    wait_for(30, "each eye's view on the screen", || async {
+        let px = js(c, HEADSET_PIXELS).await;
         if near(&px["left"], RED) && near(&px["right"], BLUE) && near(&px["corner"], room) {
             Ok(())
         } else {
@@ -687,9 +644,9 @@ async fn headset_shows_each_eye_its_own_view() {
         }
     })
     .await;
-    click(&c, "button#view-vr").await;
-    chromium::wait_for(10, "the session ended", || async {
-        let ended = js(&c, "return window.fakeXrSession.ended").await;
+    click(c, "button#view-vr").await;
+    wait_for(10, "the session ended", || async {
+        let ended = js(c, "return window.fakeXrSession.ended").await;
         let label = c
             .find(Locator::Css("button#view-vr"))
             .await
@@ -704,6 +661,5 @@ async fn headset_shows_each_eye_its_own_view() {
         }
     })
     .await;
-    c.close().await.unwrap();
-    drop(driver);
+    s.close().await;
 }

@@ -1,14 +1,17 @@
-//! Shared helpers of the fleet tests: a fleet on a fresh DATA_DIR, sample clips, waiting.
+//! Shared helpers of the fleet tests: a fleet on a fresh DATA_DIR, sample clips, waiting for
+//! a job with the fleet's logs in the failure.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use parallax_e2e::client::JobState;
-use parallax_e2e::fleet::FleetConfig;
-use parallax_e2e::media::{make_clip, ClipSpec};
-use parallax_e2e::{Client, Fleet};
+use parallax_launcher::client::JobState;
+use parallax_launcher::fleet::FleetConfig;
+use parallax_launcher::{Client, Fleet};
+use parallax_media::process::ToolCommand;
+use parallax_testkit::media::{make_clip, ClipSpec};
+use parallax_testkit::wait::try_wait_until;
 
 /// How long a small job may take on a loaded 2-core machine.
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(600);
@@ -20,7 +23,7 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new(name: &str) -> Self {
-        let root = parallax_e2e::fleet::repo_root().join("target/e2e");
+        let root = parallax_launcher::fleet::repo_root().join("target/e2e");
         std::fs::create_dir_all(&root).unwrap();
         let dir = tempfile::Builder::new()
             .prefix(&format!("{name}-"))
@@ -71,20 +74,33 @@ pub async fn expect_completed(fleet: &mut Fleet, client: &Client, job_id: &str) 
 
 /// Waits for a job to be completed or failed, failing at once if a process of the fleet died.
 pub async fn wait_done(fleet: &mut Fleet, client: &Client, job_id: &str) -> JobState {
-    let deadline = std::time::Instant::now() + JOB_TIMEOUT;
-    loop {
+    let what = format!("job {job_id} to end");
+    let waited = try_wait_until(JOB_TIMEOUT, Duration::from_millis(200), &what, || {
         if let Err(e) = fleet.check_alive() {
             panic!("{e}\n{}", fleet.logs());
         }
-        let state = client.job(job_id).await.unwrap();
-        if matches!(state.status(), "completed" | "failed") {
-            return state;
+        async move {
+            let state = client.job(job_id).await.unwrap();
+            if matches!(state.status(), "completed" | "failed") {
+                Ok(state)
+            } else {
+                Err(format!("still {}", state.status()))
+            }
         }
-        if std::time::Instant::now() > deadline {
-            panic!("job {job_id} still {}\n{}", state.status(), fleet.logs());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
+    waited.unwrap_or_else(|e| panic!("{e}\n{}", fleet.logs()))
+}
+
+/// `ffprobe -show_streams` of a file's first video stream (its side data included).
+pub async fn video_stream_text(path: &Path) -> String {
+    let out = ToolCommand::ffprobe(Duration::from_secs(60))
+        .args(["-select_streams", "v:0", "-show_streams"])
+        .arg(path)
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Starts a fleet, panicking with its logs if it cannot start.

@@ -1,5 +1,5 @@
-//! Headless Chromium through chromedriver (fantoccini) for the real-browser tests, and waiting
-//! for a state in it. Included with `#[path = "common/chromium.rs"] mod chromium;` by the test
+//! Headless Chromium through chromedriver (fantoccini) for the real-browser tests (waiting for
+//! a state in it is the test kit's `wait_until`). Included with `#[path = "common/chromium.rs"] mod chromium;` by the test
 //! files that drive a browser.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`make setup` installs them). Outside CI a
@@ -9,10 +9,11 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
+use parallax_testkit::wait::wait_until_blocking;
 use serde_json::json;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -65,14 +66,9 @@ pub fn start_driver() -> Driver {
         .spawn()
         .expect("starting chromedriver");
     let driver = Driver { child, port };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_blocking(Duration::from_secs(20), "chromedriver listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     driver
 }
 
@@ -117,10 +113,15 @@ pub async fn connect_with_downloads(
 
 /// `target/tmp/{folder}` in the workspace (whatever `CARGO_TARGET_DIR` is), created.
 pub fn artifacts_dir(folder: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Rebuilt from its components: a trailing `.` (folder ".") would make `create_dir_all`
+    // fail when target/tmp does not exist yet.
+    let dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../target/tmp")
-        .join(folder);
-    std::fs::create_dir_all(&dir).unwrap();
+        .join(folder)
+        .components()
+        .collect();
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     dir
 }
 
@@ -130,24 +131,4 @@ pub async fn screenshot(c: &Client, folder: &str, name: &str) {
     let path = artifacts_dir(folder).join(name);
     std::fs::write(&path, png).unwrap();
     eprintln!("screenshot: {}", path.display());
-}
-
-/// Polls `f` every 100 ms until it gives `Ok`, for at most `secs`; a timeout fails with the
-/// last `Err` it gave (what was seen instead).
-pub async fn wait_for<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match f().await {
-            Ok(v) => return v,
-            Err(seen) => assert!(
-                Instant::now() < deadline,
-                "timed out after {secs} s waiting for {what}; last seen: {seen}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

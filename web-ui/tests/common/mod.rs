@@ -3,25 +3,24 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use chrono::Utc;
 use parallax_core::backends::Backends;
-use parallax_core::config::CommonArgs;
 use parallax_core::keys;
 use parallax_core::model::{
     ConversionSettings, Job, JobStatus, JobUpdate, SegmentCompletion, StereoMode,
 };
+use parallax_testkit::media::{make_clip, ClipSpec};
+use parallax_testkit::TempBackends;
 use tower::ServiceExt as _;
 use web_ui::{AppState, WebConfig};
 
-/// The web-ui on local adapters in a temporary DATA_DIR.
+/// The web-ui on local adapters in a temporary DATA_DIR (`backends.path()`).
 pub struct TestApp {
-    pub dir: tempfile::TempDir,
-    pub backends: Backends,
+    pub backends: TempBackends,
     pub state: AppState,
     pub app: Router,
 }
@@ -60,14 +59,10 @@ impl TestApp {
     }
 
     pub async fn with_config(config: WebConfig) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let backends = Backends::from_config(&CommonArgs::local(dir.path()))
-            .await
-            .expect("local backends");
+        let backends = TempBackends::new().await;
         let state = AppState::new(&backends, config);
         let app = web_ui::app(state.clone());
         Self {
-            dir,
             backends,
             state,
             app,
@@ -227,35 +222,17 @@ pub fn from_peer(mut req: Request<Body>, peer: &str) -> Request<Body> {
     req
 }
 
-/// A short test clip (testsrc2 video + sine audio) made with ffmpeg.
-pub fn make_video(dir: &Path, name: &str, seconds: u32) -> PathBuf {
+/// A short test clip (testsrc2 video + sine audio, 320x180 at 15 fps) made with the test
+/// kit's clip maker.
+pub async fn make_video(dir: &Path, name: &str, seconds: u32) -> PathBuf {
     let out = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size=320x180:rate=15:duration={seconds}"),
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency=440:duration={seconds}"),
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-shortest"])
-        .arg(&out)
-        .status()
-        .expect("ffmpeg must be installed (make setup installs it)");
-    assert!(status.success(), "ffmpeg failed to make the test clip");
+    let spec = ClipSpec {
+        fps: "15".into(),
+        preset: "ultrafast".into(),
+        ..ClipSpec::small(f64::from(seconds))
+    };
+    make_clip(&out, &spec)
+        .await
+        .unwrap_or_else(|e| panic!("making the test clip {name}: {e:#}"));
     out
 }

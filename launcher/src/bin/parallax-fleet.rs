@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
-use parallax_e2e::fleet::{default_bin_dir, repo_root, Supervisor};
-use parallax_e2e::media::{make_clip, probe, ClipSpec};
-use parallax_e2e::timeline::Stages;
-use parallax_e2e::{Client, Fleet, FleetConfig};
+use parallax_launcher::fleet::{default_bin_dir, repo_root, Supervisor};
+use parallax_launcher::timeline::Stages;
+use parallax_launcher::{Client, Fleet, FleetConfig};
+use parallax_testkit::media::{make_clip, probe, ClipSpec};
 
 /// Run the parallax fleet on this machine.
 #[derive(Debug, Parser)]

@@ -1,4 +1,6 @@
-//! Making sample clips and measuring results with ffmpeg/ffprobe (through core's wrapper).
+//! Making sample clips and measuring results with ffmpeg/ffprobe (through the media crate's
+//! process wrapper). `make demo`'s and the fleet bench's sample clips are made here too
+//! ([`make_clip`], [`probe`]), so this part is not test-only.
 
 use std::path::Path;
 use std::time::Duration;

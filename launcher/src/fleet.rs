@@ -108,7 +108,7 @@ pub fn venv_onnxruntime(root: &Path) -> Option<PathBuf> {
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("e2e/ sits in the repository")
+        .expect("launcher/ sits in the repository")
         .to_owned()
 }
 
