@@ -1,6 +1,6 @@
 //! A file's video packets, read without decoding: one pass over them ([`scan`]) finds the
 //! frame count, the keyframes and where a cut is clean, the timestamps and whether the rate
-//! varies; [`count_frames`] only counts them. The MP4/MOV reader ([`crate::mp4`]) feeds the
+//! varies; [`count_frames`] only counts them. The MP4/MOV reader (the `mp4` module) feeds the
 //! same [`PacketScan`] from the index, so both paths give the same facts.
 
 use std::path::Path;

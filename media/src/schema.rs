@@ -25,7 +25,8 @@ pub struct ProbeJson {
 /// and are parsed by the accessors).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct StreamJson {
-    /// Absolute stream index in the file.
+    /// Absolute stream index in the file (absent when `-show_entries` leaves it out).
+    #[serde(default)]
     pub index: u32,
     /// `video`, `audio`, `subtitle`, `data`, `attachment`.
     #[serde(default)]
