@@ -13,6 +13,9 @@
 //! what is read of a track, `codec` reads its sample description (codec, pixel format,
 //! channels), `index` the movie and each track's header and sample tables, and `streams`
 //! turns the tracks into ffprobe's terms.
+//!
+//! [`ProbeJson`]: crate::schema::ProbeJson
+//! [`PacketScan`]: crate::packets::PacketScan
 
 mod boxes;
 mod codec;
