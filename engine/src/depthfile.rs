@@ -172,15 +172,15 @@ impl StoredDepth {
         if !path.is_file() {
             bail!("the stored depth {} does not exist", path.display());
         }
-        let out = ToolCommand::ffprobe(Duration::from_secs(60))
-            .args(["-select_streams", "v:0", "-show_entries"])
-            .args(["stream=width,height,pix_fmt", "-of", "csv=p=0"])
-            .arg(path)
-            .output()
-            .await;
-        let out = match out {
-            Ok(o) => o,
-            Err(e @ ProcessError::Failed { .. }) => {
+        let args = [
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height,pix_fmt",
+        ];
+        let probe = match parallax_media::probe::json(path, Duration::from_secs(60), &args).await {
+            Ok(p) => p,
+            Err(parallax_media::Error::Process(e @ ProcessError::Failed { .. })) => {
                 return Err(bad(format!(
                     "the stored depth {} is not readable: {e}",
                     path.display()
@@ -188,23 +188,27 @@ impl StoredDepth {
             }
             Err(e) => return Err(anyhow::Error::new(e).context("probing the stored depth")),
         };
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut fields = text.trim().split(',');
-        let (w, h, fmt) = (fields.next(), fields.next(), fields.next());
-        match (
-            w.and_then(|w| w.parse::<usize>().ok()),
-            h.and_then(|h| h.parse::<usize>().ok()),
-            fmt,
-        ) {
-            (Some(width), Some(height), Some(PIX_FMT)) if width > 0 && height > 0 => Ok(Self {
-                path: path.to_owned(),
-                width,
-                height,
-            }),
-            _ => Err(bad(format!(
-                "{} is not a stored depth file (a {PIX_FMT} video); ffprobe says {:?}",
+        let stream = probe.streams.first();
+        match stream.map(|s| (s.width, s.height, s.pix_fmt.as_deref())) {
+            Some((Some(width), Some(height), Some(PIX_FMT))) if width > 0 && height > 0 => {
+                Ok(Self {
+                    path: path.to_owned(),
+                    width: width as usize,
+                    height: height as usize,
+                })
+            }
+            found => Err(bad(format!(
+                "{} is not a stored depth file (a {PIX_FMT} video); it holds {}",
                 path.display(),
-                text.trim()
+                match found {
+                    None => "no video stream".to_owned(),
+                    Some((w, h, fmt)) => format!(
+                        "a {}x{} {} video",
+                        w.unwrap_or(0),
+                        h.unwrap_or(0),
+                        fmt.unwrap_or("unknown")
+                    ),
+                }
             ))),
         }
     }

@@ -1,12 +1,14 @@
 //! What the engine needs to know about an input video before decoding it: the upright frame
-//! size, the frame rate, the start time and the colour tags to carry over.
+//! size, the frame rate, the start time and the colour tags to carry over. ffprobe's JSON is
+//! read with the media crate's one schema ([`parallax_media::schema`]); frames are counted
+//! by its one frame counter ([`parallax_media::packets::count_frames`]).
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use parallax_media::process::ToolCommand;
-use serde::Deserialize;
+use parallax_media::process::{ProcessError, ToolCommand};
+use parallax_media::schema::{Number, SideDataJson, StreamJson};
 
 use parallax_core::picture::{self, PixelLayout, Transfer, Unsupported};
 
@@ -68,44 +70,29 @@ pub struct Mastering {
 impl HdrMetadata {
     /// Reads ffprobe's side data (`Mastering display metadata`, `Content light level
     /// metadata`); entries it cannot read are left out.
-    fn from_side_data<'a>(
-        list: impl IntoIterator<Item = &'a serde_json::Map<String, serde_json::Value>>,
-    ) -> Self {
+    fn from_side_data<'a>(list: impl IntoIterator<Item = &'a SideDataJson>) -> Self {
         let mut meta = HdrMetadata::default();
         for sd in list {
-            let num = |k: &str| -> Option<f64> {
-                match sd.get(k)? {
-                    serde_json::Value::Number(n) => n.as_f64(),
-                    serde_json::Value::String(s) => match s.split_once('/') {
-                        Some((n, d)) => {
-                            let (n, d) =
-                                (n.trim().parse::<f64>().ok()?, d.trim().parse::<f64>().ok()?);
-                            (d != 0.0).then(|| n / d)
-                        }
-                        None => s.trim().parse().ok(),
-                    },
-                    _ => None,
-                }
-            };
-            match sd.get("side_data_type").and_then(|v| v.as_str()) {
+            let num = |n: &Option<Number>| n.as_ref().and_then(Number::as_f64);
+            match sd.side_data_type.as_deref() {
                 Some("Mastering display metadata") if meta.mastering.is_none() => {
-                    let xy = |c: &str| Some((num(&format!("{c}_x"))?, num(&format!("{c}_y"))?));
+                    let xy = |x: &Option<Number>, y: &Option<Number>| Some((num(x)?, num(y)?));
                     let read = || {
                         Some(Mastering {
                             chromaticities: [
-                                xy("red")?,
-                                xy("green")?,
-                                xy("blue")?,
-                                xy("white_point")?,
+                                xy(&sd.red_x, &sd.red_y)?,
+                                xy(&sd.green_x, &sd.green_y)?,
+                                xy(&sd.blue_x, &sd.blue_y)?,
+                                xy(&sd.white_point_x, &sd.white_point_y)?,
                             ],
-                            max_luminance: num("max_luminance")?,
-                            min_luminance: num("min_luminance")?,
+                            max_luminance: num(&sd.max_luminance)?,
+                            min_luminance: num(&sd.min_luminance)?,
                         })
                     };
                     meta.mastering = read().filter(|m| m.max_luminance > 0.0);
                 }
                 Some("Content light level metadata") if meta.light_level.is_none() => {
-                    if let (Some(max), Some(avg)) = (num("max_content"), num("max_average")) {
+                    if let (Some(max), Some(avg)) = (num(&sd.max_content), num(&sd.max_average)) {
                         meta.light_level = Some((max.max(0.0) as u32, avg.max(0.0) as u32));
                     }
                 }
@@ -150,51 +137,6 @@ impl HdrMetadata {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct Probe {
-    #[serde(default)]
-    streams: Vec<Stream>,
-    /// The first frame (HDR metadata from its SEI).
-    #[serde(default)]
-    frames: Vec<FrameSideData>,
-}
-
-#[derive(Debug, Deserialize)]
-struct FrameSideData {
-    #[serde(default)]
-    side_data_list: Vec<serde_json::Map<String, serde_json::Value>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Stream {
-    #[serde(default)]
-    width: Option<usize>,
-    #[serde(default)]
-    height: Option<usize>,
-    #[serde(default)]
-    r_frame_rate: Option<String>,
-    #[serde(default)]
-    avg_frame_rate: Option<String>,
-    #[serde(default)]
-    start_time: Option<String>,
-    #[serde(default)]
-    pix_fmt: Option<String>,
-    #[serde(default)]
-    field_order: Option<String>,
-    #[serde(default)]
-    color_range: Option<String>,
-    #[serde(default)]
-    color_space: Option<String>,
-    #[serde(default)]
-    color_transfer: Option<String>,
-    #[serde(default)]
-    color_primaries: Option<String>,
-    #[serde(default)]
-    tags: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default)]
-    side_data_list: Vec<serde_json::Map<String, serde_json::Value>>,
-}
-
 fn rational(s: &str) -> Option<(u64, u64)> {
     let (n, d) = s.split_once('/')?;
     let (n, d) = (n.trim().parse::<u64>().ok()?, d.trim().parse::<u64>().ok()?);
@@ -203,21 +145,19 @@ fn rational(s: &str) -> Option<(u64, u64)> {
 
 /// Probes `path`'s first video stream. A file that is not a video is [`BadInput`].
 pub async fn probe(path: &Path) -> anyhow::Result<VideoInfo> {
-    let out = ToolCommand::ffprobe(Duration::from_secs(120))
-        .args(["-select_streams", "v:0", "-show_streams", "-of", "json"])
+    let args = [
+        "-select_streams",
+        "v:0",
+        "-show_streams",
         // The first frame's side data: HDR10 metadata often lives only in the SEI.
-        .args([
-            "-read_intervals",
-            "%+#1",
-            "-show_entries",
-            "frame_side_data_list",
-        ])
-        .arg(path)
-        .output()
-        .await;
-    let out = match out {
-        Ok(o) => o,
-        Err(e @ parallax_media::process::ProcessError::Failed { .. }) => {
+        "-read_intervals",
+        "%+#1",
+        "-show_entries",
+        "frame_side_data_list",
+    ];
+    let probe = match parallax_media::probe::json(path, Duration::from_secs(120), &args).await {
+        Ok(p) => p,
+        Err(parallax_media::Error::Process(e @ ProcessError::Failed { .. })) => {
             return Err(anyhow::Error::new(BadInput(format!(
                 "{} is not a readable video: {e}",
                 path.display()
@@ -225,7 +165,6 @@ pub async fn probe(path: &Path) -> anyhow::Result<VideoInfo> {
         }
         Err(e) => return Err(e).context("probing the input"),
     };
-    let probe: Probe = serde_json::from_slice(&out.stdout).context("parsing ffprobe's JSON")?;
     let Some(s) = probe.streams.into_iter().next() else {
         return Err(BadInput(format!("{} has no video stream", path.display())).into());
     };
@@ -258,23 +197,13 @@ impl From<String> for Parsed {
     }
 }
 
-fn parse_stream(s: Stream) -> Result<VideoInfo, Parsed> {
-    let (Some(mut width), Some(mut height)) = (s.width, s.height) else {
+fn parse_stream(s: StreamJson) -> Result<VideoInfo, Parsed> {
+    let (Some(width), Some(height)) = (s.width, s.height) else {
         return Err("the video stream has no frame size".to_owned().into());
     };
-    let mut rotation = s
-        .tags
-        .as_ref()
-        .and_then(|t| t.get("rotate"))
-        .and_then(|v| v.as_str())
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(0);
-    for sd in &s.side_data_list {
-        if let Some(r) = sd.get("rotation").and_then(|v| v.as_i64()) {
-            rotation = r;
-        }
-    }
-    if rotation.rem_euclid(180) == 90 {
+    let (mut width, mut height) = (width as usize, height as usize);
+    // The display matrix (or the legacy `rotate` tag): a quarter turn swaps the sides.
+    if s.rotation() % 180 == 90 {
         std::mem::swap(&mut width, &mut height);
     }
     if width < 2 || height < 2 {
@@ -335,27 +264,13 @@ fn parse_stream(s: Stream) -> Result<VideoInfo, Parsed> {
     })
 }
 
-/// Counts the frames (packets) of `path`'s first video stream without decoding.
+/// Counts the frames (packets) of `path`'s first video stream without decoding: the media
+/// crate's one frame counter ([`parallax_media::packets::count_frames`]; a file without a
+/// video stream has 0 frames).
 pub async fn count_frames(path: &Path) -> anyhow::Result<u64> {
-    let out = ToolCommand::ffprobe(Duration::from_secs(300))
-        .args([
-            "-select_streams",
-            "v:0",
-            "-count_packets",
-            "-show_entries",
-            "stream=nb_read_packets",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
+    parallax_media::packets::count_frames(path, Duration::from_secs(300))
         .await
-        .with_context(|| format!("counting the frames of {}", path.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.trim()
-        .trim_end_matches(',')
-        .parse::<u64>()
-        .with_context(|| format!("ffprobe's frame count {text:?}"))
+        .with_context(|| format!("counting the frames of {}", path.display()))
 }
 
 /// The presentation times of `path`'s first video stream's frames in seconds, in
@@ -443,7 +358,7 @@ mod tests {
 
     #[test]
     fn rotated_phone_video_is_upright_and_cfr() {
-        let s: Stream = serde_json::from_str(
+        let s: StreamJson = serde_json::from_str(
             r#"{"width":1920,"height":1080,"pix_fmt":"yuv420p","r_frame_rate":"30000/1001","avg_frame_rate":"30000/1001",
                 "start_time":"0.000000","color_range":"tv","color_space":"bt709",
                 "side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]}"#,
@@ -458,7 +373,7 @@ mod tests {
 
     #[test]
     fn variable_rate_uses_the_average() {
-        let s: Stream = serde_json::from_str(
+        let s: StreamJson = serde_json::from_str(
             r#"{"width":641,"height":481,"pix_fmt":"yuv420p","r_frame_rate":"90/1","avg_frame_rate":"25/1"}"#,
         )
         .unwrap();
@@ -466,6 +381,28 @@ mod tests {
         assert_eq!((v.width, v.height), (640, 480));
         assert_eq!(v.rate, (25, 1));
         assert!(v.variable_rate);
+    }
+
+    #[test]
+    fn hdr10_side_data_reads_rationals_and_numbers() {
+        let s: StreamJson = serde_json::from_str(
+            r#"{"width":64,"height":64,"pix_fmt":"yuv420p10le","color_transfer":"smpte2084",
+                "r_frame_rate":"25/1","side_data_list":[
+                {"side_data_type":"Mastering display metadata","red_x":"34000/50000",
+                 "red_y":"16000/50000","green_x":"13250/50000","green_y":"34500/50000",
+                 "blue_x":"7500/50000","blue_y":"3000/50000","white_point_x":"15635/50000",
+                 "white_point_y":"16450/50000","min_luminance":"50/10000",
+                 "max_luminance":"10000000/10000"},
+                {"side_data_type":"Content light level metadata","max_content":1000,
+                 "max_average":400}]}"#,
+        )
+        .unwrap();
+        let hdr = HdrMetadata::from_side_data(&s.side_data_list);
+        assert_eq!(hdr.light_level, Some((1000, 400)));
+        assert_eq!(
+            hdr.x265_params(),
+            ":master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50):max-cll=1000,400"
+        );
     }
 
     #[test]

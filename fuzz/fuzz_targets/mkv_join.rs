@@ -1,4 +1,4 @@
-//! The Matroska reader of converted segments ([`media_worker::mkv::join_in_place`]) on any
+//! The Matroska reader of converted segments ([`parallax_media::mkv::join_in_place`]) on any
 //! file, alone and as both halves of a two-segment join. Segments come back from
 //! video-workers, which may run elsewhere (on AWS, on other hosts) and whose output comes
 //! from an upload; a damaged one must give a reason (and reassembly falls back to ffmpeg's
@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
-use media_worker::mkv;
+use parallax_media::mkv;
 use parallax_fuzz::Scratch;
 
 thread_local! {

@@ -1,11 +1,11 @@
-//! The MP4/MOV index reader on any file ([`media_worker::mp4::read`]): an upload is the first
+//! The MP4/MOV index reader on any file ([`parallax_media::mp4::read`]): an upload is the first
 //! thing media-worker parses. Where the reader accepts a file whose samples are all inside
-//! it, the target goes on as chunking does ([`media_worker::chunk::split_in_process`]): one
-//! Matroska segment per keyframe ([`media_worker::mkv::write_segment`]), each read back by
+//! it, the target goes on as chunking does (media-worker's `split::split_in_process`): one
+//! Matroska segment per keyframe ([`parallax_media::mkv::write_segment`]), each read back by
 //! the joiner of converted segments.
 //!
 //! Beyond "no panic, no hang, no unbounded allocation" (libFuzzer's limits), it checks that
-//! a file that can be read never gives an I/O error (media-worker would retry the job
+//! a file that can be read never gives an error (media-worker would retry the job
 //! forever instead of refusing it) and that every planned segment holds its samples.
 
 #![no_main]
@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
-use media_worker::{mkv, mp4};
+use parallax_media::{mkv, mp4};
 use parallax_fuzz::Scratch;
 
 /// Segments written per input: enough to cover the writer, few enough to stay fast.

@@ -1,7 +1,7 @@
 //! Helpers shared by the fuzz targets in `fuzz_targets/` (see docs/fuzzing.md).
 //!
-//! The readers under test take paths, as media-worker calls them on uploads and segments, so
-//! each input is written to a file first: an unnamed temporary file (nothing is left behind
+//! The readers under test (in `parallax-media`) take paths, as media-worker calls them on
+//! uploads and segments, so each input is written to a file first: an unnamed temporary file (nothing is left behind
 //! when the process ends), reached through `/proc/self/fd`.
 
 use std::fs::File;

@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use media_worker::chunk;
 use media_worker::manifest::Manifest;
 use media_worker::reassemble;
 use media_worker::settings::Settings;
+use media_worker::split;
 use parallax_media::process::ToolCommand;
 
 const ROUNDS: usize = 5;
@@ -94,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
         remux_t.push(remux(&src, &r.join("remux.mp4")).await?);
 
         let t = Instant::now();
-        let (inspection, plan, files) = chunk::chunk_file(&src, &r.join("segments"), &settings)
+        let (inspection, plan, files) = split::chunk_file(&src, &r.join("segments"), &settings)
             .await
             .map_err(|f| anyhow::anyhow!("chunking failed: {f}"))?;
         chunk_t.push(t.elapsed());

@@ -2,6 +2,9 @@
 //! target length by stream copy (no re-encode), check that the segments' frame counts add up
 //! to the source's, upload them, save the manifest and send one `SegmentTask` per segment.
 //!
+//! This module is the queue step around it; where the cuts go is [`crate::plan`], the cutting
+//! of a local file [`crate::split`].
+//!
 //! Sources with rotation metadata are the one exception to stream copy: MKV cannot carry a
 //! display matrix, so their segments are re-encoded upright, losslessly, at the same cuts.
 //!
@@ -35,8 +38,7 @@
 //!
 //! The stored depth is only as old as the segments: on AWS both expire with the bucket's
 //! segment retention, after which a re-render is refused with a readable reason.
-
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use parallax_core::backends::Backends;
 use parallax_core::keys::{self, QueueName};
@@ -44,381 +46,14 @@ use parallax_core::model::{
     DepthSeam, Job, JobStatus, JobUpdate, SegmentTask, PREVIEW_SAMPLES, PREVIEW_SAMPLE_SECS,
 };
 use parallax_core::storage::ObjectStorageExt as _;
-use parallax_media::process::ToolCommand;
-use serde::Serialize;
 
+use crate::batch::try_batched;
 use crate::failure::{Failure, RetryContext};
+use crate::inspect;
 use crate::manifest::Manifest;
-use crate::probe::{self, Inspection, Keyframe, PacketScan, SourceInfo};
+use crate::plan::preview_samples;
 use crate::settings::Settings;
-
-/// A segment as planned from the packet scan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlannedSegment {
-    /// Zero-based index.
-    pub index: u32,
-    /// Index of its first frame (= its first packet in decoding order).
-    pub first_frame: u64,
-    /// Frames in it.
-    pub frame_count: u64,
-    /// Start on the source timeline, seconds from the video's first frame.
-    pub start_secs: f64,
-    /// Length up to the next segment's start (the last one: up to the end of its last frame).
-    pub duration_secs: f64,
-}
-
-/// The samples of a preview: `n` segments of a plan cut at about `PREVIEW_SAMPLE_SECS`,
-/// spread evenly over the video (the segments holding the times (2k+1)/2n of its length), in
-/// order. A video too short for `n` separate samples is refused with a reason.
-pub fn preview_samples(plan: &[PlannedSegment], n: usize) -> Result<Vec<usize>, Failure> {
-    let total: f64 = plan.iter().map(|s| s.duration_secs).sum();
-    let need = n as f64 * PREVIEW_SAMPLE_SECS;
-    let mut picked: Vec<usize> = (0..n)
-        .filter_map(|k| {
-            let t = total * (2 * k + 1) as f64 / (2 * n) as f64;
-            plan.iter()
-                .position(|s| t >= s.start_secs && t < s.start_secs + s.duration_secs)
-        })
-        .collect();
-    picked.dedup();
-    if total < need || picked.len() < n {
-        return Err(Failure::reject(
-            "too-short-for-preview",
-            format!(
-                "the video is {total:.1} s long, too short for a preview of {n} separate samples of about {PREVIEW_SAMPLE_SECS} s ({need} s): convert it whole instead (it will not take long)"
-            ),
-        ));
-    }
-    Ok(picked)
-}
-
-/// Chooses the cuts: a new segment starts at the first clean keyframe at least
-/// `segment_secs` after the current segment's start. With keyframes far apart segments get
-/// longer; they are never cut elsewhere than at a clean keyframe.
-pub fn plan_segments(scan: &PacketScan, time_base: f64, segment_secs: f64) -> Vec<PlannedSegment> {
-    let first = scan.first_pts.unwrap_or(0);
-    let secs = |pts: i64| (pts - first) as f64 * time_base;
-    // A small tolerance so that 10 s of 29.97 fps material cut "at 10 s" is not pushed a GOP on.
-    let eps = 1e-3;
-    let mut cuts: Vec<(u64, f64)> = vec![(0, 0.0)];
-    for kf in scan
-        .keyframes
-        .iter()
-        .filter(|k| k.clean && k.packet_index > 0)
-    {
-        let t = secs(kf.pts);
-        if t + eps >= cuts.last().expect("never empty").1 + segment_secs {
-            cuts.push((kf.packet_index, t));
-        }
-    }
-    let end = scan.end_pts.map_or(0.0, secs);
-    (0..cuts.len())
-        .map(|i| {
-            let (first_frame, start) = cuts[i];
-            let (next_frame, next_start) = cuts.get(i + 1).copied().unwrap_or((scan.count, end));
-            PlannedSegment {
-                index: i as u32,
-                first_frame,
-                frame_count: next_frame - first_frame,
-                start_secs: start,
-                duration_secs: (next_start - start).max(0.0),
-            }
-        })
-        .collect()
-}
-
-/// Splits `source` into `plan.len()` MKV files `out_dir/00000.mkv`, ... (video only) and
-/// checks each one's frame count against the plan. Returns the files in order.
-pub async fn split(
-    source: &Path,
-    info: &SourceInfo,
-    keyframes: &[Keyframe],
-    plan: &[PlannedSegment],
-    out_dir: &Path,
-    settings: &Settings,
-) -> Result<Vec<PathBuf>, Failure> {
-    tokio::fs::create_dir_all(out_dir)
-        .await
-        .retry("creating the segment folder")?;
-    let map = format!("0:{}", info.video.index);
-    let mut cmd = ToolCommand::ffmpeg(settings.ffmpeg_timeout).args(["-v", "error"]);
-    if info.format_name == crate::mp4::FORMAT_NAME && info.video.rotation == 0 {
-        // Stream copy from MP4/MOV: the header has every parameter the Matroska muxer
-        // needs, so ffmpeg need not decode pictures to probe the streams.
-        cmd = cmd.arg("-nofind_stream_info");
-    }
-    cmd = cmd.arg("-i").arg(source).args([
-        "-map",
-        &map,
-        "-map_metadata",
-        "-1",
-        "-map_chapters",
-        "-1",
-    ]);
-    let cuts: Vec<String> = plan
-        .iter()
-        .skip(1)
-        .map(|s| s.first_frame.to_string())
-        .collect();
-    if info.video.rotation != 0 {
-        // Autorotation (ffmpeg's default) makes the frames upright; lossless x264 keeps them
-        // as they were, and a keyframe is forced at every planned cut.
-        let force = if cuts.is_empty() {
-            "expr:eq(n,0)".to_owned()
-        } else {
-            format!(
-                "expr:{}",
-                plan.iter()
-                    .map(|s| format!("eq(n,{})", s.first_frame))
-                    .collect::<Vec<_>>()
-                    .join("+")
-            )
-        };
-        cmd = cmd.args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-qp",
-            "0",
-            "-bf",
-            "0",
-            "-fps_mode",
-            "passthrough",
-            "-force_key_frames",
-            &force,
-        ]);
-    } else {
-        cmd = cmd.args(["-c", "copy"]);
-    }
-    let pattern = out_dir.join("%05d.mkv");
-    let single = out_dir.join("00000.mkv");
-    let list = out_dir.join("segments.csv");
-    if cuts.is_empty() {
-        cmd = cmd
-            .args(["-write_crc32", "0", "-f", "matroska"])
-            .arg(&single);
-    } else {
-        cmd = cmd
-            .args(["-f", "segment", "-segment_format", "matroska"])
-            // Matroska's optional CRC-32 elements cost a pass over every byte written.
-            .args(["-segment_format_options", "write_crc32=0"])
-            .args(["-segment_frames", &cuts.join(",")])
-            // Every segment starts at time zero: its place on the timeline is in the manifest,
-            // and a file's own start time is not always known to readers (short MKV tails).
-            .args(["-reset_timestamps", "1", "-segment_start_number", "0"])
-            .arg("-segment_list")
-            .arg(&list)
-            .args(["-segment_list_type", "csv"])
-            .arg(&pattern);
-    }
-    cmd.run().await.retry("splitting the source with ffmpeg")?;
-
-    let files: Vec<PathBuf> = plan
-        .iter()
-        .map(|s| out_dir.join(format!("{:05}.mkv", s.index)))
-        .collect();
-    if cuts.is_empty() {
-        let n = count_frames(&single, settings)
-            .await
-            .retry("counting the segment's frames")?;
-        if n != plan[0].frame_count {
-            return Err(split_mismatch(0, Some(n), plan[0].frame_count));
-        }
-        return Ok(files);
-    }
-    // The muxer's own list says where each segment really starts; each start must be the
-    // planned keyframe (then every segment holds exactly the planned packets).
-    let text = tokio::fs::read_to_string(&list)
-        .await
-        .retry("reading the segment list")?;
-    let starts: Vec<f64> = text
-        .lines()
-        .filter_map(|l| l.split(',').nth(1)?.trim().parse().ok())
-        .collect();
-    if starts.len() != plan.len() {
-        return Err(Failure::reject(
-            "split-failed",
-            format!(
-                "ffmpeg cut the video into {} segments where {} were planned; the keyframe flags of the file are inconsistent (re-encode it and upload again)",
-                starts.len(),
-                plan.len()
-            ),
-        ));
-    }
-    let tb = info.video.time_base.as_f64();
-    let frame = info
-        .video
-        .frame_rate
-        .map_or(0.002, |r| 1.0 / r.as_f64())
-        .max(0.002);
-    // The muxer may shift every timestamp by a constant (it keeps decoding times
-    // non-negative for B-frames), so the starts are compared up to one small common offset,
-    // taken from the first cut and bounded well below a keyframe interval.
-    let kf_time = |index: u64| {
-        keyframes
-            .iter()
-            .find(|k| k.packet_index == index)
-            .map(|k| k.pts as f64 * tb)
-    };
-    let first_kf = kf_time(0).unwrap_or(0.0);
-    let min_gap = keyframes
-        .windows(2)
-        .map(|w| (w[1].pts - w[0].pts) as f64 * tb)
-        .fold(f64::INFINITY, f64::min);
-    let max_offset = (min_gap / 2.0).min(0.5);
-    let offset =
-        kf_time(plan[1].first_frame).map_or(f64::NAN, |k| (starts[1] - starts[0]) - (k - first_kf));
-    if !offset.is_finite() || offset.abs() >= max_offset {
-        return Err(split_mismatch(plan[1].index, None, plan[1].frame_count));
-    }
-    for (seg, t) in plan.iter().zip(&starts).skip(1) {
-        let expected = kf_time(seg.first_frame).map(|k| k - first_kf + offset);
-        if expected.is_none_or(|e| ((t - starts[0]) - e).abs() >= frame / 2.0) {
-            return Err(split_mismatch(seg.index, None, seg.frame_count));
-        }
-    }
-    for f in &files {
-        if !tokio::fs::try_exists(f).await.unwrap_or(false) {
-            return Err(Failure::Retry(anyhow::anyhow!(
-                "segment {} was not written",
-                f.display()
-            )));
-        }
-    }
-    Ok(files)
-}
-
-/// Writes the planned segments from the source's MP4/MOV index without ffmpeg: each segment
-/// holds exactly its planned samples, the first of which must be a keyframe.
-pub async fn split_in_process(
-    source: &Path,
-    track: std::sync::Arc<crate::mp4::VideoTrack>,
-    plan: &[PlannedSegment],
-    out_dir: &Path,
-) -> Result<Vec<PathBuf>, Failure> {
-    tokio::fs::create_dir_all(out_dir)
-        .await
-        .retry("creating the segment folder")?;
-    for seg in plan {
-        let starts_on_key = track
-            .samples
-            .get(seg.first_frame as usize)
-            .is_some_and(|s| s.key);
-        if !starts_on_key || seg.first_frame + seg.frame_count > track.samples.len() as u64 {
-            return Err(split_mismatch(seg.index, None, seg.frame_count));
-        }
-    }
-    let files: Vec<PathBuf> = plan
-        .iter()
-        .map(|s| out_dir.join(format!("{:05}.mkv", s.index)))
-        .collect();
-    let jobs: Vec<(PlannedSegment, PathBuf)> = plan.iter().cloned().zip(files.clone()).collect();
-    let source = source.to_owned();
-    let written = tokio::task::spawn_blocking(move || {
-        jobs.iter()
-            .map(|(seg, file)| {
-                crate::mkv::write_segment(
-                    &source,
-                    &track,
-                    seg.first_frame as usize,
-                    seg.frame_count as usize,
-                    file,
-                )
-            })
-            .collect::<std::io::Result<Vec<u64>>>()
-    })
-    .await
-    .retry("writing the segments")?
-    .retry("writing the segments")?;
-    for (seg, n) in plan.iter().zip(written) {
-        if n != seg.frame_count {
-            return Err(split_mismatch(seg.index, Some(n), seg.frame_count));
-        }
-    }
-    Ok(files)
-}
-
-fn split_mismatch(index: u32, got: Option<u64>, planned: u64) -> Failure {
-    Failure::reject(
-        "split-failed",
-        format!(
-            "segment {index} does not hold the {planned} planned frames{}; the file cannot be cut without losing frames (re-encode it and upload again)",
-            got.map_or(String::new(), |g| format!(" (it has {g})"))
-        ),
-    )
-}
-
-/// Counts the packets of the first video stream (one demuxing pass, no decoding).
-pub async fn count_frames(
-    path: &Path,
-    settings: &Settings,
-) -> Result<u64, parallax_media::process::ProcessError> {
-    let out = ToolCommand::ffprobe(settings.probe_timeout)
-        .args(["-select_streams", "v:0", "-count_packets"])
-        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .await?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text
-        .lines()
-        .find_map(|l| l.trim().trim_end_matches(',').parse::<u64>().ok())
-        .unwrap_or(0))
-}
-
-/// The pure part of chunking: inspect, plan and split a local file. Returns the probe, the
-/// plan and the segment files.
-pub async fn chunk_file(
-    source: &Path,
-    out_dir: &Path,
-    settings: &Settings,
-) -> Result<(Inspection, Vec<PlannedSegment>, Vec<PathBuf>), Failure> {
-    let inspection = probe::inspect_headers(source, settings).await?;
-    let info = &inspection.info;
-    let plan = plan_segments(
-        &inspection.scan,
-        info.video.time_base.as_f64(),
-        settings.segment_secs,
-    );
-    let total: u64 = plan.iter().map(|s| s.frame_count).sum();
-    if total != info.video.frame_count {
-        return Err(Failure::Retry(anyhow::anyhow!(
-            "planned {total} frames for a source of {}",
-            info.video.frame_count
-        )));
-    }
-    let splitting = async {
-        match &inspection.video_track {
-            // Stream copy from an MP4/MOV index: the segments are written in-process.
-            Some(track) if info.video.rotation == 0 => {
-                split_in_process(source, track.clone(), &plan, out_dir).await
-            }
-            _ => {
-                split(
-                    source,
-                    info,
-                    &inspection.scan.keyframes,
-                    &plan,
-                    out_dir,
-                    settings,
-                )
-                .await
-            }
-        }
-    };
-    let files = if inspection.pictures_checked {
-        splitting.await?
-    } else {
-        // The index path has not decoded any picture yet: decode the first ones while the
-        // split runs (two processes side by side), and refuse the file if they do not decode,
-        // before anything is uploaded or sent.
-        let (files, pictures) = tokio::join!(splitting, probe::check_pictures(source, settings));
-        pictures?;
-        files?
-    };
-    Ok((inspection, plan, files))
-}
+use crate::split::chunk_file;
 
 /// What a chunking run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -521,7 +156,7 @@ pub async fn chunk_job(
     else {
         return Ok(ChunkOutcome::Dropped("no source uploaded yet".into()));
     };
-    probe::check_size(size, settings)?;
+    inspect::check_size(size, settings)?;
     let Some(job) = advance(backends, job_id, &JobUpdate::status(JobStatus::Chunking)).await?
     else {
         return Ok(ChunkOutcome::Dropped("job moved on meanwhile".into()));
@@ -602,7 +237,7 @@ pub async fn chunk_job(
         .zip(files.iter().cloned())
         .collect();
     let storage = backends.storage.clone();
-    crate::try_batched(uploads, 4, |(key, file)| {
+    try_batched(uploads, 4, |(key, file)| {
         let storage = storage.clone();
         async move { storage.upload(&key, &file).await }
     })
@@ -658,7 +293,7 @@ async fn chunk_rerender(
         })
         .collect();
     let storage = backends.storage.clone();
-    let found = crate::try_batched(needed, 8, |(key, what)| {
+    let found = try_batched(needed, 8, |(key, what)| {
         let storage = storage.clone();
         async move { storage.head(&key).await.map(|size| (size, what)) }
     })
@@ -716,56 +351,4 @@ async fn send_and_finish(
     )
     .await?;
     Ok(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::probe::Packet;
-
-    fn scan(gop: i64, frames: i64) -> PacketScan {
-        let mut s = PacketScan::default();
-        for i in 0..frames {
-            s.push(Packet {
-                pts: Some(i),
-                dts: Some(i),
-                duration: Some(1),
-                key: i % gop == 0,
-                discard: false,
-            });
-        }
-        s
-    }
-
-    #[test]
-    fn plan_covers_every_frame_once_and_cuts_on_keyframes() {
-        // 30 fps, keyframe every 15 frames, 100 frames, 1 s segments.
-        let s = scan(15, 100);
-        let plan = plan_segments(&s, 1.0 / 30.0, 1.0);
-        let starts: Vec<u64> = plan.iter().map(|p| p.first_frame).collect();
-        assert_eq!(starts, vec![0, 30, 60, 90]);
-        assert_eq!(plan.iter().map(|p| p.frame_count).sum::<u64>(), 100);
-        assert!((plan[3].duration_secs - 10.0 / 30.0).abs() < 1e-9);
-        assert!(starts.iter().all(|f| f % 15 == 0));
-    }
-
-    #[test]
-    fn long_gops_make_longer_segments_never_broken_ones() {
-        let s = scan(250, 300);
-        let plan = plan_segments(&s, 1.0 / 25.0, 2.0);
-        assert_eq!(
-            plan.iter()
-                .map(|p| (p.first_frame, p.frame_count))
-                .collect::<Vec<_>>(),
-            vec![(0, 250), (250, 50)]
-        );
-    }
-
-    #[test]
-    fn short_sources_are_one_segment() {
-        let s = scan(30, 20);
-        let plan = plan_segments(&s, 1.0 / 30.0, 10.0);
-        assert_eq!(plan.len(), 1);
-        assert_eq!(plan[0].frame_count, 20);
-    }
 }

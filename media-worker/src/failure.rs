@@ -71,6 +71,12 @@ impl From<ProcessError> for Failure {
     }
 }
 
+impl From<parallax_media::Error> for Failure {
+    fn from(e: parallax_media::Error) -> Self {
+        Failure::Retry(e.into())
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

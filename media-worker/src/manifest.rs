@@ -7,8 +7,8 @@ use parallax_core::storage::ObjectStorage;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
-use crate::chunk::PlannedSegment;
-use crate::probe::SourceInfo;
+use crate::plan::PlannedSegment;
+use crate::source::SourceInfo;
 
 /// Current manifest format.
 pub const MANIFEST_VERSION: u32 = 1;

@@ -12,12 +12,13 @@ use parallax_core::keys;
 use parallax_core::model::{Job, JobStatus, JobUpdate, ReassemblyRequest};
 use parallax_core::storage::ObjectStorageExt as _;
 use parallax_media::process::{ProcessError, ToolCommand};
+use parallax_media::{mkv, mp4, packets};
 
-use crate::chunk::count_frames;
+use crate::batch::try_batched;
 use crate::failure::{Failure, RetryContext};
 use crate::manifest::Manifest;
-use crate::probe::TrackInfo;
 use crate::settings::Settings;
+use crate::source::TrackInfo;
 
 /// The result's container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +100,7 @@ pub struct Assembled {
     pub container: Container,
     /// Video frames in it.
     pub frame_count: u64,
-    /// Whether the segments were joined in-process ([`crate::mkv::join_in_place`]) rather
+    /// Whether the segments were joined in-process ([`mkv::join_in_place`]) rather
     /// than by ffmpeg's concat demuxer.
     pub joined: bool,
 }
@@ -135,11 +136,10 @@ pub async fn assemble(
         at += seg.duration_secs;
     }
     let job = (outputs.to_vec(), starts, work_dir.to_owned());
-    let join =
-        tokio::task::spawn_blocking(move || crate::mkv::join_in_place(&job.0, &job.1, &job.2))
-            .await
-            .retry("joining the converted segments")?
-            .retry("joining the converted segments")?;
+    let join = tokio::task::spawn_blocking(move || mkv::join_in_place(&job.0, &job.1, &job.2))
+        .await
+        .retry("joining the converted segments")?
+        .retry("joining the converted segments")?;
     let input = match join {
         Ok(url) => VideoInput::Joined(url),
         Err(why) => {
@@ -200,7 +200,7 @@ pub async fn assemble(
     // ffmpeg's progress report counts the video packets it wrote.
     let frames = match read_progress_frames(&progress).await {
         Some(n) => n,
-        None => count_frames(&out, settings)
+        None => packets::count_frames(&out, settings.probe_timeout)
             .await
             .retry("counting the result's frames")?,
     };
@@ -223,7 +223,7 @@ pub async fn assemble(
 #[derive(Debug, Clone)]
 enum VideoInput {
     /// The segments read as one Matroska file with every segment in place
-    /// ([`crate::mkv::join_in_place`]): an ffmpeg input URL.
+    /// ([`mkv::join_in_place`]): an ffmpeg input URL.
     Joined(String),
     /// An ffconcat list of the segments.
     ConcatList(PathBuf),
@@ -262,7 +262,7 @@ fn mux_command(
         VideoInput::Joined(url) => cmd.args(["-f", "matroska", "-i"]).arg(url),
         VideoInput::ConcatList(list) => cmd.args(["-f", "concat", "-safe", "0", "-i"]).arg(list),
     };
-    if src.format_name == crate::mp4::FORMAT_NAME {
+    if src.format_name == mp4::FORMAT_NAME {
         // The MP4/MOV header describes the audio and subtitle tracks fully; probing them
         // would also decode the source's first pictures for nothing.
         cmd = cmd.arg("-nofind_stream_info");
@@ -467,7 +467,7 @@ pub async fn reassemble_job(
         .zip(outputs.iter().cloned())
         .collect();
     let storage = backends.storage.clone();
-    crate::try_batched(downloads, 4, |(key, path)| {
+    try_batched(downloads, 4, |(key, path)| {
         let storage = storage.clone();
         async move { storage.download(&key, &path).await }
     })

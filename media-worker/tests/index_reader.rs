@@ -9,17 +9,17 @@ use std::path::Path;
 
 use common::*;
 use media_worker::failure::Failure;
-use media_worker::probe::{self, Inspection};
+use media_worker::inspect::{self, Inspection};
 use media_worker::settings::Settings;
 
 const X264: &str = "-c:v libx264 -preset ultrafast -pix_fmt yuv420p";
 
 async fn both(path: &Path) -> (Inspection, Inspection) {
     let s = Settings::default();
-    let fast = probe::inspect_headers(path, &s)
+    let fast = inspect::inspect_headers(path, &s)
         .await
         .unwrap_or_else(|f| panic!("index path on {}: {f}", path.display()));
-    let slow = probe::inspect_with_ffprobe(path, &s)
+    let slow = inspect::inspect_with_ffprobe(path, &s)
         .await
         .unwrap_or_else(|f| panic!("ffprobe path on {}: {f}", path.display()));
     (fast, slow)
@@ -184,7 +184,7 @@ async fn other_containers_and_open_gops_fall_back_to_ffprobe() {
         "src.mkv",
         &[video_input("160x90", "30", 1.0), args(X264)],
     );
-    let i = probe::inspect_headers(&mkv, &Settings::default())
+    let i = inspect::inspect_headers(&mkv, &Settings::default())
         .await
         .unwrap();
     assert_eq!(i.via, "ffprobe");
@@ -205,7 +205,7 @@ async fn other_containers_and_open_gops_fall_back_to_ffprobe() {
 }
 
 async fn reject_code(path: &Path) -> &'static str {
-    match probe::inspect_headers(path, &Settings::default()).await {
+    match inspect::inspect_headers(path, &Settings::default()).await {
         Err(Failure::Reject(r)) => r.code,
         Err(Failure::Retry(e)) => panic!("retry, not a rejection: {e:#}"),
         Ok(i) => panic!("{} accepted via {}", path.display(), i.via),
@@ -252,12 +252,12 @@ async fn cut_off_and_damaged_mp4_are_refused() {
     }
     let garbage = d.path().join("garbage.mp4");
     std::fs::write(&garbage, &data).unwrap();
-    let headers = probe::inspect_headers(&garbage, &Settings::default()).await;
+    let headers = inspect::inspect_headers(&garbage, &Settings::default()).await;
     assert!(
         matches!(&headers, Ok(i) if i.via == "index"),
         "the headers alone look fine"
     );
-    match probe::inspect(&garbage, &Settings::default()).await {
+    match inspect::inspect(&garbage, &Settings::default()).await {
         Err(Failure::Reject(r)) => assert_eq!(r.code, "undecodable"),
         other => panic!("garbage pictures accepted: {:?}", other.map(|i| i.via)),
     }

@@ -1,4 +1,4 @@
-//! Joining converted segments in place ([`media_worker::mkv::join_in_place`]) places every picture
+//! Joining converted segments in place ([`parallax_media::mkv::join_in_place`]) places every picture
 //! where ffmpeg's concat demuxer places it; segments it does not join go to the concat
 //! demuxer, and the result is the same.
 
@@ -7,10 +7,10 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use media_worker::chunk;
 use media_worker::manifest::Manifest;
-use media_worker::mkv;
 use media_worker::reassemble;
+use media_worker::split;
+use parallax_media::mkv;
 
 /// `pts_time` of every video packet, in presentation order.
 fn times(path: &Path) -> Vec<String> {
@@ -50,7 +50,7 @@ async fn converted(dir: &Path) -> Converted {
         ],
     );
     let s = settings(1.0);
-    let (inspection, plan, segments) = chunk::chunk_file(&source, &dir.join("segs"), &s)
+    let (inspection, plan, segments) = split::chunk_file(&source, &dir.join("segs"), &s)
         .await
         .unwrap();
     let outputs: Vec<PathBuf> = segments
@@ -192,7 +192,7 @@ async fn the_stereo_layout_declared_by_the_segments_reaches_the_result() {
             ],
         );
         let s = settings(1.0);
-        let (inspection, plan, segments) = chunk::chunk_file(&source, &d.path().join("segs"), &s)
+        let (inspection, plan, segments) = split::chunk_file(&source, &d.path().join("segs"), &s)
             .await
             .unwrap();
         let outputs: Vec<PathBuf> = segments

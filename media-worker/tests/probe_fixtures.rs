@@ -1,6 +1,7 @@
 //! ffprobe JSON parsing on checked-in fixtures (made with ffprobe 5.1 from generated clips).
 
-use media_worker::probe::{classify, ProbeJson, Rational};
+use media_worker::inspect::classify;
+use parallax_media::schema::{ProbeJson, Rational};
 
 fn fixture(name: &str) -> ProbeJson {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use common::*;
 use media_worker::failure::Failure;
-use media_worker::probe;
+use media_worker::inspect;
 use media_worker::settings::Settings;
 
 async fn code(path: &Path, settings: &Settings) -> &'static str {
-    match probe::inspect(path, settings).await {
+    match inspect::inspect(path, settings).await {
         Ok(_) => panic!("{} was accepted", path.display()),
         Err(Failure::Reject(r)) => {
             assert!(!r.message.is_empty());
@@ -102,7 +102,7 @@ async fn limits() {
     let d = scratch();
     let src = good_clip(d.path(), "a.mkv", "");
     let base = Settings::default();
-    probe::inspect(&src, &base)
+    inspect::inspect(&src, &base)
         .await
         .expect("within the defaults");
     let s = Settings {
@@ -139,7 +139,7 @@ async fn pictures_the_engine_cannot_convert() {
     );
     // The same clip tagged BT.709 is fine.
     let sdr = good_clip(d.path(), "sdr.mkv", "-color_trc bt709");
-    probe::inspect(&sdr, &Settings::default()).await.unwrap();
+    inspect::inspect(&sdr, &Settings::default()).await.unwrap();
 }
 
 /// A video stream whose packets are all there but decode to nothing (the picture data

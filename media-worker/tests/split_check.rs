@@ -4,9 +4,10 @@
 mod common;
 
 use common::*;
-use media_worker::chunk::{self, PlannedSegment};
 use media_worker::failure::Failure;
-use media_worker::probe;
+use media_worker::inspect;
+use media_worker::plan::{self, PlannedSegment};
+use media_worker::split;
 
 #[tokio::test]
 async fn a_cut_off_its_planned_keyframe_is_refused() {
@@ -20,15 +21,15 @@ async fn a_cut_off_its_planned_keyframe_is_refused() {
         ],
     );
     let s = settings(1.0);
-    let inspection = probe::inspect(&src, &s).await.unwrap();
+    let inspection = inspect::inspect(&src, &s).await.unwrap();
     let info = &inspection.info;
-    let plan = chunk::plan_segments(&inspection.scan, info.video.time_base.as_f64(), 1.0);
+    let plan = plan::plan_segments(&inspection.scan, info.video.time_base.as_f64(), 1.0);
     assert_eq!(
         plan.iter().map(|p| p.first_frame).collect::<Vec<_>>(),
         vec![0, 30, 60]
     );
     // The planned split passes its own check.
-    chunk::split(
+    split::split(
         &src,
         info,
         &inspection.scan.keyframes,
@@ -44,7 +45,7 @@ async fn a_cut_off_its_planned_keyframe_is_refused() {
     bad[1].first_frame += 5;
     bad[1].frame_count -= 5;
     bad[0].frame_count += 5;
-    match chunk::split(
+    match split::split(
         &src,
         info,
         &inspection.scan.keyframes,
@@ -77,10 +78,10 @@ fn packet_list(path: &std::path::Path) -> Vec<String> {
 /// Chunks `src` (an MP4) in-process and compares every segment with ffmpeg's segment muxer.
 async fn same_as_ffmpeg(src: &std::path::Path, dir: &std::path::Path) {
     let s = settings(1.0);
-    let (inspection, plan, ours) = chunk::chunk_file(src, &dir.join("ours"), &s).await.unwrap();
+    let (inspection, plan, ours) = split::chunk_file(src, &dir.join("ours"), &s).await.unwrap();
     assert!(inspection.video_track.is_some(), "split from the index");
     assert!(plan.len() >= 2);
-    let theirs = chunk::split(
+    let theirs = split::split(
         src,
         &inspection.info,
         &inspection.scan.keyframes,

@@ -14,6 +14,7 @@ use common::*;
 use media_worker::chunk::{self, ChunkOutcome};
 use media_worker::manifest::Manifest;
 use media_worker::settings::Settings;
+use media_worker::split;
 use media_worker::worker::{Step, Worker};
 use parallax_core::backends::Backends;
 use parallax_core::keys::{self, QueueName};
@@ -234,7 +235,7 @@ async fn a_redelivered_chunking_message_resends_the_saved_set() {
         .upload(&keys::source(&job.job_id), &src)
         .await
         .unwrap();
-    let (inspection, plan, files) = chunk::chunk_file(&src, &d.path().join("segs"), &w.settings)
+    let (inspection, plan, files) = split::chunk_file(&src, &d.path().join("segs"), &w.settings)
         .await
         .unwrap();
     let manifest = Manifest::new(&job.job_id, inspection.info, w.settings.segment_secs, &plan);

@@ -9,11 +9,11 @@ pub mod fleet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use media_worker::chunk;
+use media_worker::inspect::Inspection;
 use media_worker::manifest::Manifest;
-use media_worker::probe::Inspection;
 use media_worker::reassemble::{self, Assembled};
 use media_worker::settings::Settings;
+use media_worker::split;
 
 /// A unique temporary folder, removed on drop.
 pub fn scratch() -> tempfile::TempDir {
@@ -207,7 +207,7 @@ pub struct RoundTrip {
 
 /// chunk -> check each segment -> stand-in -> reassemble, all on local files.
 pub async fn round_trip(src: &Path, dir: &Path, settings: &Settings) -> RoundTrip {
-    let (inspection, plan, segments) = chunk::chunk_file(src, &dir.join("segments"), settings)
+    let (inspection, plan, segments) = split::chunk_file(src, &dir.join("segments"), settings)
         .await
         .unwrap_or_else(|f| panic!("chunking {} failed: {f}", src.display()));
     assert_eq!(segments.len(), plan.len());
