@@ -79,6 +79,9 @@ pub struct StreamJson {
     /// Frame count declared by the container (MP4/MOV), when it declares one.
     #[serde(default)]
     pub nb_frames: Option<String>,
+    /// Frames decoded, when asked for (`-count_frames`).
+    #[serde(default)]
+    pub nb_read_frames: Option<String>,
     /// Dispositions (0/1 flags).
     #[serde(default)]
     pub disposition: BTreeMap<String, i64>,
@@ -243,6 +246,13 @@ impl StreamJson {
     /// The frame count the container declares (MP4/MOV), when it declares one.
     pub fn declared_frames(&self) -> Option<u64> {
         self.nb_frames
+            .as_deref()
+            .and_then(|n| n.trim().parse().ok())
+    }
+
+    /// The frames ffprobe decoded (`-count_frames`), when it was asked to count them.
+    pub fn decoded_frames(&self) -> Option<u64> {
+        self.nb_read_frames
             .as_deref()
             .and_then(|n| n.trim().parse().ok())
     }

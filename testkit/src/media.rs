@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use parallax_media::process::ToolCommand;
-use serde_json::Value;
 
 /// A sample clip's shape.
 #[derive(Debug, Clone)]
@@ -167,30 +166,24 @@ fn clock_secs(v: &str) -> Option<f64> {
 
 /// Start time and duration (seconds) of each stream of `path`, by type (`video`, `audio`).
 pub async fn stream_spans(path: &Path) -> Result<Vec<(String, f64, f64)>> {
-    let out = ToolCommand::ffprobe(Duration::from_secs(300))
-        .args(["-show_streams", "-show_format", "-of", "json"])
-        .arg(path.as_os_str())
-        .output()
+    let json = parallax_media::probe::format_and_streams(path, Duration::from_secs(300))
         .await
         .with_context(|| format!("probing {}", path.display()))?;
-    let v: Value = serde_json::from_slice(&out.stdout)?;
-    let secs = |v: &Value| v.as_str().and_then(|s| s.parse::<f64>().ok());
-    let format_duration = secs(&v["format"]["duration"]).unwrap_or(0.0);
-    Ok(v["streams"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let format_duration = json
+        .format
+        .as_ref()
+        .and_then(|f| f.duration_secs())
+        .unwrap_or(0.0);
+    Ok(json
+        .streams
         .iter()
         .map(|s| {
-            let start = secs(&s["start_time"]).unwrap_or(0.0);
-            let duration = secs(&s["duration"])
-                .or_else(|| s["tags"]["DURATION"].as_str().and_then(clock_secs))
+            let start = s.start_secs().unwrap_or(0.0);
+            let duration = s
+                .duration_secs()
+                .or_else(|| s.tag("DURATION").and_then(clock_secs))
                 .unwrap_or(format_duration);
-            (
-                s["codec_type"].as_str().unwrap_or("").to_owned(),
-                start,
-                duration,
-            )
+            (s.kind().to_owned(), start, duration)
         })
         .collect())
 }
@@ -210,44 +203,36 @@ pub struct Probe {
     pub audio_languages: Vec<String>,
 }
 
-/// Probes `path`, counting video frames exactly.
+/// Probes `path`, counting video frames exactly (by decoding them all).
 pub async fn probe(path: &Path) -> Result<Probe> {
-    let out = ToolCommand::ffprobe(Duration::from_secs(300))
-        .args([
-            "-count_frames",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(path.as_os_str())
-        .output()
-        .await
-        .with_context(|| format!("probing {}", path.display()))?;
-    let v: Value = serde_json::from_slice(&out.stdout)?;
-    let streams = v["streams"].as_array().cloned().unwrap_or_default();
-    let video = streams
+    let json = parallax_media::probe::json(
+        path,
+        Duration::from_secs(300),
+        &["-count_frames", "-show_streams", "-show_format"],
+    )
+    .await
+    .with_context(|| format!("probing {}", path.display()))?;
+    let video = json
+        .streams
         .iter()
-        .find(|s| s["codec_type"] == "video")
+        .find(|s| s.kind() == "video")
         .context("no video stream")?;
-    let num = |v: &Value| -> u64 {
-        v.as_str()
-            .and_then(|s| s.parse().ok())
-            .or_else(|| v.as_u64())
-            .unwrap_or(0)
-    };
     Ok(Probe {
-        frames: num(&video["nb_read_frames"]),
-        duration: v["format"]["duration"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
+        frames: video
+            .decoded_frames()
+            .context("ffprobe counted no frames")?,
+        duration: json
+            .format
+            .as_ref()
+            .and_then(|f| f.duration_secs())
             .unwrap_or(0.0),
-        width: video["width"].as_u64().unwrap_or(0) as u32,
-        height: video["height"].as_u64().unwrap_or(0) as u32,
-        audio_languages: streams
+        width: video.width.unwrap_or(0),
+        height: video.height.unwrap_or(0),
+        audio_languages: json
+            .streams
             .iter()
-            .filter(|s| s["codec_type"] == "audio")
-            .map(|s| s["tags"]["language"].as_str().unwrap_or("").to_owned())
+            .filter(|s| s.kind() == "audio")
+            .map(|s| s.tag("language").unwrap_or("").to_owned())
             .collect(),
     })
 }
