@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 
 use parallax_core::model::{ConversionSettings, StereoMode};
 use parallax_engine::stereo::{output_size, DepthMap, StereoParams, StereoRenderer, Yuv420};
-use parallax_engine::{ConvertRequest, Engine, EngineConfig, SeamStart};
+use parallax_engine::{ConvertRequest, Engine, SeamStart};
 
-use super::repo;
+use super::default_engine;
 
 /// A luma difference past which a pixel counts as an artifact (of 219 levels).
 pub const ARTIFACT_LEVELS: i32 = 24;
@@ -328,14 +328,6 @@ fn depth_changes(frames: &[Vec<u8>]) -> Vec<f64> {
             s / p[0].len() as f64
         })
         .collect()
-}
-
-/// The engine with the committed default depth model (a function of the image, unlike a
-/// random-weight model).
-fn default_engine() -> Engine {
-    let mut cfg = EngineConfig::new(repo().join("models/default-depth.onnx"));
-    cfg.preset = Some("ultrafast".to_owned());
-    Engine::load(&cfg).expect("loading models/default-depth.onnx")
 }
 
 /// Depth-map video of `input` from `seam`, losslessly encoded: its frames.
