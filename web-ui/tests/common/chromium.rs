@@ -120,8 +120,7 @@ pub fn artifacts_dir(folder: &str) -> PathBuf {
         .join(folder)
         .components()
         .collect();
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     dir
 }
 
