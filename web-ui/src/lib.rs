@@ -37,7 +37,6 @@ mod openapi;
 mod pages;
 pub mod presets;
 pub mod security;
-mod stream;
 pub mod throttle;
 pub mod views;
 
@@ -161,8 +160,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/jobs/{id}/rerender", post(api::rerender::rerender_job))
         .route("/api/jobs/{id}/convert", post(api::convert::convert_all))
         .route("/api/models", get(api::settings::list_models))
-        .route("/api/jobs/{id}/segments", get(stream::list))
-        .route("/api/jobs/{id}/segments/{index}", get(stream::segment))
+        .route("/api/jobs/{id}/segments", get(api::segments::list))
+        .route(
+            "/api/jobs/{id}/segments/{index}",
+            get(api::segments::segment),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security::guard,

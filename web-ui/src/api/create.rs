@@ -33,7 +33,7 @@ struct CreateJob {
     #[schema(value_type = Option<StereoMode>)]
     mode: Option<String>,
     /// Overrides of the preset's settings (or of the defaults), field by field; checked
-    /// against the fields `ConversionSettings` has by [`presets::merge`].
+    /// against the fields `ConversionSettings` has by [`crate::presets::merge`].
     #[serde(default)]
     #[schema(value_type = Option<ConversionSettings>)]
     settings: Option<serde_json::Value>,

@@ -8,6 +8,7 @@
 //! - [`create`]: `POST /api/jobs`, a new job and its presigned upload;
 //! - [`patch`]: `PATCH /api/jobs/{id}`, a new title or "upload finished";
 //! - [`jobs`]: reading, listing, watching, cancelling and downloading jobs;
+//! - [`segments`]: a converting job's finished segments, for its page's player;
 //! - [`rerender`] and [`convert`]: jobs made from another job's stored work, which a
 //!   [`marker`] object starts.
 
@@ -27,6 +28,7 @@ pub mod marker;
 pub mod patch;
 pub mod request;
 pub mod rerender;
+pub mod segments;
 pub mod settings;
 
 /// `GET /healthz`: the process is up and the job store answers.

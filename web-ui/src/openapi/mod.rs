@@ -44,8 +44,8 @@ pub use schemas::{
         crate::api::rerender::rerender_job,
         crate::api::convert::convert_all,
         crate::api::settings::list_models,
-        crate::stream::list,
-        crate::stream::segment,
+        crate::api::segments::list,
+        crate::api::segments::segment,
     ),
     // Schemas named only by a query parameter or an `IntoResponses` type: utoipa does not
     // collect those by itself.

@@ -253,7 +253,7 @@ fn viewer_layout(m: StereoMode) -> (&'static str, &'static str, &'static str, &'
 /// The job page's player and 3D viewer. It sits outside the live part of the page (which is
 /// replaced every few seconds), so playback goes on while the progress refreshes. A completed
 /// job plays its result; a job on its way plays its finished segments as they come (see
-/// [`crate::stream`]); `/static/viewer.js` adds the 3D views the browser can show.
+/// [`crate::api::segments`]); `/static/viewer.js` adds the 3D views the browser can show.
 async fn viewer_section(state: &AppState, id: &str) -> Result<Markup, AppError> {
     let job = load_job(state, id).await?;
     let video = match job.status {

@@ -26,7 +26,7 @@ enum Input {
 
 /// Every `ConversionSettings` field on the upload page: (field, label, hint, input), in the
 /// order shown. A test checks that the list and the settings' fields agree (but for
-/// [`NOT_IN_FORM`]).
+/// `NOT_IN_FORM`, which only the test needs).
 const SETTING_INPUTS: &[(&str, &str, &str, Input)] = &[
     (
         "divergence",

@@ -18,7 +18,7 @@ use parallax_core::keys;
 use parallax_core::Error as CoreError;
 use serde::{Deserialize, Serialize};
 
-use crate::api::request::load_job;
+use super::request::load_job;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::AppState;
 
