@@ -33,6 +33,7 @@ pub mod mp4;
 pub mod probe;
 pub mod reassemble;
 pub mod settings;
+pub mod trigger;
 pub mod worker;
 
 /// Runs `f` on every item, at most `n` at a time, stopping at the first error; results in

@@ -336,6 +336,38 @@ async fn a_lost_lease_stops_the_handler() {
     assert!(f.failed().is_empty());
 }
 
+/// The heartbeat keeps a message hidden past its visibility timeout, and says when the lease
+/// is gone (here: the message was deleted by its handle). (Moved from video-worker, whose
+/// own wrapper of it is gone.)
+#[tokio::test]
+async fn the_heartbeat_keeps_a_message_hidden_and_reports_a_lost_lease() {
+    let f = Fixture::new(Duration::from_secs(1), 4);
+    f.send("{}").await;
+    let msg = f.queue.receive(1).await.unwrap().remove(0);
+    let beat = {
+        let q = f.queue.clone();
+        let receipt = msg.receipt_handle.clone();
+        tokio::spawn(async move {
+            let visibility = Duration::from_secs(1);
+            hold_lease(&*q, &receipt, visibility, heartbeat_interval(visibility)).await
+        })
+    };
+    // Three visibility timeouts later the message is still hidden: what is asserted is that
+    // it stays so for that long, so this waits out the time rather than for a state.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(f.queue.receive(1).await.unwrap().is_empty());
+    assert!(!beat.is_finished());
+    f.queue.delete(&msg.receipt_handle).await.unwrap();
+    let lost = tokio::time::timeout(Duration::from_secs(30), beat)
+        .await
+        .expect("the heartbeat notices")
+        .unwrap();
+    assert!(
+        matches!(lost, LeaseLost::Taken(Error::StaleReceipt { .. })),
+        "{lost}"
+    );
+}
+
 /// A heartbeat that keeps failing for a whole visibility timeout counts as a lost lease.
 /// (Only tokio's clock is involved, so it runs on a paused one.)
 #[tokio::test(start_paused = true)]
