@@ -607,7 +607,9 @@ async fn a_worker_killed_mid_segment_is_replaced_and_the_segment_redone() {
     let job = slow_segment(&b, clips.path()).await;
 
     let mut first = spawn_worker(dir.path(), 2, 30, true);
-    // Past the 2 s visibility timeout: the heartbeat keeps the task away from others.
+    // Past the 2 s visibility timeout: the heartbeat keeps the task away from others. (What
+    // is asserted is that the task stays hidden for longer than the timeout, so this waits
+    // out the time; it waits for no state.)
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(
         b.queue(QueueName::Segments)
