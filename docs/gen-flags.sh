@@ -7,8 +7,8 @@ bin=${1:-target/debug}
 out=${2:-docs/flags.md}
 commands=(
   "web-ui"
-  "media-worker" "media-worker chunk" "media-worker reassemble"
-  "video-worker" "video-worker infer" "video-worker trigger" "video-worker convert"
+  "media-worker" "media-worker chunk" "media-worker trigger" "media-worker reassemble"
+  "video-worker" "video-worker infer" "video-worker convert"
   "video-worker models" "video-worker models fetch"
   "parallax-fleet demo" "parallax-fleet up" "parallax-fleet bench"
 )

@@ -13,9 +13,9 @@ use anyhow::{bail, Context as _, Result};
 pub enum Role {
     /// The web front.
     WebUi,
-    /// Chunking and reassembly.
+    /// Chunking, the completion trigger and reassembly.
     MediaWorker,
-    /// Depth inference, stereo rendering, completion trigger.
+    /// Depth inference and stereo rendering.
     VideoWorker,
 }
 

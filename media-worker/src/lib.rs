@@ -36,4 +36,5 @@ pub mod reassemble;
 pub mod settings;
 pub mod source;
 pub mod split;
+pub mod trigger;
 pub mod worker;

@@ -269,11 +269,7 @@ mod tests {
             receive_count: 1,
             message_id: "m".into(),
         };
-        let ctx = Context {
-            receive_count: 1,
-            max_receives: 5,
-            shutdown: CancellationToken::new(),
-        };
+        let ctx = Context::new(1, 5, CancellationToken::new());
         let outcome = Chunking(worker).handle(&msg, &ctx).await.unwrap();
         assert_eq!(outcome, Outcome::Done);
         let queue = backends.queue(QueueName::Chunking).receiver.clone();

@@ -11,44 +11,51 @@
 //! run, no warm-up, nothing stored. The whole re-render flow is described in media-worker's
 //! chunking step, which turns a re-render job into tasks.
 //!
-//! Reliability, in the order things can go wrong:
-//! - The message stays invisible while converting (a heartbeat in a `select!` with the work).
-//!   If the lease is lost anyway, the work stops: another worker has the message.
+//! The loop runs on core's queue-worker runtime ([`parallax_core::worker`]), like every other
+//! queue of the fleet; [`InferWorker`] is its [`Handler`]. What that means here, in the order
+//! things can go wrong:
+//! - The message stays invisible while converting (the runtime's heartbeat). If the lease is
+//!   lost anyway, the runtime drops the conversion: another worker has the message.
 //! - A crash mid-segment leaves the message to come back after its visibility timeout, and
 //!   another worker redoes the segment to the same keys.
-//! - Bad input (not a video, missing segment, invalid settings) fails the job at once with a
-//!   code and a readable message, and the task is deleted.
-//! - Anything else is retried (the message comes back after a short back-off). On the last
-//!   receive the queue allows, a failure also marks the job failed (`segment-failed`, naming
-//!   the segment and the cause), so the copy that then lands in the dead-letter queue is
-//!   never silent.
-//! - On shutdown the current message is released at once (visibility 0) for another worker.
+//! - Bad input (not a video, missing segment, invalid settings, an unknown model) is a
+//!   [`HandlerError::Reject`]: the job fails at once with a code and a readable message, and
+//!   the task is deleted.
+//! - Anything else is a [`HandlerError::Retry`] (the message comes back after a short
+//!   back-off). On the last receive the queue allows, a failure also marks the job failed
+//!   (`segment-failed`, naming the segment and the cause, see [`Handler::give_up`]), so the
+//!   copy that then lands in the dead-letter queue is never silent.
+//! - On shutdown the segment in hand may finish within the grace period
+//!   ([`InferConfig::grace`]); otherwise it is released (visibility 0) for another worker.
+//! - A task for a model this worker does not hold is passed on (see [`crate::routing`]):
+//!   copied to the queue and deleted, never counted towards the dead-letter queue.
 //!
-//! Overlap: once a segment has handed nine tenths of its frames to the encoder, the slot
+//! Overlap: once a segment has handed nine tenths of its frames to the encoder, it tells the
+//! runtime it is draining ([`Context::draining`], with [`LoopConfig::overlap`]), and the slot
 //! already takes the next task, so that task's download, probes and seam warm-up run while
 //! the last frames and the encoder's lookahead drain and the result is checked and uploaded.
 //! At most two segments are in flight per slot, the older one finishing.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use async_trait::async_trait;
 use parallax_core::backends::Backends;
 use parallax_core::jobs::JobStore;
 use parallax_core::keys::{self, QueueName};
-use parallax_core::model::{JobUpdate, SegmentOutput, SegmentTask};
-use parallax_core::queue::{QueueReceiver, QueueSender, ReceivedMessage};
+use parallax_core::model::{Job, JobUpdate, SegmentOutput, SegmentTask};
+use parallax_core::queue::{QueueReceiver, QueueSender, QueueSettings, ReceivedMessage};
 use parallax_core::storage::{ObjectStorage, ObjectStorageExt as _};
+use parallax_core::worker::{
+    self, CancellationToken, Context, Handler, HandlerError, LoopConfig, Outcome,
+};
 use parallax_core::Error;
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
 
 use crate::converter::{BadInput, ConvertRequest, SeamStart, SegmentConverter, StateSink};
 use crate::routing::{self, HeldModels, HolderTiming, Pick};
 use crate::seam::Handoffs;
-use crate::worker;
 
 /// With overlap, the next segment starts once all but `1 / OVERLAP_DIVISOR` of the current
 /// one's frames have reached the encoder.
@@ -65,6 +72,9 @@ pub struct InferConfig {
     pub visibility_timeout: Duration,
     /// Receives after which the queue moves a message to its dead-letter queue.
     pub max_receives: u32,
+    /// How long the segments in hand may still run after shutdown before they are released
+    /// for another worker.
+    pub grace: Duration,
     /// Folder for the per-segment scratch directories (the system temp dir when `None`).
     pub work_dir: Option<PathBuf>,
     /// How long a job may wait for a worker holding the model it names, when no running
@@ -87,6 +97,7 @@ impl InferConfig {
             overlap: true,
             visibility_timeout: q.visibility_timeout,
             max_receives: q.max_receives,
+            grace: Duration::from_secs(30),
             work_dir: None,
             model_wait: Duration::from_secs(30 * 60),
             pass_on_pause: Duration::from_secs(2),
@@ -95,36 +106,8 @@ impl InferConfig {
     }
 }
 
-/// Why a segment could not be converted.
-#[derive(Debug)]
-pub enum SegmentFailure {
-    /// The input is at fault; retrying cannot help. Fails the job with `code`.
-    BadInput {
-        /// Stable kebab-case code.
-        code: &'static str,
-        /// A reason a person can act on.
-        message: String,
-    },
-    /// Infrastructure trouble (or something unexplained): retry.
-    Retry(anyhow::Error),
-}
-
-impl From<anyhow::Error> for SegmentFailure {
-    fn from(e: anyhow::Error) -> Self {
-        SegmentFailure::Retry(e)
-    }
-}
-
-impl std::fmt::Display for SegmentFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SegmentFailure::BadInput { code, message } => write!(f, "{code}: {message}"),
-            SegmentFailure::Retry(e) => write!(f, "{e:#}"),
-        }
-    }
-}
-
-/// The segment worker over one set of adapters and the depth models it holds.
+/// The segment worker over one set of adapters and the depth models it holds: the
+/// segments queue's [`Handler`].
 #[derive(Debug, Clone)]
 pub struct InferWorker {
     jobs: Arc<dyn JobStore>,
@@ -163,132 +146,57 @@ impl InferWorker {
         }
     }
 
-    /// Receives and converts segments until `shutdown`, `concurrency` at a time.
+    /// Receives and converts segments until `shutdown`, `concurrency` at a time, on core's
+    /// queue-worker runtime; meanwhile renews the notes of the models this worker holds.
     pub async fn run(&self, shutdown: CancellationToken) {
         let names: Vec<String> = self.models.names().map(str::to_owned).collect();
-        tracing::info!(concurrency = self.cfg.concurrency, models = ?names, "segment worker started");
+        tracing::info!(concurrency = self.cfg.concurrency, overlap = self.cfg.overlap, models = ?names, "segment worker started");
         let notes = tokio::spawn(routing::renew_notes(
             self.storage.clone(),
             names,
             self.cfg.holders,
             shutdown.clone(),
         ));
-        let slots: Vec<_> = (0..self.cfg.concurrency.max(1))
-            .map(|_| {
-                let this = self.clone();
-                let shutdown = shutdown.clone();
-                tokio::spawn(async move { this.run_slot(shutdown).await })
-            })
-            .collect();
-        for s in slots {
-            let _ = s.await;
-        }
+        let cfg = LoopConfig {
+            concurrency: self.cfg.concurrency.max(1),
+            overlap: self.cfg.overlap,
+            visibility_timeout: self.cfg.visibility_timeout,
+            max_receives: self.cfg.max_receives,
+            grace: self.cfg.grace,
+            ..LoopConfig::new(QueueName::Segments.to_string(), &QueueSettings::default())
+        };
+        worker::run(self.tasks.clone(), Arc::new(self.clone()), cfg, shutdown).await;
         let _ = notes.await;
         tracing::info!("segment worker stopped");
     }
 
-    async fn run_slot(&self, shutdown: CancellationToken) {
-        // The previous segment, still finishing (encoder drain, checks, upload).
-        let mut finishing: Option<(tokio::task::JoinHandle<()>, ReceivedMessage)> = None;
-        while !shutdown.is_cancelled() {
-            // Not raced against shutdown: a receive cut off midway could hide a message
-            // without handing it over. It is a short poll (QUEUE_WAIT_SECS).
-            let msgs = match self.tasks.receive(1).await {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(error = %e, "receiving segment tasks failed; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    }
-                }
-            };
-            for msg in msgs {
-                if shutdown.is_cancelled() {
-                    worker::release(&*self.tasks, &msg, Duration::ZERO).await;
-                    continue;
-                }
-                let this = self.clone();
-                let token = shutdown.clone();
-                let m = msg.clone();
-                let fed = Arc::new(tokio::sync::Notify::new());
-                let signal = self.cfg.overlap.then(|| fed.clone());
-                // Its own task: a panic fails this message only (it comes back after its
-                // visibility timeout), never the loop.
-                let mut handle =
-                    tokio::spawn(
-                        async move { this.handle_message_signalling(&m, token, signal).await },
-                    );
-                let done = tokio::select! {
-                    r = &mut handle => Some(r),
-                    _ = fed.notified() => None,
-                };
-                if let Some((prev, prev_msg)) = finishing.take() {
-                    log_panic(prev.await, &prev_msg);
-                }
-                match done {
-                    Some(r) => log_panic(r, &msg),
-                    None => finishing = Some((handle, msg)),
-                }
-            }
-        }
-        if let Some((prev, prev_msg)) = finishing.take() {
-            log_panic(prev.await, &prev_msg);
-        }
+    fn task(msg: &ReceivedMessage) -> Option<SegmentTask> {
+        serde_json::from_str(&msg.body).ok()
     }
 
-    /// Handles one received task end to end: skip, convert, report, fail or release.
-    pub async fn handle_message(&self, msg: &ReceivedMessage, shutdown: CancellationToken) {
-        self.handle_message_signalling(msg, shutdown, None).await
-    }
-
-    /// [`Self::handle_message`], notifying `fed` once nine tenths of the segment's frames have
-    /// been handed to the encoder.
-    async fn handle_message_signalling(
-        &self,
-        msg: &ReceivedMessage,
-        shutdown: CancellationToken,
-        fed: Option<Arc<tokio::sync::Notify>>,
-    ) {
-        let task: SegmentTask = match serde_json::from_str(&msg.body) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(message_id = %msg.message_id, error = %e, "segments message is not a SegmentTask; leaving it for the dead-letter queue");
-                worker::release(&*self.tasks, msg, Duration::ZERO).await;
-                return;
-            }
-        };
-        let span = tracing::info_span!("segment", job_id = %task.job_id, segment = task.segment_index, receives = msg.receive_count);
-        self.handle_task(msg, &task, shutdown, fed)
-            .instrument(span)
-            .await
-    }
-
+    /// Handles one task: skip, pass on, or convert and report.
     async fn handle_task(
         &self,
-        msg: &ReceivedMessage,
         task: &SegmentTask,
-        shutdown: CancellationToken,
-        fed: Option<Arc<tokio::sync::Notify>>,
-    ) {
-        let job = match self.jobs.get(&task.job_id).await {
-            Ok(Some(job)) if job.status.is_terminal() => {
+        msg: &ReceivedMessage,
+        ctx: &Context,
+    ) -> Result<Outcome, HandlerError> {
+        let job = match self
+            .jobs
+            .get(&task.job_id)
+            .await
+            .context("reading the job")?
+        {
+            Some(job) if job.status.is_terminal() => {
                 tracing::info!(status = %job.status, "job already finished; skipping the segment");
-                worker::acknowledge(&*self.tasks, msg).await;
-                return;
+                return Ok(Outcome::Done);
             }
-            Ok(Some(job)) => job,
-            Ok(None) => {
+            Some(job) => job,
+            None => {
                 tracing::warn!(
                     "segment task for a job that does not exist (deleted?); dropping it"
                 );
-                worker::acknowledge(&*self.tasks, msg).await;
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the job; the task will be retried");
-                worker::release(&*self.tasks, msg, self.backoff(msg)).await;
-                return;
+                return Ok(Outcome::Done);
             }
         };
         match self.models.pick(task.settings.model.as_deref()) {
@@ -304,84 +212,21 @@ impl InferWorker {
                 }
             }
             Pick::Unknown(name) => {
-                let message = format!(
-                    "the depth model {name:?} is not in the model catalogue; `video-worker models list` shows the known models"
-                );
-                tracing::warn!(%message, "bad input: failing the job");
-                match self.fail_job(task, "unknown-model", &message).await {
-                    Ok(()) => worker::acknowledge(&*self.tasks, msg).await,
-                    Err(_) => worker::release(&*self.tasks, msg, self.backoff(msg)).await,
-                }
-                return;
+                return Err(HandlerError::reject(
+                    "unknown-model",
+                    format!("the depth model {name:?} is not in the model catalogue; `video-worker models list` shows the known models"),
+                ));
             }
             Pick::NotHeld(name) => {
                 let name = name.to_owned();
-                self.pass_on(msg, task, &job, &name, shutdown).await;
-                return;
+                return self.pass_on(msg, &job, &name, ctx).await;
             }
         }
 
-        let frames_done = Arc::new(AtomicU64::new(0));
-        let beat = worker::heartbeat(
-            self.tasks.clone(),
-            msg.clone(),
-            self.cfg.visibility_timeout,
-            worker::heartbeat_interval(self.cfg.visibility_timeout),
-        );
         tracing::info!(frames = task.frame_count, "converting segment");
-        let result = tokio::select! {
-            r = self.process(task, frames_done.clone(), fed) => r,
-            lost = beat => {
-                tracing::warn!(error = %lost, frames_done = frames_done.load(Ordering::Relaxed), "lost the task's lease (another worker may have it now); stopping this conversion");
-                return;
-            }
-            _ = shutdown.cancelled() => {
-                tracing::info!(frames_done = frames_done.load(Ordering::Relaxed), "shutting down: releasing the segment for another worker");
-                worker::release(&*self.tasks, msg, Duration::ZERO).await;
-                return;
-            }
-        };
-
-        match result {
-            Ok(out) => {
-                tracing::info!(frames = out.frame_count, key = %out.output_key, "segment converted and reported");
-                worker::acknowledge(&*self.tasks, msg).await;
-            }
-            Err(SegmentFailure::BadInput { code, message }) => {
-                tracing::warn!(code, %message, "bad input: failing the job");
-                match self.fail_job(task, code, &message).await {
-                    Ok(()) => worker::acknowledge(&*self.tasks, msg).await,
-                    Err(e) => {
-                        tracing::warn!(
-                            error = format!("{e:#}"),
-                            "could not mark the job failed; the task will be retried"
-                        );
-                        worker::release(&*self.tasks, msg, self.backoff(msg)).await;
-                    }
-                }
-            }
-            Err(SegmentFailure::Retry(e)) if msg.receive_count >= self.cfg.max_receives => {
-                let message = format!(
-                    "segment {} of {} could not be converted after {} attempts: {e:#}",
-                    task.segment_index + 1,
-                    task.total_segments,
-                    msg.receive_count
-                );
-                tracing::error!(%message, "giving up on the segment: failing the job; the task goes to the dead-letter queue");
-                if let Err(e) = self.fail_job(task, "segment-failed", &message).await {
-                    tracing::error!(error = format!("{e:#}"), "could not mark the job failed");
-                }
-                // Visible again at once: the next receive moves it to the dead-letter queue.
-                worker::release(&*self.tasks, msg, Duration::ZERO).await;
-            }
-            Err(SegmentFailure::Retry(e)) => {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "segment failed; it will be retried"
-                );
-                worker::release(&*self.tasks, msg, self.backoff(msg)).await;
-            }
-        }
+        let out = self.process(task, ctx).await?;
+        tracing::info!(frames = out.frame_count, key = %out.output_key, "segment converted and reported");
+        Ok(Outcome::Done)
     }
 
     /// A task for a model this worker does not hold: passed on to the queue for a worker
@@ -390,11 +235,10 @@ impl InferWorker {
     async fn pass_on(
         &self,
         msg: &ReceivedMessage,
-        task: &SegmentTask,
-        job: &parallax_core::model::Job,
+        job: &Job,
         model: &str,
-        shutdown: CancellationToken,
-    ) {
+        ctx: &Context,
+    ) -> Result<Outcome, HandlerError> {
         let held =
             routing::held_by_a_running_worker(&*self.storage, model, self.cfg.holders.fresh_for)
                 .await;
@@ -408,16 +252,13 @@ impl InferWorker {
                 .map(|w| w.since);
             let waited = since.map_or(Duration::ZERO, |s| (now - s).to_std().unwrap_or_default());
             if waited > self.cfg.model_wait {
-                let message = format!(
-                    "no running video-worker holds the depth model {model} (waited {} min): start one that holds it (`video-worker --models {model}`, after `video-worker models fetch {model}`), or convert with another model",
-                    waited.as_secs() / 60
-                );
-                tracing::warn!(%message, "failing the job");
-                match self.fail_job(task, "no-worker-for-model", &message).await {
-                    Ok(()) => worker::acknowledge(&*self.tasks, msg).await,
-                    Err(_) => worker::release(&*self.tasks, msg, self.backoff(msg)).await,
-                }
-                return;
+                return Err(HandlerError::reject(
+                    "no-worker-for-model",
+                    format!(
+                        "no running video-worker holds the depth model {model} (waited {} min): start one that holds it (`video-worker --models {model}`, after `video-worker models fetch {model}`), or convert with another model",
+                        waited.as_secs() / 60
+                    ),
+                ));
             }
             if since.is_none() {
                 let wait = parallax_core::model::Waiting {
@@ -439,20 +280,18 @@ impl InferWorker {
             tracing::debug!(%model, "passing the task on to a worker that holds its model");
         }
         tokio::select! {
-            _ = shutdown.cancelled() => {
-                worker::release(&*self.tasks, msg, Duration::ZERO).await;
-                return;
-            }
+            // Back to the queue at once, for the next worker to look at.
+            _ = ctx.shutdown.cancelled() => return Ok(Outcome::Release(Duration::ZERO)),
             _ = tokio::time::sleep(pause) => {}
         }
-        // A copy first, then the original: a crash in between leaves a harmless duplicate,
-        // never a lost task.
-        match self.own_queue.send(&msg.body).await {
-            Ok(_) => worker::acknowledge(&*self.tasks, msg).await,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not pass the task on; it comes back after its visibility timeout");
-            }
-        }
+        // A copy first, then the original (deleted by the runtime on `Done`): a crash in
+        // between leaves a harmless duplicate, never a lost task. The copy starts with a
+        // fresh receive count, so passing on never moves a task towards the dead-letter queue.
+        self.own_queue
+            .send(&msg.body)
+            .await
+            .context("passing the task on (sending its copy to the segments queue)")?;
+        Ok(Outcome::Done)
     }
 
     /// Says that this segment is being converted (for the job page's segment bar); a failure
@@ -467,12 +306,6 @@ impl InferWorker {
         {
             tracing::debug!(error = %e, "could not note the segment as started");
         }
-    }
-
-    /// How long a failed task waits before it is handed out again: grows with the receive
-    /// count, never beyond the visibility timeout.
-    fn backoff(&self, msg: &ReceivedMessage) -> Duration {
-        (Duration::from_secs(2) * msg.receive_count.max(1)).min(self.cfg.visibility_timeout)
     }
 
     /// Puts what the conversion did to the picture on the job, for its page and the API; a
@@ -490,33 +323,17 @@ impl InferWorker {
         }
     }
 
-    async fn fail_job(&self, task: &SegmentTask, code: &str, message: &str) -> anyhow::Result<()> {
-        match self
-            .jobs
-            .update(&task.job_id, &JobUpdate::failed(code, message))
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Already failed or completed (or gone): nothing left to mark.
-            Err(Error::InvalidTransition { .. } | Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(anyhow::Error::new(e).context("marking the job failed")),
-        }
-    }
-
-    /// Converts one segment and reports it: the part of handling that the heartbeat covers.
-    /// Returns the `SegmentOutput` it sent.
+    /// Converts one segment and reports it. Tells `ctx` it is draining once nine tenths of
+    /// the frames have reached the encoder (see the module docs). Returns the
+    /// `SegmentOutput` it sent.
     pub async fn process(
         &self,
         task: &SegmentTask,
-        frames_done: Arc<AtomicU64>,
-        fed: Option<Arc<tokio::sync::Notify>>,
-    ) -> Result<SegmentOutput, SegmentFailure> {
+        ctx: &Context,
+    ) -> Result<SegmentOutput, HandlerError> {
         task.settings
             .validate()
-            .map_err(|e| SegmentFailure::BadInput {
-                code: "invalid-settings",
-                message: e.to_string(),
-            })?;
+            .map_err(|e| HandlerError::reject("invalid-settings", e.to_string()))?;
         self.note_started(task).await;
         let scratch = match &self.cfg.work_dir {
             Some(d) => {
@@ -609,16 +426,13 @@ impl InferWorker {
         let overlap_from = task.frame_count - task.frame_count / OVERLAP_DIVISOR;
         let signalled = std::sync::atomic::AtomicBool::new(false);
         let progress = move |n: u64| {
-            frames_done.store(n, Ordering::Relaxed);
-            if n >= overlap_from && !signalled.swap(true, Ordering::Relaxed) {
+            if n >= overlap_from && !signalled.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 handoff.ending();
-                if let Some(fed) = &fed {
-                    fed.notify_one();
-                }
+                ctx.draining();
             }
         };
         let Pick::Held(converter) = self.models.pick(task.settings.model.as_deref()) else {
-            return Err(SegmentFailure::Retry(anyhow::anyhow!(
+            return Err(HandlerError::Retry(anyhow::anyhow!(
                 "this worker does not hold the depth model the task names"
             )));
         };
@@ -626,15 +440,15 @@ impl InferWorker {
             Ok(r) => r,
             Err(e) => {
                 return Err(match BadInput::find(&e) {
-                    Some(bad) => SegmentFailure::BadInput {
-                        code: BadInput::code(&e, "bad-segment"),
-                        message: format!(
+                    Some(bad) => HandlerError::reject(
+                        BadInput::code(&e, "bad-segment"),
+                        format!(
                             "segment {} of {} cannot be converted: {bad}",
                             task.segment_index + 1,
                             task.total_segments
                         ),
-                    },
-                    None => SegmentFailure::Retry(e.context("converting the segment")),
+                    ),
+                    None => HandlerError::Retry(e.context("converting the segment")),
                 })
             }
         };
@@ -692,15 +506,12 @@ impl InferWorker {
         to: &Path,
         what: &str,
         code: &'static str,
-    ) -> Result<(), SegmentFailure> {
+    ) -> Result<(), HandlerError> {
         match self.storage.download(key, to).await {
             Ok(_) => Ok(()),
-            Err(e @ (Error::NotFound { .. } | Error::InvalidInput { .. })) => {
-                Err(SegmentFailure::BadInput {
-                    code,
-                    message: format!("the {what} {key} cannot be read: {e}"),
-                })
-            }
+            Err(e @ (Error::NotFound { .. } | Error::InvalidInput { .. })) => Err(
+                HandlerError::reject(code, format!("the {what} {key} cannot be read: {e}")),
+            ),
             Err(e) => Err(anyhow::Error::new(e)
                 .context(format!("downloading the {what} {key}"))
                 .into()),
@@ -766,8 +577,52 @@ impl InferWorker {
     }
 }
 
-fn log_panic(handled: Result<(), tokio::task::JoinError>, msg: &ReceivedMessage) {
-    if let Err(e) = handled {
-        tracing::error!(error = %e, message_id = %msg.message_id, "handling a segment task panicked; it will come back");
+#[async_trait]
+impl Handler for InferWorker {
+    async fn handle(&self, msg: &ReceivedMessage, ctx: &Context) -> Result<Outcome, HandlerError> {
+        let Some(task) = Self::task(msg) else {
+            tracing::error!(
+                "segments message is not a SegmentTask; leaving it for the dead-letter queue"
+            );
+            return Ok(Outcome::Release(Duration::ZERO));
+        };
+        self.handle_task(&task, msg, ctx).await
+    }
+
+    async fn fail_job(
+        &self,
+        msg: &ReceivedMessage,
+        code: &str,
+        message: &str,
+    ) -> anyhow::Result<()> {
+        if let Some(task) = Self::task(msg) {
+            worker::fail_job(&*self.jobs, &task.job_id, code, message)
+                .await
+                .context("marking the job failed")?;
+        }
+        Ok(())
+    }
+
+    fn span(&self, msg: &ReceivedMessage) -> tracing::Span {
+        match Self::task(msg) {
+            Some(t) => {
+                tracing::info_span!("segment", job_id = %t.job_id, segment = t.segment_index)
+            }
+            None => tracing::Span::none(),
+        }
+    }
+
+    fn give_up(&self, msg: &ReceivedMessage, error: &anyhow::Error) -> (&'static str, String) {
+        let what = Self::task(msg).map_or_else(
+            || "a segment".to_owned(),
+            |t| format!("segment {} of {}", t.segment_index + 1, t.total_segments),
+        );
+        (
+            "segment-failed",
+            format!(
+                "{what} could not be converted after {} attempts: {error:#}",
+                msg.receive_count
+            ),
+        )
     }
 }

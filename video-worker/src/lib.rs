@@ -1,12 +1,9 @@
-//! video-worker: converts video segments from 2D to 3D and notices when a job's segments are
-//! all converted.
+//! video-worker: converts video segments from 2D to 3D.
 //!
-//! - [`infer`]: the segment worker (`video-worker infer`): receives a `SegmentTask`, downloads
-//!   the segment, converts it through a [`converter::SegmentConverter`], uploads the result and
-//!   reports a `SegmentOutput`.
-//! - [`trigger`]: the completion trigger (`video-worker trigger`): records each
-//!   `SegmentOutput` as a completion and sends exactly one `ReassemblyRequest` per job, plus a
-//!   reconciler that re-sends requests whose sender died between claim and send.
+//! - [`infer`]: the segment worker (`video-worker infer`, the default), a handler on core's
+//!   queue-worker runtime: receives a `SegmentTask`, downloads the segment, converts it
+//!   through a [`converter::SegmentConverter`], uploads the result and reports a
+//!   `SegmentOutput` (media-worker's completion trigger takes it from there).
 //! - [`converter`]: the seam between the worker loop and the conversion engine
 //!   (`parallax-engine`, its production implementation).
 
@@ -15,5 +12,3 @@ pub mod converter;
 pub mod infer;
 pub mod routing;
 pub mod seam;
-pub mod trigger;
-pub mod worker;

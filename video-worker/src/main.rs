@@ -1,6 +1,6 @@
-//! video-worker: converts segments from 2D to 3D (`infer`), notices when a job's segments are
-//! all done (`trigger`), and converts single files by hand (`convert`). With no subcommand it
-//! runs `infer` and `trigger` in one process. `models` lists, downloads and verifies depth models.
+//! video-worker: converts segments from 2D to 3D (`infer`, also with no subcommand) and
+//! single files by hand (`convert`). `models` lists, downloads and verifies depth models.
+//! (The completion trigger needs no GPU and runs in media-worker.)
 
 mod models;
 
@@ -10,49 +10,32 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use parallax_core::worker::shutdown_token;
 use parallax_core::{backends::Backends, config::CommonArgs, telemetry};
 use parallax_engine::Engine;
 use video_worker::convert::{self, EngineArgs};
 use video_worker::infer::{InferConfig, InferWorker};
 use video_worker::routing::HeldModels;
-use video_worker::trigger::{Trigger, TriggerConfig};
-use video_worker::worker::shutdown_token;
 
-/// parallax video-worker: depth inference and stereo rendering per segment, and the
-/// completion trigger. With no subcommand, runs `infer` and `trigger` together.
+/// parallax video-worker: depth inference and stereo rendering per segment. With no
+/// subcommand, runs the segment worker (`infer`).
 #[derive(Debug, Parser)]
 #[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    run: RunArgs,
+    run: InferArgs,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the segment worker and the completion trigger in one process (the default).
-    Run(RunArgs),
-    /// Only the segment worker: receive SegmentTasks, convert, report (GPU hosts).
+    /// The segment worker (the default): receive SegmentTasks, convert, report SegmentOutputs.
     Infer(InferArgs),
-    /// Only the completion trigger: record SegmentOutputs, request reassembly exactly once.
-    Trigger(TriggerArgs),
     /// Convert one file from 2D to 3D on this machine, with a progress bar.
     Convert(convert::ConvertArgs),
     /// List, download (checked by sha256) and verify the depth models of models/catalogue.toml.
     Models(models::ModelsArgs),
-}
-
-#[derive(Debug, Clone, Args)]
-struct RunArgs {
-    #[command(flatten)]
-    common: CommonArgs,
-    #[command(flatten)]
-    engine: EngineArgs,
-    #[command(flatten)]
-    infer: InferFlags,
-    #[command(flatten)]
-    trigger: TriggerFlags,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -63,14 +46,6 @@ struct InferArgs {
     engine: EngineArgs,
     #[command(flatten)]
     infer: InferFlags,
-}
-
-#[derive(Debug, Clone, Args)]
-struct TriggerArgs {
-    #[command(flatten)]
-    common: CommonArgs,
-    #[command(flatten)]
-    trigger: TriggerFlags,
 }
 
 /// The segment worker's flags.
@@ -116,29 +91,12 @@ struct InferFlags {
     /// worker holds it, before it fails with `no-worker-for-model`.
     #[arg(long, env = "MODEL_WAIT_SECS", default_value_t = 1800)]
     model_wait_secs: u64,
-}
 
-/// The completion trigger's flags.
-#[derive(Debug, Clone, Args)]
-struct TriggerFlags {
-    /// Segment outputs received per poll (1..=10); each is handled in its own task.
-    #[arg(long, env = "TRIGGER_BATCH", default_value_t = 10)]
-    trigger_batch: usize,
-
-    /// Seconds between reconciler passes, which re-send reassembly requests that were claimed
-    /// but never acted on (the claiming process died before sending).
-    #[arg(long, env = "RECONCILE_INTERVAL_SECS", default_value_t = 60)]
-    reconcile_interval_secs: u64,
-
-    /// Seconds after its claim that a job which has not started reassembling gets its
-    /// reassembly request re-sent. Keep it longer than media-worker usually needs to pick a
-    /// request up, or busy periods cause duplicate (harmless, wasted) requests.
-    #[arg(long, env = "REASSEMBLY_RESEND_AFTER_SECS", default_value_t = 300)]
-    reassembly_resend_after_secs: u64,
-
-    /// In-progress jobs one reconciler pass looks at, newest first.
-    #[arg(long, env = "RECONCILE_SCAN_LIMIT", default_value_t = 1000)]
-    reconcile_scan_limit: usize,
+    /// Seconds the segments in hand may still run after SIGTERM before they are released
+    /// for another worker (keep it below the orchestrator's stop timeout; 0 releases them at
+    /// once).
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    shutdown_grace_secs: u64,
 }
 
 impl InferFlags {
@@ -184,6 +142,7 @@ impl InferFlags {
         cfg.overlap = self.infer_overlap;
         cfg.work_dir = self.work_dir.clone();
         cfg.model_wait = Duration::from_secs(self.model_wait_secs);
+        cfg.grace = Duration::from_secs(self.shutdown_grace_secs);
         cfg
     }
 
@@ -265,38 +224,6 @@ impl InferFlags {
     }
 }
 
-impl TriggerFlags {
-    fn validate(&self) -> anyhow::Result<()> {
-        if !(1..=10).contains(&self.trigger_batch) {
-            anyhow::bail!("--trigger-batch (TRIGGER_BATCH) must be between 1 and 10");
-        }
-        if self.reconcile_interval_secs == 0 {
-            anyhow::bail!("--reconcile-interval-secs (RECONCILE_INTERVAL_SECS) must be at least 1");
-        }
-        if self.reassembly_resend_after_secs < self.reconcile_interval_secs {
-            anyhow::bail!(
-                "--reassembly-resend-after-secs ({}) must not be shorter than --reconcile-interval-secs ({})",
-                self.reassembly_resend_after_secs,
-                self.reconcile_interval_secs
-            );
-        }
-        if self.reconcile_scan_limit == 0 {
-            anyhow::bail!("--reconcile-scan-limit (RECONCILE_SCAN_LIMIT) must be at least 1");
-        }
-        Ok(())
-    }
-
-    fn config(&self, common: &CommonArgs) -> TriggerConfig {
-        TriggerConfig {
-            batch: self.trigger_batch,
-            reconcile_interval: Duration::from_secs(self.reconcile_interval_secs),
-            resend_after: Duration::from_secs(self.reassembly_resend_after_secs),
-            reconcile_scan_limit: self.reconcile_scan_limit,
-            max_receives: common.queue_settings().max_receives,
-        }
-    }
-}
-
 fn load_engine(args: &EngineArgs) -> anyhow::Result<Arc<Engine>> {
     let engine = Engine::load(&args.config())
         .with_context(|| format!("loading the depth model {}", args.model.display()))?;
@@ -320,37 +247,9 @@ async fn run_infer(
     let models = flags.held_models(engine)?;
     let backends = backends(common).await?;
     let worker = InferWorker::with_models(&backends, models, flags.config(common));
+    tracing::info!(adapter = ?common.storage_adapter, "video-worker started");
     worker.run(shutdown_token()).await;
-    Ok(())
-}
-
-async fn run_trigger(common: &CommonArgs, flags: &TriggerFlags) -> anyhow::Result<()> {
-    flags.validate()?;
-    let backends = backends(common).await?;
-    let trigger = Trigger::new(&backends, flags.config(common));
-    let shutdown = shutdown_token();
-    tokio::join!(
-        trigger.run(shutdown.clone()),
-        trigger.run_reconciler(shutdown)
-    );
-    Ok(())
-}
-
-async fn run_both(args: &RunArgs) -> anyhow::Result<()> {
-    args.infer.validate(&args.engine)?;
-    args.trigger.validate()?;
-    args.infer.set_process_limit();
-    let models = args.infer.held_models(&args.engine)?;
-    let backends = backends(&args.common).await?;
-    let worker = InferWorker::with_models(&backends, models, args.infer.config(&args.common));
-    let trigger = Trigger::new(&backends, args.trigger.config(&args.common));
-    let shutdown = shutdown_token();
-    tracing::info!(adapter = ?args.common.storage_adapter, "video-worker started (infer + trigger)");
-    tokio::join!(
-        worker.run(shutdown.clone()),
-        trigger.run(shutdown.clone()),
-        trigger.run_reconciler(shutdown)
-    );
+    tracing::info!("video-worker stopped");
     Ok(())
 }
 
@@ -367,17 +266,9 @@ async fn main() -> anyhow::Result<()> {
             telemetry::init_tracing(a.common.log_format);
             run_infer(&a.common, &a.engine, &a.infer).await
         }
-        Some(Command::Trigger(a)) => {
-            telemetry::init_tracing(a.common.log_format);
-            run_trigger(&a.common, &a.trigger).await
-        }
-        Some(Command::Run(a)) => {
-            telemetry::init_tracing(a.common.log_format);
-            run_both(&a).await
-        }
         None => {
             telemetry::init_tracing(cli.run.common.log_format);
-            run_both(&cli.run).await
+            run_infer(&cli.run.common, &cli.run.engine, &cli.run.infer).await
         }
     }
 }

@@ -2,8 +2,8 @@
 //! every queue path runs in seconds: a task converted end to end and reported; a duplicate
 //! task harmless; bad input failing the job at once; a segment that always fails ending in the
 //! dead-letter queue with its job failed and readable, while another job completes; a worker
-//! SIGKILLed mid-segment and the segment redone by another process; SIGTERM releasing the
-//! message.
+//! SIGKILLed mid-segment and the segment redone by another process; SIGTERM letting the
+//! segment in hand finish within the grace period, and releasing it when the grace is over.
 
 mod util;
 
@@ -16,12 +16,11 @@ use parallax_core::backends::Backends;
 use parallax_core::keys::{self, QueueName};
 use parallax_core::model::{Job, JobStatus, JobUpdate, SegmentOutput};
 use parallax_core::storage::ObjectStorageExt as _;
+use parallax_core::worker::CancellationToken;
 use parallax_engine::probe::count_frames;
-use tokio_util::sync::CancellationToken;
 use util::*;
 use video_worker::converter::SeamStart;
 use video_worker::infer::{InferConfig, InferWorker};
-use video_worker::trigger::{Trigger, TriggerConfig};
 
 /// Starts an in-process worker with the stand-in converter; returns its shutdown token and
 /// task.
@@ -86,7 +85,7 @@ async fn stored_frames(b: &Backends, key: &str, dir: &std::path::Path) -> (u64, 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn converts_tasks_end_to_end_and_the_trigger_requests_reassembly() {
+async fn converts_tasks_end_to_end_and_reports_them() {
     let dir = tempfile::tempdir().unwrap();
     let common = common(dir.path(), 30, 4);
     let b = backends(&common).await;
@@ -170,25 +169,7 @@ async fn converts_tasks_end_to_end_and_the_trigger_requests_reassembly() {
         ]
     );
 
-    // Then the trigger takes it from there: one reassembly request.
-    let trigger = Trigger::new(&b, TriggerConfig::default());
-    let t = CancellationToken::new();
-    let trun = {
-        let (tr, t) = (trigger.clone(), t.clone());
-        tokio::spawn(async move { tr.run(t).await })
-    };
-    let reassembly = b.queue(QueueName::Reassembly).receiver.clone();
-    wait_for("a reassembly request", Duration::from_secs(60), || {
-        let q = reassembly.clone();
-        async move { q.approximate_len().await.unwrap() == 1 }
-    })
-    .await;
-    t.cancel();
-    trun.await.unwrap();
-    assert_eq!(
-        b.completions.query_by_job(&job.job_id).await.unwrap().len(),
-        2
-    );
+    // (media-worker's completion trigger takes it from there: media-worker/tests/trigger.rs.)
 }
 
 /// A converter that reports every frame handed over at once, then holds the segment (as an
@@ -333,23 +314,17 @@ async fn a_duplicate_task_is_harmless() {
         .await
         .unwrap()
         .is_none());
-    // The trigger counts the segment once and requests reassembly once.
-    let trigger = Trigger::new(&b, TriggerConfig::default());
-    let mut requested = 0;
-    for m in drain(&b, QueueName::SegmentOutput).await {
-        let out: SegmentOutput = serde_json::from_str(&m.body).unwrap();
-        if trigger.handle(&out).await.unwrap()
-            == (video_worker::trigger::Handled::Recorded { requested: true })
-        {
-            requested += 1;
-        }
-    }
-    assert_eq!(requested, 1);
-    assert_eq!(drain(&b, QueueName::Reassembly).await.len(), 1);
-    assert_eq!(
-        b.completions.query_by_job(&job.job_id).await.unwrap().len(),
-        1
-    );
+    // Both reports name the same segment, key and frame count: the completion trigger
+    // records a segment once (set membership), so it counts once (media-worker's trigger
+    // tests deliver every output twice).
+    let reports: Vec<SegmentOutput> = drain(&b, QueueName::SegmentOutput)
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0], reports[1]);
+    assert_eq!((reports[0].segment_index, reports[0].frame_count), (0, 10));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -544,6 +519,7 @@ async fn a_segment_that_always_fails_ends_in_the_dlq_and_fails_its_job() {
 
 const CHILD_DIR: &str = "PARALLAX_TEST_CHILD_DATA_DIR";
 const CHILD_VISIBILITY: &str = "PARALLAX_TEST_CHILD_VISIBILITY_SECS";
+const CHILD_GRACE: &str = "PARALLAX_TEST_CHILD_GRACE_SECS";
 
 /// Not a test: the entry point of the worker processes that the SIGKILL and SIGTERM tests
 /// start (this test binary, run with `--ignored --exact child_infer_worker`). It runs the
@@ -557,27 +533,33 @@ fn child_infer_worker() {
         return;
     };
     let visibility: u64 = std::env::var(CHILD_VISIBILITY).unwrap().parse().unwrap();
+    let grace: u64 = std::env::var(CHILD_GRACE).unwrap().parse().unwrap();
     parallax_core::telemetry::init_tracing(parallax_core::config::LogFormat::Json);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
         let common = common(std::path::Path::new(&data_dir), visibility, 4);
         let b = backends(&common).await;
-        let worker = InferWorker::new(
-            &b,
-            Arc::new(HstackConverter::new(true)),
-            InferConfig::from_common(&common),
-        );
-        worker.run(video_worker::worker::shutdown_token()).await;
+        let mut cfg = InferConfig::from_common(&common);
+        cfg.grace = Duration::from_secs(grace);
+        let worker = InferWorker::new(&b, Arc::new(HstackConverter::new(true)), cfg);
+        worker.run(parallax_core::worker::shutdown_token()).await;
     });
 }
 
-/// A worker process on `data_dir`; returns once it logs that it started converting a
-/// segment (or, with `wait_for_convert` false, at once).
-fn spawn_worker(data_dir: &std::path::Path, visibility: u64, wait_for_convert: bool) -> Child {
+/// A worker process on `data_dir` with a shutdown grace period of `grace` seconds; returns
+/// once it logs that it started converting a segment (or, with `wait_for_convert` false, at
+/// once).
+fn spawn_worker(
+    data_dir: &std::path::Path,
+    visibility: u64,
+    grace: u64,
+    wait_for_convert: bool,
+) -> Child {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["child_infer_worker", "--exact", "--ignored", "--nocapture"])
         .env(CHILD_DIR, data_dir)
         .env(CHILD_VISIBILITY, visibility.to_string())
+        .env(CHILD_GRACE, grace.to_string())
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -624,8 +606,10 @@ async fn a_worker_killed_mid_segment_is_replaced_and_the_segment_redone() {
     let clips = tempfile::tempdir().unwrap();
     let job = slow_segment(&b, clips.path()).await;
 
-    let mut first = spawn_worker(dir.path(), 2, true);
-    // Past the 2 s visibility timeout: the heartbeat keeps the task away from others.
+    let mut first = spawn_worker(dir.path(), 2, 30, true);
+    // Past the 2 s visibility timeout: the heartbeat keeps the task away from others. (What
+    // is asserted is that the task stays hidden for longer than the timeout, so this waits
+    // out the time; it waits for no state.)
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(
         b.queue(QueueName::Segments)
@@ -647,7 +631,7 @@ async fn a_worker_killed_mid_segment_is_replaced_and_the_segment_redone() {
         0
     );
 
-    let mut second = spawn_worker(dir.path(), 2, false);
+    let mut second = spawn_worker(dir.path(), 2, 30, false);
     outputs_sent(&b, 1).await;
     let _ = Command::new("kill")
         .args(["-TERM", &second.id().to_string()])
@@ -678,8 +662,10 @@ async fn a_worker_killed_mid_segment_is_replaced_and_the_segment_redone() {
     );
 }
 
+/// SIGTERM with no grace period (`SHUTDOWN_GRACE_SECS=0`, or a segment that outlasts it):
+/// the segment in hand is released at once for another worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_releases_the_message_at_once() {
+async fn sigterm_releases_the_message_when_the_grace_period_is_over() {
     let dir = tempfile::tempdir().unwrap();
     // A long lease: the task can only be back soon if the worker released it.
     let common = common(dir.path(), 120, 4);
@@ -687,7 +673,7 @@ async fn sigterm_releases_the_message_at_once() {
     let clips = tempfile::tempdir().unwrap();
     let job = slow_segment(&b, clips.path()).await;
 
-    let mut worker = spawn_worker(dir.path(), 120, true);
+    let mut worker = spawn_worker(dir.path(), 120, 0, true);
     let status = Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])
         .status()
@@ -724,34 +710,51 @@ async fn sigterm_releases_the_message_at_once() {
         .is_none());
 }
 
-#[tokio::test]
-async fn the_heartbeat_keeps_a_task_hidden_and_reports_a_lost_lease() {
+/// SIGTERM within the grace period: the worker stops receiving, finishes the segment in
+/// hand (converted, stored, reported, deleted), then exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_segment_in_hand_finish_within_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 1, 4);
+    let common = common(dir.path(), 120, 4);
     let b = backends(&common).await;
-    let q = b.queue(QueueName::Segments);
-    q.sender.send("{}").await.unwrap();
-    let msg = q.receiver.receive(1).await.unwrap().remove(0);
-    let beat = tokio::spawn(video_worker::worker::heartbeat(
-        q.receiver.clone(),
-        msg.clone(),
-        Duration::from_secs(1),
-        video_worker::worker::heartbeat_interval(Duration::from_secs(1)),
-    ));
-    // Three visibility timeouts later the message is still hidden.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(q.receiver.receive(1).await.unwrap().is_empty());
-    assert!(!beat.is_finished());
-    // The lease goes away (here: deleted by its handle): the heartbeat says so and stops.
-    q.receiver.delete(&msg.receipt_handle).await.unwrap();
-    let lost = tokio::time::timeout(Duration::from_secs(30), beat)
-        .await
-        .expect("the heartbeat notices")
+    let clips = tempfile::tempdir().unwrap();
+    let job = slow_segment(&b, clips.path()).await;
+    // Sent after the first one is taken: it must not be started once SIGTERM has come.
+    let mut worker = spawn_worker(dir.path(), 120, 60, true);
+    let next = chunked_job(&b, 1).await;
+    send_task(&b, &task(&next, 0, 40, 0)).await;
+
+    let status = Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
         .unwrap();
+    assert!(status.success());
+    let exit = worker.wait().unwrap();
     assert!(
-        matches!(lost, parallax_core::Error::StaleReceipt { .. }),
-        "{lost}"
+        exit.success(),
+        "the worker exits cleanly on SIGTERM: {exit}"
     );
+
+    let outs = drain(&b, QueueName::SegmentOutput).await;
+    assert_eq!(
+        outs.len(),
+        1,
+        "the segment in hand was finished and reported"
+    );
+    assert!(outs[0].body.contains(&job.job_id));
+    assert_eq!(
+        stored_frames(&b, &keys::output(&job.job_id, 0), clips.path()).await,
+        (40, (128, 48))
+    );
+    let left = b
+        .queue(QueueName::Segments)
+        .receiver
+        .receive(10)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1, "only the task sent later is left");
+    assert!(left[0].body.contains(&next.job_id));
+    assert_eq!(left[0].receive_count, 1, "never taken");
 }
 
 /// Depth once, render many, at the worker: each converted segment's depth is stored at

@@ -14,7 +14,7 @@ use parallax_core::backends::Backends;
 use parallax_core::keys;
 use parallax_core::model::{Job, JobStatus, JobUpdate};
 use parallax_core::storage::ObjectStorageExt as _;
-use tokio_util::sync::CancellationToken;
+use parallax_core::worker::CancellationToken;
 use util::*;
 use video_worker::infer::{InferConfig, InferWorker};
 use video_worker::routing::{HeldModels, HolderTiming};

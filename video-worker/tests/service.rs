@@ -1,6 +1,6 @@
-//! The `video-worker` binary as deployed: its start-up checks, and the default mode (segment
-//! worker + completion trigger in one process) converting a job with the real depth engine and
-//! the committed default model.
+//! The `video-worker` binary as deployed: its start-up checks, and the default mode (the
+//! segment worker) converting a job with the real depth engine and the committed default
+//! model.
 
 mod util;
 
@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use parallax_core::keys::{self, QueueName};
-use parallax_core::model::{JobStatus, ReassemblyRequest};
+use parallax_core::model::{JobStatus, SegmentOutput};
 use parallax_core::storage::ObjectStorageExt as _;
 use parallax_engine::probe::count_frames;
 use util::*;
@@ -71,17 +71,9 @@ fn conflicting_settings_are_refused_at_start_up() {
         err.contains("--ffmpeg-concurrency") && err.contains("at least 8"),
         "{err}"
     );
-    let err = refused(
-        &[
-            "trigger",
-            "--reconcile-interval-secs",
-            "60",
-            "--reassembly-resend-after-secs",
-            "5",
-        ],
-        dir.path(),
-    );
-    assert!(err.contains("--reassembly-resend-after-secs"), "{err}");
+    // The completion trigger moved to media-worker: not a subcommand here any more.
+    let err = refused(&["trigger"], dir.path());
+    assert!(err.contains("trigger"), "{err}");
     let err = refused(&["--model", "no/such/model.onnx"], dir.path());
     assert!(
         err.contains("no/such/model.onnx") && err.contains("does not exist"),
@@ -179,7 +171,7 @@ input_size = 518
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_default_mode_converts_a_job_with_the_depth_engine_and_requests_reassembly() {
+async fn the_default_mode_converts_a_job_with_the_depth_engine_and_reports_its_segments() {
     let ort = std::env::var_os("ORT_DYLIB_PATH").expect(
         "ORT_DYLIB_PATH is not set: run the tests through `make test` (it runs `make venv` and \
          points ORT_DYLIB_PATH at the venv's ONNX Runtime)",
@@ -213,10 +205,10 @@ async fn the_default_mode_converts_a_job_with_the_depth_engine_and_requests_reas
     send_task(&b, &task(&job, 0, 8, 4)).await;
     send_task(&b, &task(&job, 1, 8, 4)).await;
 
-    let reassembly = b.queue(QueueName::Reassembly).receiver.clone();
-    wait_for("the reassembly request", Duration::from_secs(300), || {
-        let q = reassembly.clone();
-        async move { q.approximate_len().await.unwrap() >= 1 }
+    let outputs = b.queue(QueueName::SegmentOutput).receiver.clone();
+    wait_for("both segment outputs", Duration::from_secs(300), || {
+        let q = outputs.clone();
+        async move { q.approximate_len().await.unwrap() >= 2 }
     })
     .await;
     let status = Command::new("kill")
@@ -230,13 +222,21 @@ async fn the_default_mode_converts_a_job_with_the_depth_engine_and_requests_reas
         "video-worker exits cleanly on SIGTERM: {exit}"
     );
 
-    let requests = drain(&b, QueueName::Reassembly).await;
-    assert_eq!(requests.len(), 1);
-    let r: ReassemblyRequest = serde_json::from_str(&requests[0].body).unwrap();
+    let mut reported: Vec<SegmentOutput> = drain(&b, QueueName::SegmentOutput)
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect();
+    reported.sort_by_key(|o| o.segment_index);
     assert_eq!(
-        (r.job_id.as_str(), r.total_segments),
-        (job.job_id.as_str(), Some(2))
+        reported
+            .iter()
+            .map(|o| (o.job_id.as_str(), o.segment_index, o.frame_count))
+            .collect::<Vec<_>>(),
+        vec![(job.job_id.as_str(), 0, 8), (job.job_id.as_str(), 1, 8)]
     );
+    // The trigger is media-worker's: nothing recorded, nothing requested here.
+    assert!(drain(&b, QueueName::Reassembly).await.is_empty());
     for i in 0..2 {
         let local = clips.path().join(format!("out{i}.mkv"));
         b.storage
@@ -258,10 +258,12 @@ async fn the_default_mode_converts_a_job_with_the_depth_engine_and_requests_reas
         .await
         .unwrap()
         .is_some());
-    assert_eq!(
-        b.completions.query_by_job(&job.job_id).await.unwrap().len(),
-        2
-    );
+    assert!(b
+        .completions
+        .query_by_job(&job.job_id)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         b.jobs.get(&job.job_id).await.unwrap().unwrap().status,
         JobStatus::ChunkingComplete

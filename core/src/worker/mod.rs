@@ -21,6 +21,12 @@
 //! messages in hand finish within [`LoopConfig::grace`], and releases (visibility 0) those
 //! that do not, so another worker takes them over at once.
 //!
+//! Overlap ([`LoopConfig::overlap`]): a handler whose last part needs little of what its
+//! slot stands for (a GPU, say, while an encoder drains and a result uploads) says so with
+//! [`Context::draining`]; the loop then receives the next message for that slot while the
+//! first one finishes, so the expensive resource is not idle between messages. At most twice
+//! [`LoopConfig::concurrency`] messages are in hand at once.
+//!
 //! ```no_run
 //! # use std::sync::Arc;
 //! # use parallax_core::queue::ReceivedMessage;
@@ -126,13 +132,54 @@ pub struct Context {
     /// the grace period; a handler may look at it to give up early on work that would
     /// only wait (a long pause, a poll).
     pub shutdown: CancellationToken,
+    /// The message's slot, freed early by [`Context::draining`] when the loop overlaps.
+    slot: Slot,
 }
 
 impl Context {
+    /// A context outside the runtime (for calling a handler directly, as tests do):
+    /// [`Context::draining`] does nothing.
+    pub fn new(receive_count: u32, max_receives: u32, shutdown: CancellationToken) -> Self {
+        Self {
+            receive_count,
+            max_receives,
+            shutdown,
+            slot: Slot::default(),
+        }
+    }
+
     /// Whether this is the last receive the queue allows: a [`HandlerError::Retry`] now
     /// also fails the job.
     pub fn last_attempt(&self) -> bool {
         self.receive_count >= self.max_receives
+    }
+
+    /// Says that the rest of this message's work is finishing (draining, checking,
+    /// uploading) and hardly needs its slot: with [`LoopConfig::overlap`] the loop receives
+    /// the next message for the slot now, while this one runs on to its end (the message
+    /// stays leased and is settled as usual). Calling it again, or without overlap, does
+    /// nothing. Cheap and callable from synchronous code (a progress callback).
+    pub fn draining(&self) {
+        self.slot.free();
+    }
+}
+
+/// A message's claim on one of the loop's [`LoopConfig::concurrency`] slots; shared by the
+/// runtime and the handler's [`Context`], so that either may end it first.
+#[derive(Debug, Clone, Default)]
+struct Slot(std::sync::Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>);
+
+impl Slot {
+    fn holding(permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Some(permit))))
+    }
+
+    fn free(&self) {
+        // A poisoned lock only means a panic elsewhere while freeing: the slot is freed then
+        // anyway, when the runtime drops its handle.
+        if let Ok(mut held) = self.0.lock() {
+            held.take();
+        }
     }
 }
 
@@ -186,6 +233,10 @@ pub struct LoopConfig {
     /// Messages handled at once; each receive asks for as many as there are free slots
     /// (at most 10).
     pub concurrency: usize,
+    /// Whether a handler may free its slot before it finishes ([`Context::draining`]), so
+    /// that the next message is received and started while the first one finishes: at most
+    /// `2 x concurrency` messages in hand, at most `concurrency` of them not draining.
+    pub overlap: bool,
     /// The queue's visibility timeout: what each heartbeat extends the lease to (every
     /// third of it).
     pub visibility_timeout: Duration,
@@ -201,12 +252,13 @@ pub struct LoopConfig {
 }
 
 impl LoopConfig {
-    /// One message at a time on `queue`, with the timeouts of `settings`, a 30 s grace
-    /// period and a 2 s back-off step.
+    /// One message at a time on `queue` (no overlap), with the timeouts of `settings`, a
+    /// 30 s grace period and a 2 s back-off step.
     pub fn new(queue: impl Into<String>, settings: &QueueSettings) -> Self {
         Self {
             queue: queue.into(),
             concurrency: 1,
+            overlap: false,
             visibility_timeout: settings.visibility_timeout,
             max_receives: settings.max_receives,
             grace: Duration::from_secs(30),

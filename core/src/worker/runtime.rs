@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::lease::{acknowledge, heartbeat_interval, hold_lease, release, LeaseLost};
-use super::{Context, Handler, HandlerError, LoopConfig, Outcome};
+use super::{Context, Handler, HandlerError, LoopConfig, Outcome, Slot};
 use crate::queue::{QueueReceiver, ReceivedMessage};
 
 /// Receives from `receiver` and hands every message to `handler` until `shutdown` is
@@ -22,19 +22,30 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let cfg = Arc::new(cfg);
-    let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let concurrency = cfg.concurrency.max(1);
+    // A slot per message being worked on; with overlap, a message that is draining gives
+    // its slot back early but keeps its place in hand until it is settled.
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let in_hand_limit = Arc::new(Semaphore::new(if cfg.overlap {
+        2 * concurrency
+    } else {
+        concurrency
+    }));
     let mut in_hand = JoinSet::new();
-    tracing::info!(queue = %cfg.queue, concurrency = cfg.concurrency, "loop started");
+    tracing::info!(queue = %cfg.queue, concurrency, overlap = cfg.overlap, "loop started");
     while !shutdown.is_cancelled() {
         let first = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            p = places(&slots, &in_hand_limit) => p,
             _ = shutdown.cancelled() => break,
         };
         let mut permits = vec![first];
         while permits.len() < 10 {
-            match slots.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
+            match (
+                slots.clone().try_acquire_owned(),
+                in_hand_limit.clone().try_acquire_owned(),
+            ) {
+                (Ok(slot), Ok(place)) => permits.push((slot, place)),
+                _ => break,
             }
         }
         // Not raced against shutdown: a receive cut off midway could hide messages without
@@ -55,14 +66,14 @@ pub async fn run(
                 release(&*receiver, &msg, Duration::ZERO).await;
                 continue;
             }
-            let permit = permits.pop().expect("never more messages than asked for");
+            let (slot, place) = permits.pop().expect("never more messages than asked for");
             let one = Supervisor {
                 receiver: receiver.clone(),
                 handler: handler.clone(),
                 cfg: cfg.clone(),
                 shutdown: shutdown.clone(),
             };
-            in_hand.spawn(one.supervise(msg, permit));
+            in_hand.spawn(one.supervise(msg, Slot::holding(slot), place));
         }
         while let Some(r) = in_hand.try_join_next() {
             log_join(r);
@@ -72,6 +83,26 @@ pub async fn run(
         log_join(r);
     }
     tracing::info!(queue = %cfg.queue, "loop stopped");
+}
+
+/// A free slot and a free place in hand, waiting for both (a slot first: the places are
+/// given back by messages as they are settled, which needs no slot, so this cannot wait on
+/// itself).
+async fn places(
+    slots: &Arc<Semaphore>,
+    in_hand: &Arc<Semaphore>,
+) -> (OwnedSemaphorePermit, OwnedSemaphorePermit) {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    let place = in_hand
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    (slot, place)
 }
 
 fn log_join(r: Result<(), tokio::task::JoinError>) {
@@ -95,11 +126,13 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    async fn supervise(self, msg: ReceivedMessage, _slot: OwnedSemaphorePermit) {
+    /// Works on `msg` and settles it. `slot` is freed when this returns, or earlier if the
+    /// handler says it is draining and the loop overlaps; `_place` when this returns.
+    async fn supervise(self, msg: ReceivedMessage, slot: Slot, _place: OwnedSemaphorePermit) {
         let span = tracing::info_span!("message", queue = %self.cfg.queue, message_id = %msg.message_id, receives = msg.receive_count);
         let inner = span.in_scope(|| self.handler.span(&msg));
         let ended = self
-            .work(&msg)
+            .work(&msg, &slot)
             .instrument(inner.clone())
             .instrument(span.clone())
             .await;
@@ -109,12 +142,15 @@ impl Supervisor {
             .await
     }
 
-    async fn work(&self, msg: &ReceivedMessage) -> Ended {
-        let ctx = Context {
-            receive_count: msg.receive_count,
-            max_receives: self.cfg.max_receives,
-            shutdown: self.shutdown.clone(),
-        };
+    async fn work(&self, msg: &ReceivedMessage, slot: &Slot) -> Ended {
+        let mut ctx = Context::new(
+            msg.receive_count,
+            self.cfg.max_receives,
+            self.shutdown.clone(),
+        );
+        if self.cfg.overlap {
+            ctx.slot = slot.clone();
+        }
         let (handler, m) = (self.handler.clone(), msg.clone());
         // Its own task: a panic in the handler fails this message only.
         let mut task = tokio::spawn(

@@ -3,7 +3,7 @@
 //! timeouts are long where a message coming back by itself would hide a missing release.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,8 +26,11 @@ struct Seen {
     failed: Mutex<Vec<(String, String, String)>>,
     /// Set when a `hang` or `slow` handler's future is dropped before it finished.
     cut_off: AtomicBool,
-    /// Lets `slow` handlers finish, one per permit.
+    /// Lets `slow` and `drain` handlers finish, one per permit.
     go_on: Semaphore,
+    /// Handlers running now, and the most that ever ran at once.
+    running: AtomicUsize,
+    most_running: AtomicUsize,
 }
 
 impl Default for Seen {
@@ -37,12 +40,15 @@ impl Default for Seen {
             failed: Mutex::default(),
             cut_off: AtomicBool::default(),
             go_on: Semaphore::new(0),
+            running: AtomicUsize::new(0),
+            most_running: AtomicUsize::new(0),
         }
     }
 }
 
 /// Behaves as its message body says: `ok`, `reject`, `retry`, `panic`, `hang` (never
-/// ends), `slow` (ends when the test says so).
+/// ends), `slow` (ends when the test says so), `drain` (says it is draining, then ends when
+/// the test says so).
 #[derive(Debug)]
 struct Scripted {
     seen: Arc<Seen>,
@@ -60,9 +66,21 @@ impl Drop for CutOff<'_> {
     }
 }
 
+/// Counts a handler out of `running` when it ends, however it ends.
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 #[async_trait]
 impl Handler for Scripted {
-    async fn handle(&self, msg: &ReceivedMessage, _: &Context) -> Result<Outcome, HandlerError> {
+    async fn handle(&self, msg: &ReceivedMessage, ctx: &Context) -> Result<Outcome, HandlerError> {
+        let now = self.seen.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.seen.most_running.fetch_max(now, Ordering::SeqCst);
+        let _running = Running(&self.seen.running);
         let _ = self.started.send(msg.clone());
         let mut guard = CutOff(&self.seen.cut_off, true);
         let out = match msg.body.as_str() {
@@ -72,6 +90,11 @@ impl Handler for Scripted {
             "panic" => panic!("a bug in the handler"),
             "hang" => std::future::pending().await,
             "slow" => {
+                self.seen.go_on.acquire().await.unwrap().forget();
+                Ok(Outcome::Done)
+            }
+            "drain" => {
+                ctx.draining();
                 self.seen.go_on.acquire().await.unwrap().forget();
                 Ok(Outcome::Done)
             }
@@ -313,8 +336,41 @@ async fn a_lost_lease_stops_the_handler() {
     assert!(f.failed().is_empty());
 }
 
-/// A heartbeat that keeps failing for a whole visibility timeout counts as a lost lease.
+/// The heartbeat keeps a message hidden past its visibility timeout, and says when the lease
+/// is gone (here: the message was deleted by its handle). (Moved from video-worker, whose
+/// own wrapper of it is gone.)
 #[tokio::test]
+async fn the_heartbeat_keeps_a_message_hidden_and_reports_a_lost_lease() {
+    let f = Fixture::new(Duration::from_secs(1), 4);
+    f.send("{}").await;
+    let msg = f.queue.receive(1).await.unwrap().remove(0);
+    let beat = {
+        let q = f.queue.clone();
+        let receipt = msg.receipt_handle.clone();
+        tokio::spawn(async move {
+            let visibility = Duration::from_secs(1);
+            hold_lease(&*q, &receipt, visibility, heartbeat_interval(visibility)).await
+        })
+    };
+    // Three visibility timeouts later the message is still hidden: what is asserted is that
+    // it stays so for that long, so this waits out the time rather than for a state.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(f.queue.receive(1).await.unwrap().is_empty());
+    assert!(!beat.is_finished());
+    f.queue.delete(&msg.receipt_handle).await.unwrap();
+    let lost = tokio::time::timeout(Duration::from_secs(30), beat)
+        .await
+        .expect("the heartbeat notices")
+        .unwrap();
+    assert!(
+        matches!(lost, LeaseLost::Taken(Error::StaleReceipt { .. })),
+        "{lost}"
+    );
+}
+
+/// A heartbeat that keeps failing for a whole visibility timeout counts as a lost lease.
+/// (Only tokio's clock is involved, so it runs on a paused one.)
+#[tokio::test(start_paused = true)]
 async fn heartbeats_failing_for_a_whole_timeout_lose_the_lease() {
     #[derive(Debug)]
     struct Down;
@@ -421,6 +477,52 @@ async fn several_messages_are_handled_at_once() {
     wait_for("all three deleted", || async { len(&f.queue).await == 0 }).await;
     f.stop(run).await;
     assert_eq!(f.handled().len(), 3);
+}
+
+/// With overlap, a message that says it is draining frees its slot: the next one starts
+/// while it finishes, and no more than two run at once in a loop of one slot.
+#[tokio::test]
+async fn with_overlap_the_next_message_starts_while_the_last_one_drains() {
+    let mut f = Fixture::new(LONG, 5);
+    let mut cfg = f.config();
+    cfg.overlap = true;
+    let run = f.start(cfg);
+    for _ in 0..3 {
+        f.send("drain").await;
+    }
+    // The second starts while the first is still in hand (it has not been let go).
+    f.next_started().await;
+    f.next_started().await;
+    assert!(f.handled().is_empty(), "both are still running");
+    // Then one at a time: the third only once one of the first two is settled.
+    f.seen.go_on.add_permits(1);
+    f.next_started().await;
+    f.seen.go_on.add_permits(2);
+    wait_for("all three deleted", || async { len(&f.queue).await == 0 }).await;
+    f.stop(run).await;
+    assert_eq!(f.handled().len(), 3);
+    assert_eq!(f.seen.most_running.load(Ordering::SeqCst), 2);
+}
+
+/// Without overlap, saying "draining" frees nothing: one message at a time.
+#[tokio::test]
+async fn without_overlap_draining_keeps_the_slot() {
+    let mut f = Fixture::new(LONG, 5);
+    let run = f.start(f.config());
+    f.send("drain").await;
+    f.send("drain").await;
+    f.next_started().await;
+    f.seen.go_on.add_permits(1);
+    f.next_started().await;
+    assert_eq!(
+        f.handled().len(),
+        1,
+        "the second started after the first ended"
+    );
+    f.seen.go_on.add_permits(1);
+    wait_for("both deleted", || async { len(&f.queue).await == 0 }).await;
+    f.stop(run).await;
+    assert_eq!(f.seen.most_running.load(Ordering::SeqCst), 1);
 }
 
 #[test]

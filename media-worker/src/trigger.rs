@@ -20,7 +20,8 @@
 //!
 //! The segment-output loop runs on core's queue-worker runtime ([`parallax_core::worker`]):
 //! heartbeat, panic boundary, back-off, failing the job on the last allowed receive, and the
-//! shutdown grace period are the same as every other loop's.
+//! shutdown grace period are the same as every other loop's. It needs no GPU, so it runs in
+//! media-worker next to chunking and reassembly (`media-worker trigger` alone).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,9 +37,10 @@ use parallax_core::model::{
     JobStatus, JobUpdate, ReassemblyRequest, SegmentCompletion, SegmentOutput, SegmentTask,
 };
 use parallax_core::queue::{QueueReceiver, QueueSender, QueueSettings, ReceivedMessage};
-use parallax_core::worker::{self, Context, Handler, HandlerError, LoopConfig, Outcome};
+use parallax_core::worker::{
+    self, CancellationToken, Context, Handler, HandlerError, LoopConfig, Outcome,
+};
 use parallax_core::Error;
-use tokio_util::sync::CancellationToken;
 
 /// How long the heartbeat keeps a segment output invisible at a time (renewed every third of
 /// it). Handling one is a few small writes, far shorter than the queue's own visibility

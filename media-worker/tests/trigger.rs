@@ -2,21 +2,19 @@
 //! duplication and timing of SegmentOutputs, plus the reconciler that re-sends requests whose
 //! sender died between claim and send.
 
-mod util;
-
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use media_worker::trigger::{Handled, Trigger, TriggerConfig};
 use parallax_core::keys::{self, QueueName};
 use parallax_core::model::{
     JobStatus, JobUpdate, ReassemblyRequest, SegmentCompletion, SegmentOutput,
 };
-use tokio_util::sync::CancellationToken;
+use parallax_core::worker::CancellationToken;
 use util::*;
-use video_worker::trigger::{Handled, Trigger, TriggerConfig};
 
 fn output_body(job_id: &str, index: u32) -> String {
     serde_json::to_string(&SegmentOutput {
@@ -38,15 +36,16 @@ async fn reassembly_requests(b: &parallax_core::backends::Backends) -> HashMap<S
     per_job
 }
 
-/// A `video-worker trigger` process on `data_dir`; returns it once it says it has started.
+/// A `media-worker trigger` process on `data_dir`; returns it once it says it has started.
 /// Its log lines (JSON) are collected into the returned vector as they arrive.
 fn spawn_trigger_process(
     data_dir: &std::path::Path,
     lines: Arc<std::sync::Mutex<Vec<String>>>,
 ) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_video-worker"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_media-worker"))
         .arg("trigger")
         .env("DATA_DIR", data_dir)
+        .env("WORK_DIR", data_dir.join("work"))
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .env("QUEUE_WAIT_SECS", "1")
@@ -57,7 +56,7 @@ fn spawn_trigger_process(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("the video-worker binary starts");
+        .expect("the media-worker binary starts");
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -89,7 +88,7 @@ fn terminate(child: &mut Child) {
 /// 1,000 jobs of 2 segments; every SegmentOutput is sent twice and a job's two (= last two)
 /// segments sit next to each other in the queue, so they are taken at the same moment by
 /// different consumers: 8 trigger loops on threads of this process (on 4 separate adapter
-/// sets, as separate workers would have) and 2 `video-worker trigger` processes, all on one
+/// sets, as separate workers would have) and 2 `media-worker trigger` processes, all on one
 /// DATA_DIR. Exactly one reassembly request per job must come out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exactly_one_request_per_job_across_threads_and_processes() {
@@ -350,8 +349,19 @@ async fn reconciler_resends_claimed_but_unsent_requests() {
         0,
         "claims are too fresh"
     );
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(trigger.reconcile_once().await.unwrap(), 2);
+    // Once the claims are older than the timeout, the two claimed jobs that have not moved on
+    // are re-sent (in one pass or, if their claims straddle the moment, two).
+    let mut resent = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while resent < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for the re-sends"
+        );
+        resent += trigger.reconcile_once().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(resent, 2);
     assert_eq!(
         trigger.reconcile_once().await.unwrap(),
         0,
@@ -498,4 +508,113 @@ async fn dead_letters_of_crashed_workers_fail_their_jobs() {
         2,
         "dead letters are kept"
     );
+}
+
+/// What these tests share with each other (the worker tests' helpers of media-worker are
+/// about media; these are about jobs and queues).
+mod util {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use parallax_core::backends::Backends;
+    use parallax_core::config::CommonArgs;
+    use parallax_core::keys::{self, QueueName};
+    use parallax_core::model::{
+        ConversionSettings, DepthSeam, Job, JobStatus, JobUpdate, SegmentTask, StereoMode,
+    };
+    use parallax_core::queue::ReceivedMessage;
+
+    /// Local adapter settings on `dir` with the given visibility timeout and max receives.
+    pub fn common(dir: &Path, visibility_secs: u64, max_receives: u32) -> CommonArgs {
+        let mut c = CommonArgs::local(dir);
+        c.queue_visibility_timeout_secs = visibility_secs;
+        c.queue_max_receives = max_receives;
+        c.queue_wait_secs = 1;
+        c
+    }
+
+    /// An adapter set on `dir`.
+    pub async fn backends(common: &CommonArgs) -> Backends {
+        Backends::from_config(common).await.expect("local backends")
+    }
+
+    /// Stores a job that has been chunked into `total` segments.
+    pub async fn chunked_job(b: &Backends, total: u32) -> Job {
+        let job = Job::new(
+            "test clip",
+            StereoMode::FullSbs,
+            ConversionSettings::default(),
+        );
+        b.jobs.put(&job).await.unwrap();
+        b.jobs
+            .update(
+                &job.job_id,
+                &JobUpdate {
+                    status: Some(JobStatus::ChunkingComplete),
+                    total_segments: Some(total),
+                    ..JobUpdate::default()
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    /// The task media-worker sends for segment `index` of `job`.
+    pub fn task(job: &Job, index: u32, frame_count: u64, warmup_frames: u32) -> SegmentTask {
+        SegmentTask {
+            job_id: job.job_id.clone(),
+            segment_index: index,
+            total_segments: job.total_segments.unwrap(),
+            source_key: keys::segment(&job.job_id, index),
+            output_key: keys::output(&job.job_id, index),
+            first_frame: 0,
+            frame_count,
+            mode: job.mode,
+            settings: job.settings.clone(),
+            seam: DepthSeam {
+                prev_source_key: (index > 0).then(|| keys::segment(&job.job_id, index - 1)),
+                warmup_frames,
+            },
+            depth_key: None,
+        }
+    }
+
+    /// Sends `task` to the segments queue.
+    pub async fn send_task(b: &Backends, task: &SegmentTask) {
+        b.queue(QueueName::Segments)
+            .sender
+            .send(&serde_json::to_string(task).unwrap())
+            .await
+            .unwrap();
+    }
+
+    /// Receives and deletes everything on `queue` until it has been empty for one poll.
+    pub async fn drain(b: &Backends, queue: QueueName) -> Vec<ReceivedMessage> {
+        let q = &b.queue(queue).receiver;
+        let mut all = Vec::new();
+        loop {
+            let got = q.receive(10).await.unwrap();
+            if got.is_empty() {
+                return all;
+            }
+            for m in got {
+                q.delete(&m.receipt_handle).await.unwrap();
+                all.push(m);
+            }
+        }
+    }
+
+    /// Waits until `cond` holds, failing the test with `what` after `limit` (a guard against
+    /// a hang, not a timing assertion).
+    pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut cond: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while !cond().await {
+            assert!(start.elapsed() < limit, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
