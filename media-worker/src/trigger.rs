@@ -344,7 +344,8 @@ impl Trigger {
         Ok(failed)
     }
 
-    /// Runs [`Trigger::reconcile_once`] every `reconcile_interval` until `shutdown`.
+    /// Runs [`Trigger::reconcile_once`] and [`Trigger::sweep_dead_letters`] every
+    /// `reconcile_interval` until `shutdown`.
     pub async fn run_reconciler(&self, shutdown: CancellationToken) {
         loop {
             tokio::select! {
@@ -356,6 +357,14 @@ impl Trigger {
                     error = format!("{e:#}"),
                     "reconciler pass failed; trying again next interval"
                 );
+            }
+            match self.sweep_dead_letters().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(jobs = n, "failed jobs whose messages were dead-lettered"),
+                Err(e) => tracing::warn!(
+                    error = format!("{e:#}"),
+                    "dead-letter sweep failed; trying again next interval"
+                ),
             }
         }
     }

@@ -465,22 +465,7 @@ async fn dead_letters_of_crashed_workers_fail_their_jobs() {
         .unwrap();
     send_task(&b, &task(&crashed, 1, 10, 0)).await;
     send_task(&b, &task(&already, 0, 10, 0)).await;
-    // Workers that die mid-segment: received, never deleted, back in the queue each time.
-    let tasks = b.queue(QueueName::Segments).receiver.clone();
-    for _ in 0..2 {
-        let got = tasks.receive(10).await.unwrap();
-        assert_eq!(got.len(), 2);
-        for m in got {
-            tasks
-                .change_visibility(&m.receipt_handle, Duration::ZERO)
-                .await
-                .unwrap();
-        }
-    }
-    assert!(
-        tasks.receive(10).await.unwrap().is_empty(),
-        "both moved to the DLQ"
-    );
+    crash_on_every_receive(&b, 2, 2).await;
     let dlq = b.queue(QueueName::Segments).dead_letters.clone();
     assert_eq!(dlq.approximate_len().await.unwrap(), 2);
 
@@ -508,6 +493,36 @@ async fn dead_letters_of_crashed_workers_fail_their_jobs() {
         2,
         "dead letters are kept"
     );
+}
+
+/// The media-worker runs the sweep: each pass of the running reconciler fails the job of a
+/// dead-lettered segment, with no call from outside.
+#[tokio::test]
+async fn the_running_reconciler_sweeps_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = common(dir.path(), 60, 2);
+    let b = backends(&common).await;
+    let mut cfg = TriggerConfig::from_common(&common);
+    cfg.reconcile_interval = Duration::from_millis(50);
+    let trigger = Trigger::new(&b, cfg);
+    let crashed = chunked_job(&b, 3).await;
+    send_task(&b, &task(&crashed, 0, 10, 0)).await;
+    crash_on_every_receive(&b, 1, 2).await;
+
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn({
+        let (t, s) = (trigger.clone(), shutdown.clone());
+        async move { t.run_reconciler(s).await }
+    });
+    wait_for("the swept job to fail", Duration::from_secs(30), || async {
+        let job = b.jobs.get(&crashed.job_id).await.unwrap().unwrap();
+        job.status == JobStatus::Failed
+    })
+    .await;
+    shutdown.cancel();
+    running.await.unwrap();
+    let job = b.jobs.get(&crashed.job_id).await.unwrap().unwrap();
+    assert_eq!(job.error.unwrap().code, "segment-failed");
 }
 
 /// What these tests share with each other (the worker tests' helpers of media-worker are
@@ -602,6 +617,26 @@ mod util {
                 all.push(m);
             }
         }
+    }
+
+    /// Workers that die mid-segment: each of the `n` queued tasks is received and never
+    /// deleted, `receives` times, until the queue moves them all to its dead-letter queue.
+    pub async fn crash_on_every_receive(b: &Backends, n: usize, receives: u32) {
+        let tasks = b.queue(QueueName::Segments).receiver.clone();
+        for _ in 0..receives {
+            let got = tasks.receive(10).await.unwrap();
+            assert_eq!(got.len(), n);
+            for m in got {
+                tasks
+                    .change_visibility(&m.receipt_handle, Duration::ZERO)
+                    .await
+                    .unwrap();
+            }
+        }
+        assert!(
+            tasks.receive(10).await.unwrap().is_empty(),
+            "all moved to the DLQ"
+        );
     }
 
     /// Waits until `cond` holds, failing the test with `what` after `limit` (a guard against
