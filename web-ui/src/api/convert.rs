@@ -53,6 +53,7 @@ struct ConvertAll {
         (status = 400, description = "invalid title (`invalid-title`), mode or settings (`invalid-input`, `invalid-settings`), unknown preset (`unknown-preset`), setting (`unknown-setting`) or model (`unknown-model`), unknown field (`invalid-json`)", body = ErrorBody),
         crate::openapi::JobNotFound,
         (status = 409, description = "the job is not a preview (`not-a-preview`), or its video is not uploaded (`no-upload`)", body = ErrorBody),
+        crate::openapi::BodyTooLarge,
     )
 )]
 pub async fn convert_all(

@@ -99,6 +99,7 @@ fn parse_uploaded_at(value: Option<&serde_json::Value>) -> AppResult<Option<Date
         (status = 400, description = "invalid body (`invalid-json`), title (`invalid-title`) or uploaded_at (`invalid-uploaded-at`)", body = ErrorBody),
         crate::openapi::JobNotFound,
         (status = 409, description = "uploaded_at given but the upload is not in storage (`not-uploaded`)", body = ErrorBody),
+        crate::openapi::BodyTooLarge,
     )
 )]
 pub async fn patch_job(

@@ -57,6 +57,7 @@ const MAX_RERENDER_CHAIN: usize = 64;
         (status = 400, description = "invalid title (`invalid-title`), mode or settings (`invalid-input`, `invalid-settings`, `unknown-setting`), unknown field (`invalid-json`)", body = ErrorBody),
         crate::openapi::JobNotFound,
         (status = 409, description = "the job is not completed (`job-not-completed`), or its depth is not stored: converted before depth was kept, or expired (`depth-not-stored`)", body = ErrorBody),
+        crate::openapi::BodyTooLarge,
     )
 )]
 pub async fn rerender_job(

@@ -19,8 +19,8 @@ mod tests;
 
 pub(crate) use schemas::{file_name, preset_name, preview, uploaded_at};
 pub use schemas::{
-    CreatedJob, Health, JobId, JobList, JobNotFound, ListState, ModelList, NewJob, NewJobCreated,
-    PresetList,
+    BodyTooLarge, CreatedJob, Health, JobId, JobList, JobNotFound, ListState, ModelList, NewJob,
+    NewJobCreated, PresetList,
 };
 
 /// The API's description; every operation's own text is on its handler.

@@ -95,6 +95,15 @@ pub struct NewJobCreated(NewJob);
 #[allow(dead_code)] // Only its description is used.
 pub struct JobNotFound(ErrorBody);
 
+/// The answer of a route whose JSON body is over the body limit: 413 `body-too-large`.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 413,
+    description = "the body is larger than the limit (`body-too-large`)"
+)]
+#[allow(dead_code)] // Only its description is used.
+pub struct BodyTooLarge(ErrorBody);
+
 /// One page of `GET /api/jobs`.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // Only its description is used.
