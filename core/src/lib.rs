@@ -6,7 +6,7 @@
 //!   [`completions::SegmentCompletionStore`], [`queue::QueueSender`] /
 //!   [`queue::QueueReceiver`], [`storage::ObjectStorage`], [`links::OperatorLinksProvider`].
 //! - [`backends::Backends::from_config`]: the one factory that builds an adapter set.
-//! - [`conformance`]: the contract tests every adapter must pass.
+//! - `conformance` (feature `conformance`): the contract tests every adapter must pass.
 //! - [`worker`]: the one queue-worker runtime (handler trait, reject/retry, heartbeat,
 //!   shutdown) that every queue loop runs on.
 //!
@@ -27,6 +27,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod completions;
 pub mod config;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
 pub mod holders;
