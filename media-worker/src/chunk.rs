@@ -48,7 +48,7 @@ use parallax_core::model::{
 use parallax_core::storage::ObjectStorageExt as _;
 
 use crate::batch::try_batched;
-use crate::failure::{Failure, RetryContext};
+use crate::failure::{HandlerError, RetryContext};
 use crate::inspect;
 use crate::manifest::Manifest;
 use crate::plan::preview_samples;
@@ -115,11 +115,11 @@ async fn advance(
     backends: &Backends,
     job_id: &str,
     update: &JobUpdate,
-) -> Result<Option<Job>, Failure> {
+) -> Result<Option<Job>, HandlerError> {
     match backends.jobs.update(job_id, update).await {
         Ok(j) => Ok(Some(j)),
         Err(parallax_core::Error::InvalidTransition { .. }) => Ok(None),
-        Err(e) => Err(Failure::Retry(
+        Err(e) => Err(HandlerError::Retry(
             anyhow::Error::new(e).context("updating the job"),
         )),
     }
@@ -130,7 +130,7 @@ pub async fn chunk_job(
     backends: &Backends,
     settings: &Settings,
     job_id: &str,
-) -> Result<ChunkOutcome, Failure> {
+) -> Result<ChunkOutcome, HandlerError> {
     let Some(job) = backends.jobs.get(job_id).await.retry("reading the job")? else {
         return Ok(ChunkOutcome::Dropped("unknown job".into()));
     };
@@ -258,13 +258,13 @@ async fn chunk_rerender(
     settings: &Settings,
     job_id: &str,
     original: &str,
-) -> Result<ChunkOutcome, Failure> {
+) -> Result<ChunkOutcome, HandlerError> {
     let Some(job) = advance(backends, job_id, &JobUpdate::status(JobStatus::Chunking)).await?
     else {
         return Ok(ChunkOutcome::Dropped("job moved on meanwhile".into()));
     };
     let gone = |what: &str| {
-        Failure::reject(
+        HandlerError::reject(
             "rerender-source-missing",
             format!(
                 "the job this re-renders ({original}) no longer has its {what} in storage; \
@@ -322,7 +322,7 @@ async fn send_and_finish(
     settings: &Settings,
     job: &Job,
     manifest: &Manifest,
-) -> Result<u32, Failure> {
+) -> Result<u32, HandlerError> {
     let total = manifest.segments.len() as u32;
     let update = JobUpdate {
         total_segments: Some(total),

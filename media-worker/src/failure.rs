@@ -2,8 +2,6 @@
 //! code and a readable message, acknowledge the message), or something around it is
 //! (leave the message so that it comes back and is retried).
 
-use parallax_media::process::ProcessError;
-
 /// A bad input: the job fails with `code` (stable, kebab-case) and `message` (for people).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
@@ -31,74 +29,29 @@ impl std::fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
-/// Why a step did not finish.
-#[derive(Debug)]
-pub enum Failure {
-    /// The input is at fault: fail the job, delete the message.
-    Reject(Rejection),
-    /// Infrastructure (storage, queue, a killed process, ...): leave the message for a retry.
-    Retry(anyhow::Error),
-}
+/// Why a step did not finish: the one reject-or-retry type of every queue worker.
+pub use parallax_core::worker::HandlerError;
 
-impl Failure {
-    /// A bad input.
-    pub fn reject(code: &'static str, message: impl Into<String>) -> Self {
-        Failure::Reject(Rejection::new(code, message))
-    }
-}
-
-impl From<Rejection> for Failure {
+impl From<Rejection> for HandlerError {
     fn from(r: Rejection) -> Self {
-        Failure::Reject(r)
-    }
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Retry(e)
-    }
-}
-
-impl From<parallax_core::Error> for Failure {
-    fn from(e: parallax_core::Error) -> Self {
-        Failure::Retry(e.into())
-    }
-}
-
-impl From<ProcessError> for Failure {
-    fn from(e: ProcessError) -> Self {
-        Failure::Retry(e.into())
-    }
-}
-
-impl From<parallax_media::Error> for Failure {
-    fn from(e: parallax_media::Error) -> Self {
-        Failure::Retry(e.into())
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Reject(r) => write!(f, "rejected: {r}"),
-            Failure::Retry(e) => write!(f, "will retry: {e:#}"),
+        HandlerError::Reject {
+            code: r.code,
+            message: r.message,
         }
     }
 }
 
-impl std::error::Error for Failure {}
-
 /// Adds context to the `Retry` side of a result.
 pub trait RetryContext<T> {
-    /// Like anyhow's `context`, for results that become [`Failure::Retry`].
-    fn retry(self, what: &'static str) -> Result<T, Failure>;
+    /// Like anyhow's `context`, for results that become [`HandlerError::Retry`].
+    fn retry(self, what: &'static str) -> Result<T, HandlerError>;
 }
 
 impl<T, E> RetryContext<T> for Result<T, E>
 where
     E: Into<anyhow::Error>,
 {
-    fn retry(self, what: &'static str) -> Result<T, Failure> {
-        self.map_err(|e| Failure::Retry(e.into().context(what)))
+    fn retry(self, what: &'static str) -> Result<T, HandlerError> {
+        self.map_err(|e| HandlerError::Retry(e.into().context(what)))
     }
 }

@@ -13,7 +13,7 @@ use parallax_media::probe;
 use parallax_media::process::{ProcessError, ToolCommand};
 use parallax_media::schema::{ProbeJson, StreamJson};
 
-use crate::failure::{Failure, Rejection, RetryContext};
+use crate::failure::{HandlerError, Rejection, RetryContext};
 use crate::settings::Settings;
 use crate::source::{SourceInfo, TrackInfo, VideoInfo};
 
@@ -145,10 +145,10 @@ fn hms(secs: f64) -> String {
 
 /// Turns ffprobe's failure on a file into a rejection, or a retry when the tool itself is at
 /// fault (missing, killed by the timeout).
-fn probe_failure(path: &Path, e: parallax_media::Error) -> Failure {
+fn probe_failure(path: &Path, e: parallax_media::Error) -> HandlerError {
     match &e {
         // ffprobe read the file but printed no JSON that parses: not a file it understands.
-        parallax_media::Error::Output { .. } => Failure::reject(
+        parallax_media::Error::Output { .. } => HandlerError::reject(
             "not-a-video",
             "the file is not a video format that can be read",
         ),
@@ -156,13 +156,13 @@ fn probe_failure(path: &Path, e: parallax_media::Error) -> Failure {
             if stderr_tail.contains("moov atom not found") && looks_like_mp4(path) {
                 missing_index()
             } else {
-                Failure::reject(
+                HandlerError::reject(
                     "not-a-video",
                     "the file is not a video format that can be read (not a media file, or damaged)",
                 )
             }
         }
-        _ => Failure::Retry(anyhow::Error::new(e).context("running ffprobe")),
+        _ => HandlerError::Retry(anyhow::Error::new(e).context("running ffprobe")),
     }
 }
 
@@ -184,7 +184,7 @@ pub struct Inspection {
 }
 
 /// Probes `path` and applies every check, the decoding of the first pictures included.
-pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Failure> {
+pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, HandlerError> {
     let inspection = inspect_headers(path, settings).await?;
     if !inspection.pictures_checked {
         check_pictures(path, settings).await?;
@@ -197,7 +197,7 @@ pub async fn inspect(path: &Path, settings: &Settings) -> Result<Inspection, Fai
 /// `pictures_checked` is false: the caller must still run [`check_pictures`] before using
 /// the file (chunking runs it next to the split, in parallel). Everything else, and any
 /// MP4 the reader does not fully understand, goes through [`inspect_with_ffprobe`].
-pub async fn inspect_headers(path: &Path, settings: &Settings) -> Result<Inspection, Failure> {
+pub async fn inspect_headers(path: &Path, settings: &Settings) -> Result<Inspection, HandlerError> {
     let size = tokio::fs::metadata(path)
         .await
         .retry("reading the source's size")?
@@ -226,14 +226,14 @@ pub async fn inspect_headers(path: &Path, settings: &Settings) -> Result<Inspect
             tracing::debug!(reason = %why, "index not read in-process; asking ffprobe");
             inspect_with_ffprobe(path, settings).await
         }
-        Err(e) => Err(Failure::Retry(
+        Err(e) => Err(HandlerError::Retry(
             anyhow::Error::new(e).context("reading the source's index"),
         )),
     }
 }
 
-fn missing_index() -> Failure {
-    Failure::reject(
+fn missing_index() -> HandlerError {
+    HandlerError::reject(
         "undecodable",
         "the MP4/MOV file is incomplete (its index is missing, the upload was probably cut off); upload it again",
     )
@@ -241,7 +241,10 @@ fn missing_index() -> Failure {
 
 /// The ffprobe path: container/stream probe, packet pass and a decode of the first pictures,
 /// run together (three processes). Works for every container ffmpeg reads.
-pub async fn inspect_with_ffprobe(path: &Path, settings: &Settings) -> Result<Inspection, Failure> {
+pub async fn inspect_with_ffprobe(
+    path: &Path,
+    settings: &Settings,
+) -> Result<Inspection, HandlerError> {
     let size = tokio::fs::metadata(path)
         .await
         .retry("reading the source's size")?
@@ -257,7 +260,7 @@ pub async fn inspect_with_ffprobe(path: &Path, settings: &Settings) -> Result<In
     );
     let json = json.map_err(|e| probe_failure(path, e))?;
     if json.format.is_none() && json.streams.is_empty() {
-        return Err(Failure::reject(
+        return Err(HandlerError::reject(
             "not-a-video",
             "the file is not a video format that can be read",
         ));
@@ -272,7 +275,7 @@ pub async fn inspect_with_ffprobe(path: &Path, settings: &Settings) -> Result<In
         video.height.unwrap_or(0),
         settings,
     )?;
-    let (scan, stderr) = scanned?;
+    let (scan, stderr) = scanned.retry("scanning the video packets")?;
     let cut = ["partial file", "ended prematurely", "truncat"]
         .iter()
         .any(|m| stderr.contains(m));
@@ -295,9 +298,9 @@ fn evaluate(
     settings: &Settings,
     pictures_checked: bool,
     via: &'static str,
-) -> Result<Inspection, Failure> {
+) -> Result<Inspection, HandlerError> {
     if json.format.is_none() && json.streams.is_empty() {
-        return Err(Failure::reject(
+        return Err(HandlerError::reject(
             "not-a-video",
             "the file is not a video format that can be read",
         ));
@@ -307,7 +310,7 @@ fn evaluate(
     // format is left to the decode check).
     if let Some(pix_fmt) = video.pix_fmt.as_deref() {
         parallax_core::picture::check(Some(pix_fmt), video.color_transfer.as_deref())
-            .map_err(|u| Failure::reject(u.code, u.message))?;
+            .map_err(|u| HandlerError::reject(u.code, u.message))?;
     }
     let format = json.format.clone().unwrap_or_default();
     let format_name = format.format_name.clone().unwrap_or_default();
@@ -317,15 +320,15 @@ fn evaluate(
 
     let time_base = video
         .time_base()
-        .ok_or_else(|| Failure::reject("undecodable", "the video stream has no time base"))?;
+        .ok_or_else(|| HandlerError::reject("undecodable", "the video stream has no time base"))?;
     if scan.count <= 1 || format_name.ends_with("_pipe") || format_name == "image2" {
-        return Err(Failure::reject(
+        return Err(HandlerError::reject(
             "not-a-video",
             "the file is a still picture, not a video",
         ));
     }
     if scan.count > settings.max_frames {
-        return Err(Failure::reject(
+        return Err(HandlerError::reject(
             "too-many-frames",
             format!(
                 "the video has {} frames and the limit is {}; shorten it or lower its frame rate",
@@ -334,7 +337,7 @@ fn evaluate(
         ));
     }
     if let Some((present, declared)) = truncated {
-        return Err(Failure::reject(
+        return Err(HandlerError::reject(
             "undecodable",
             format!(
                 "the file is truncated: {present} of {} video frames are present (the upload was probably cut off); upload it again",
@@ -343,13 +346,13 @@ fn evaluate(
         ));
     }
     if !scan.starts_with_keyframe {
-        return Err(Failure::reject(
+        return Err(HandlerError::reject(
             "undecodable",
             "the video does not start with a keyframe (a recording cut mid-stream?); re-encode it and upload again",
         ));
     }
     if scan.discarded > 0 {
-        return Err(Failure::reject(
+        return Err(HandlerError::reject(
             "unsupported-edit-list",
             "the file's edit list hides part of the video; re-mux it (e.g. ffmpeg -i in.mp4 -c copy out.mkv) and upload again",
         ));
@@ -401,14 +404,14 @@ fn evaluate(
 
 /// Decodes the first pictures of the first video stream: a file whose headers parse but whose
 /// pictures do not is refused with `undecodable`.
-pub async fn check_pictures(path: &Path, settings: &Settings) -> Result<(), Failure> {
+pub async fn check_pictures(path: &Path, settings: &Settings) -> Result<(), HandlerError> {
     // The MP4/MOV header carries every parameter a decoder needs: no stream-info probing.
     decode_first(path, "0:V:0", &["-nofind_stream_info"], settings).await
 }
 
 /// Decodes the first frames of the video: a file whose headers parse but whose pictures do
 /// not is refused before it is split.
-async fn check_decodes(path: &Path, map: &str, settings: &Settings) -> Result<(), Failure> {
+async fn check_decodes(path: &Path, map: &str, settings: &Settings) -> Result<(), HandlerError> {
     decode_first(path, map, &[], settings).await
 }
 
@@ -417,7 +420,7 @@ async fn decode_first(
     map: &str,
     input_options: &[&str],
     settings: &Settings,
-) -> Result<(), Failure> {
+) -> Result<(), HandlerError> {
     // One decoding thread: three pictures do not pay for starting a thread pool. Each
     // decoded picture comes out as 8x8 grey bytes, so the pictures are counted: a stream
     // whose packets decode to nothing (ffmpeg may still exit cleanly) is refused here, not
@@ -439,19 +442,19 @@ async fn decode_first(
         .output()
         .await;
     match res {
-        Ok(out) if out.stdout.len() < 64 => Err(Failure::reject(
+        Ok(out) if out.stdout.len() < 64 => Err(HandlerError::reject(
             "no-video-frames",
             "the video stream has no picture that can be decoded; re-encode it and upload again",
         )),
         Ok(_) => Ok(()),
-        Err(ProcessError::Failed { stderr_tail, .. }) => Err(Failure::reject(
+        Err(ProcessError::Failed { stderr_tail, .. }) => Err(HandlerError::reject(
             "undecodable",
             format!(
                 "the video's pictures cannot be decoded ({}); re-encode it and upload again",
                 stderr_tail.lines().last().unwrap_or("unknown error")
             ),
         )),
-        Err(e) => Err(Failure::Retry(
+        Err(e) => Err(HandlerError::Retry(
             anyhow::Error::new(e).context("decoding the first frames"),
         )),
     }

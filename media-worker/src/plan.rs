@@ -5,7 +5,7 @@ use parallax_core::model::PREVIEW_SAMPLE_SECS;
 use parallax_media::packets::PacketScan;
 use serde::Serialize;
 
-use crate::failure::Failure;
+use crate::failure::HandlerError;
 
 /// A segment as planned from the packet scan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,7 +25,7 @@ pub struct PlannedSegment {
 /// The samples of a preview: `n` segments of a plan cut at about `PREVIEW_SAMPLE_SECS`,
 /// spread evenly over the video (the segments holding the times (2k+1)/2n of its length), in
 /// order. A video too short for `n` separate samples is refused with a reason.
-pub fn preview_samples(plan: &[PlannedSegment], n: usize) -> Result<Vec<usize>, Failure> {
+pub fn preview_samples(plan: &[PlannedSegment], n: usize) -> Result<Vec<usize>, HandlerError> {
     let total: f64 = plan.iter().map(|s| s.duration_secs).sum();
     let need = n as f64 * PREVIEW_SAMPLE_SECS;
     let mut picked: Vec<usize> = (0..n)
@@ -37,7 +37,7 @@ pub fn preview_samples(plan: &[PlannedSegment], n: usize) -> Result<Vec<usize>, 
         .collect();
     picked.dedup();
     if total < need || picked.len() < n {
-        return Err(Failure::reject(
+        return Err(HandlerError::reject(
             "too-short-for-preview",
             format!(
                 "the video is {total:.1} s long, too short for a preview of {n} separate samples of about {PREVIEW_SAMPLE_SECS} s ({need} s): convert it whole instead (it will not take long)"

@@ -15,7 +15,7 @@ use parallax_media::process::{ProcessError, ToolCommand};
 use parallax_media::{mkv, mp4, packets};
 
 use crate::batch::try_batched;
-use crate::failure::{Failure, RetryContext};
+use crate::failure::{HandlerError, RetryContext};
 use crate::manifest::Manifest;
 use crate::settings::Settings;
 use crate::source::TrackInfo;
@@ -113,9 +113,9 @@ pub async fn assemble(
     outputs: &[PathBuf],
     work_dir: &Path,
     settings: &Settings,
-) -> Result<Assembled, Failure> {
+) -> Result<Assembled, HandlerError> {
     if outputs.len() != manifest.segments.len() || outputs.is_empty() {
-        return Err(Failure::Retry(anyhow::anyhow!(
+        return Err(HandlerError::Retry(anyhow::anyhow!(
             "{} converted segments for {} planned",
             outputs.len(),
             manifest.segments.len()
@@ -191,7 +191,7 @@ pub async fn assemble(
             (work_dir.join("result.mkv"), Container::Mkv)
         }
         Err(e) => {
-            return Err(Failure::Retry(
+            return Err(HandlerError::Retry(
                 anyhow::Error::new(e).context("concatenating and muxing with ffmpeg"),
             ))
         }
@@ -206,7 +206,7 @@ pub async fn assemble(
     };
     let expected = manifest.total_frames();
     if frames != expected {
-        return Err(Failure::reject(
+        return Err(HandlerError::reject(
             "reassembly-mismatch",
             format!("the result has {frames} video frames where the source has {expected}"),
         ));
@@ -361,7 +361,7 @@ pub async fn reassemble_job(
     backends: &Backends,
     settings: &Settings,
     request: &ReassemblyRequest,
-) -> Result<ReassemblyOutcome, Failure> {
+) -> Result<ReassemblyOutcome, HandlerError> {
     let job_id = request.job_id.as_str();
     let Some(job) = backends.jobs.get(job_id).await.retry("reading the job")? else {
         return Ok(ReassemblyOutcome::Dropped("unknown job".into()));
@@ -373,7 +373,7 @@ pub async fn reassemble_job(
         )));
     }
     let Some(total) = job.total_segments.or(request.total_segments) else {
-        return Err(Failure::Retry(anyhow::anyhow!(
+        return Err(HandlerError::Retry(anyhow::anyhow!(
             "the job has no total_segments yet (chunking not finished)"
         )));
     };
@@ -385,7 +385,7 @@ pub async fn reassemble_job(
     let present: BTreeSet<u32> = completions.iter().map(|c| c.segment_index).collect();
     let missing: Vec<u32> = (0..total).filter(|i| !present.contains(i)).collect();
     if !missing.is_empty() {
-        return Err(Failure::Retry(anyhow::anyhow!(
+        return Err(HandlerError::Retry(anyhow::anyhow!(
             "{} of {total} segments are not converted yet (first missing: {}); retrying later",
             missing.len(),
             missing[0]
@@ -401,7 +401,7 @@ pub async fn reassemble_job(
             return Ok(ReassemblyOutcome::Dropped("job moved on meanwhile".into()))
         }
         Err(e) => {
-            return Err(Failure::Retry(
+            return Err(HandlerError::Retry(
                 anyhow::Error::new(e).context("updating the job"),
             ))
         }
@@ -410,13 +410,13 @@ pub async fn reassemble_job(
         .await
         .retry("reading the manifest")?
         .ok_or_else(|| {
-            Failure::reject(
+            HandlerError::reject(
                 "manifest-missing",
                 "the segment list of this job is gone; upload the video again",
             )
         })?;
     if manifest.segments.len() != total as usize {
-        return Err(Failure::reject(
+        return Err(HandlerError::reject(
             "segment-count-mismatch",
             format!(
                 "the job expects {total} segments but its segment list has {}",
@@ -431,7 +431,7 @@ pub async fn reassemble_job(
             .find(|c| c.segment_index == seg.index)
             .expect("presence checked above");
         if let Some(n) = c.frame_count.filter(|n| *n != seg.frame_count) {
-            return Err(Failure::reject(
+            return Err(HandlerError::reject(
                 "segment-frame-mismatch",
                 format!(
                     "converted segment {} has {n} frames where its source has {}",
@@ -492,7 +492,7 @@ pub async fn reassemble_job(
             return Ok(ReassemblyOutcome::Dropped("job moved on meanwhile".into()))
         }
         Err(e) => {
-            return Err(Failure::Retry(
+            return Err(HandlerError::Retry(
                 anyhow::Error::new(e).context("completing the job"),
             ))
         }

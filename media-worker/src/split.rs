@@ -10,7 +10,7 @@ use parallax_media::mp4::{self, VideoTrack};
 use parallax_media::packets::{self, Keyframe};
 use parallax_media::process::ToolCommand;
 
-use crate::failure::{Failure, RetryContext};
+use crate::failure::{HandlerError, RetryContext};
 use crate::inspect::{self, Inspection};
 use crate::plan::{plan_segments, PlannedSegment};
 use crate::settings::Settings;
@@ -25,7 +25,7 @@ pub async fn split(
     plan: &[PlannedSegment],
     out_dir: &Path,
     settings: &Settings,
-) -> Result<Vec<PathBuf>, Failure> {
+) -> Result<Vec<PathBuf>, HandlerError> {
     tokio::fs::create_dir_all(out_dir)
         .await
         .retry("creating the segment folder")?;
@@ -126,7 +126,7 @@ pub async fn split(
         .filter_map(|l| l.split(',').nth(1)?.trim().parse().ok())
         .collect();
     if starts.len() != plan.len() {
-        return Err(Failure::reject(
+        return Err(HandlerError::reject(
             "split-failed",
             format!(
                 "ffmpeg cut the video into {} segments where {} were planned; the keyframe flags of the file are inconsistent (re-encode it and upload again)",
@@ -169,7 +169,7 @@ pub async fn split(
     }
     for f in &files {
         if !tokio::fs::try_exists(f).await.unwrap_or(false) {
-            return Err(Failure::Retry(anyhow::anyhow!(
+            return Err(HandlerError::Retry(anyhow::anyhow!(
                 "segment {} was not written",
                 f.display()
             )));
@@ -185,7 +185,7 @@ pub async fn split_in_process(
     track: std::sync::Arc<VideoTrack>,
     plan: &[PlannedSegment],
     out_dir: &Path,
-) -> Result<Vec<PathBuf>, Failure> {
+) -> Result<Vec<PathBuf>, HandlerError> {
     tokio::fs::create_dir_all(out_dir)
         .await
         .retry("creating the segment folder")?;
@@ -228,8 +228,8 @@ pub async fn split_in_process(
     Ok(files)
 }
 
-fn split_mismatch(index: u32, got: Option<u64>, planned: u64) -> Failure {
-    Failure::reject(
+fn split_mismatch(index: u32, got: Option<u64>, planned: u64) -> HandlerError {
+    HandlerError::reject(
         "split-failed",
         format!(
             "segment {index} does not hold the {planned} planned frames{}; the file cannot be cut without losing frames (re-encode it and upload again)",
@@ -244,7 +244,7 @@ pub async fn chunk_file(
     source: &Path,
     out_dir: &Path,
     settings: &Settings,
-) -> Result<(Inspection, Vec<PlannedSegment>, Vec<PathBuf>), Failure> {
+) -> Result<(Inspection, Vec<PlannedSegment>, Vec<PathBuf>), HandlerError> {
     let inspection = inspect::inspect_headers(source, settings).await?;
     let info = &inspection.info;
     let plan = plan_segments(
@@ -254,7 +254,7 @@ pub async fn chunk_file(
     );
     let total: u64 = plan.iter().map(|s| s.frame_count).sum();
     if total != info.video.frame_count {
-        return Err(Failure::Retry(anyhow::anyhow!(
+        return Err(HandlerError::Retry(anyhow::anyhow!(
             "planned {total} frames for a source of {}",
             info.video.frame_count
         )));

@@ -20,7 +20,6 @@ use parallax_core::worker::{
 };
 
 use crate::chunk::{self, ChunkOutcome};
-use crate::failure::Failure;
 use crate::reassemble::{self, ReassemblyOutcome};
 use crate::settings::Settings;
 
@@ -83,17 +82,6 @@ impl Worker {
     }
 }
 
-/// A step's failure as the runtime classifies it.
-fn classify(failure: Failure) -> HandlerError {
-    match failure {
-        Failure::Reject(r) => HandlerError::Reject {
-            code: r.code,
-            message: r.message,
-        },
-        Failure::Retry(e) => HandlerError::Retry(e),
-    }
-}
-
 /// The chunking queue: upload events (or plain `{"job_id"}` messages) to segments and tasks.
 #[derive(Debug)]
 pub struct Chunking(pub Arc<Worker>);
@@ -126,17 +114,13 @@ impl Handler for Chunking {
                 tracing::info!("dropping a chunking message that names no upload");
                 Ok(Outcome::Done)
             }
-            [job_id] => match chunk::chunk_job(&self.0.backends, &self.0.settings, job_id).await {
-                Ok(ChunkOutcome::Dropped(why)) => {
-                    tracing::info!(reason = %why, "nothing to chunk");
-                    Ok(Outcome::Done)
+            [job_id] => {
+                match chunk::chunk_job(&self.0.backends, &self.0.settings, job_id).await? {
+                    ChunkOutcome::Dropped(why) => tracing::info!(reason = %why, "nothing to chunk"),
+                    o => tracing::info!(outcome = ?o, "chunking done"),
                 }
-                Ok(o) => {
-                    tracing::info!(outcome = ?o, "chunking done");
-                    Ok(Outcome::Done)
-                }
-                Err(f) => Err(classify(f)),
-            },
+                Ok(Outcome::Done)
+            }
             several => {
                 // One message per upload, so that each succeeds, retries or fails on its own.
                 let bodies: Vec<String> = several
@@ -203,14 +187,13 @@ impl Handler for Reassembly {
                 return Ok(Outcome::Done);
             }
         };
-        match reassemble::reassemble_job(&self.0.backends, &self.0.settings, &request).await {
-            Ok(ReassemblyOutcome::Dropped(why)) => {
-                tracing::info!(reason = %why, "nothing to reassemble");
-                Ok(Outcome::Done)
+        match reassemble::reassemble_job(&self.0.backends, &self.0.settings, &request).await? {
+            ReassemblyOutcome::Dropped(why) => {
+                tracing::info!(reason = %why, "nothing to reassemble")
             }
-            Ok(ReassemblyOutcome::Completed { .. }) => Ok(Outcome::Done),
-            Err(f) => Err(classify(f)),
+            ReassemblyOutcome::Completed { .. } => {}
         }
+        Ok(Outcome::Done)
     }
 
     async fn fail_job(

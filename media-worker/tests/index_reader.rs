@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use media_worker::failure::Failure;
+use media_worker::failure::HandlerError;
 use media_worker::inspect::{self, Inspection};
 use media_worker::settings::Settings;
 
@@ -206,8 +206,8 @@ async fn other_containers_and_open_gops_fall_back_to_ffprobe() {
 
 async fn reject_code(path: &Path) -> &'static str {
     match inspect::inspect_headers(path, &Settings::default()).await {
-        Err(Failure::Reject(r)) => r.code,
-        Err(Failure::Retry(e)) => panic!("retry, not a rejection: {e:#}"),
+        Err(HandlerError::Reject { code, .. }) => code,
+        Err(HandlerError::Retry(e)) => panic!("retry, not a rejection: {e:#}"),
         Ok(i) => panic!("{} accepted via {}", path.display(), i.via),
     }
 }
@@ -258,7 +258,7 @@ async fn cut_off_and_damaged_mp4_are_refused() {
         "the headers alone look fine"
     );
     match inspect::inspect(&garbage, &Settings::default()).await {
-        Err(Failure::Reject(r)) => assert_eq!(r.code, "undecodable"),
+        Err(HandlerError::Reject { code, .. }) => assert_eq!(code, "undecodable"),
         other => panic!("garbage pictures accepted: {:?}", other.map(|i| i.via)),
     }
 }

@@ -5,18 +5,20 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use media_worker::failure::Failure;
+use media_worker::failure::HandlerError;
 use media_worker::inspect;
 use media_worker::settings::Settings;
 
 async fn code(path: &Path, settings: &Settings) -> &'static str {
     match inspect::inspect(path, settings).await {
         Ok(_) => panic!("{} was accepted", path.display()),
-        Err(Failure::Reject(r)) => {
-            assert!(!r.message.is_empty());
-            r.code
+        Err(HandlerError::Reject { code, message }) => {
+            assert!(!message.is_empty());
+            code
         }
-        Err(Failure::Retry(e)) => panic!("{} gave a retry, not a rejection: {e:#}", path.display()),
+        Err(HandlerError::Retry(e)) => {
+            panic!("{} gave a retry, not a rejection: {e:#}", path.display())
+        }
     }
 }
 

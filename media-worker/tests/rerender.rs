@@ -15,7 +15,7 @@ use chrono::Utc;
 use common::fleet::*;
 use common::*;
 use media_worker::chunk::{self, ChunkOutcome};
-use media_worker::failure::Failure;
+use media_worker::failure::HandlerError;
 use media_worker::manifest::Manifest;
 use media_worker::reassemble::{self, ReassemblyOutcome};
 use media_worker::settings::Settings;
@@ -250,9 +250,9 @@ async fn a_rerender_of_a_job_without_stored_depth_fails_readably() {
     // Segments and manifest, but no depth: a job converted before depth was stored.
     let again = rerender_job(&b, &original.job_id, "again", StereoMode::HalfSbs).await;
     match chunk::chunk_job(&b, &settings, &again.job_id).await {
-        Err(Failure::Reject(r)) => {
-            assert_eq!(r.code, "rerender-source-missing");
-            assert!(r.message.contains("stored depth"), "{}", r.message);
+        Err(HandlerError::Reject { code, message }) => {
+            assert_eq!(code, "rerender-source-missing");
+            assert!(message.contains("stored depth"), "{}", message);
         }
         other => panic!("{other:?}"),
     }
@@ -277,9 +277,9 @@ async fn a_rerender_of_a_job_without_stored_depth_fails_readably() {
     // And a source job with no segment list at all.
     let ghost = rerender_job(&b, "0000-gone", "ghost", StereoMode::HalfSbs).await;
     match chunk::chunk_job(&b, &settings, &ghost.job_id).await {
-        Err(Failure::Reject(r)) => {
-            assert_eq!(r.code, "rerender-source-missing");
-            assert!(r.message.contains("segment list"), "{}", r.message);
+        Err(HandlerError::Reject { code, message }) => {
+            assert_eq!(code, "rerender-source-missing");
+            assert!(message.contains("segment list"), "{}", message);
         }
         other => panic!("{other:?}"),
     }
@@ -392,9 +392,9 @@ async fn a_preview_of_a_video_shorter_than_its_samples_is_refused_readably() {
     let settings = test_settings(d.path());
     let job = uploaded_preview(&b, d.path(), 4.0).await;
     match chunk::chunk_job(&b, &settings, &job.job_id).await {
-        Err(Failure::Reject(r)) => {
-            assert_eq!(r.code, "too-short-for-preview");
-            assert!(r.message.contains("4.0 s"), "{}", r.message);
+        Err(HandlerError::Reject { code, message }) => {
+            assert_eq!(code, "too-short-for-preview");
+            assert!(message.contains("4.0 s"), "{}", message);
         }
         other => panic!("expected a rejection, got {other:?}"),
     }

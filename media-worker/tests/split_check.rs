@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use media_worker::failure::Failure;
+use media_worker::failure::HandlerError;
 use media_worker::inspect;
 use media_worker::plan::{self, PlannedSegment};
 use media_worker::split;
@@ -55,8 +55,8 @@ async fn a_cut_off_its_planned_keyframe_is_refused() {
     )
     .await
     {
-        Err(Failure::Reject(r)) => assert_eq!(r.code, "split-failed"),
-        Err(Failure::Retry(e)) => panic!("retry instead of a rejection: {e:#}"),
+        Err(HandlerError::Reject { code, .. }) => assert_eq!(code, "split-failed"),
+        Err(HandlerError::Retry(e)) => panic!("retry instead of a rejection: {e:#}"),
         Ok(_) => panic!("a split off the plan was accepted"),
     }
 }
