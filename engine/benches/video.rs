@@ -150,25 +150,6 @@ fn cpu_ticks(fields: usize) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-fn merge_results(dir: &Path, values: &[(&str, f64)]) {
-    let path = dir.join("results.json");
-    let mut obj = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v.as_object().cloned())
-        .unwrap_or_default();
-    for (k, v) in values {
-        let rounded = (v * 1000.0).round() / 1000.0;
-        obj.insert((*k).to_owned(), serde_json::json!(rounded));
-    }
-    std::fs::write(
-        &path,
-        serde_json::to_vec_pretty(&serde_json::Value::Object(obj)).expect("json"),
-    )
-    .expect("writing results.json");
-    println!("merged into {}", path.display());
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         // `cargo bench -- --list` and test discovery: nothing to list.
@@ -308,5 +289,6 @@ fn main() {
     for r in rows {
         println!("  {r}");
     }
-    merge_results(&dir, &results);
+    parallax_testkit::results::merge(&dir.join("results.json"), &results)
+        .expect("writing results.json");
 }

@@ -240,27 +240,6 @@ fn cpu_ms(pid: u32) -> f64 {
     ticks * 10.0 // USER_HZ is 100 on Linux
 }
 
-fn merge_results(path: &PathBuf, kv: &[(&str, f64)]) -> anyhow::Result<()> {
-    let mut obj = match std::fs::read_to_string(path) {
-        Ok(s) => match serde_json::from_str::<serde_json::Value>(&s) {
-            Ok(serde_json::Value::Object(m)) => m,
-            _ => serde_json::Map::new(),
-        },
-        Err(_) => serde_json::Map::new(),
-    };
-    for (k, v) in kv {
-        obj.insert(
-            (*k).to_owned(),
-            serde_json::json!((v * 100.0).round() / 100.0),
-        );
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, serde_json::to_string_pretty(&obj)? + "\n")?;
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
@@ -441,7 +420,7 @@ async fn main() -> anyhow::Result<()> {
         None => println!("web-ui on SIGTERM: did not exit within 15 s (killed)"),
     }
     anyhow::ensure!(page.errors + api.errors == 0, "some requests failed");
-    merge_results(
+    parallax_testkit::results::merge(
         &a.results,
         &[
             ("dashboard_rps", rps),
