@@ -15,7 +15,7 @@ mod pages;
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use pages::{job_page, Session, UploadPage};
+use pages::{click, job_page, Session, UploadPage};
 use parallax_core::keys;
 use parallax_core::model::JobStatus;
 use parallax_testkit::wait_until;
@@ -209,21 +209,11 @@ async fn presets_fill_the_form_advanced_settings_submit_and_progress_is_pushed()
         .select_by_value("anaglyph")
         .await
         .unwrap();
-    c.find(Locator::Css("#advanced summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "#advanced summary").await;
     set_value(c, "#set-ipd_offset", "1.5").await;
     set_value(c, "#set-crf", "24").await;
     set_value(c, "#set-max_output_width", "1280").await;
-    c.find(Locator::Css("#set-preserve_screen_border"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "#set-preserve_screen_border").await;
     c.find(Locator::Css("#set-synthetic_view"))
         .await
         .unwrap()
@@ -279,15 +269,8 @@ async fn presets_fill_the_form_advanced_settings_submit_and_progress_is_pushed()
     let mut u = parallax_core::model::JobUpdate::status(JobStatus::ChunkingComplete);
     u.total_segments = Some(6);
     app.backends.jobs.update(&id, &u).await.unwrap();
-    let done = |i: u32| parallax_core::model::SegmentCompletion {
-        job_id: id.clone(),
-        segment_index: i,
-        output_uri: keys::output(&id, i),
-        completed_at: chrono::Utc::now(),
-        frame_count: Some(10),
-    };
-    app.backends.completions.put(&done(0)).await.unwrap();
-    app.backends.completions.put(&done(1)).await.unwrap();
+    app.record_segment(&id, 0, 10).await;
+    app.record_segment(&id, 1, 10).await;
     c.goto(&format!("{base}/jobs/{id}")).await.unwrap();
     let cells = c.find_all(Locator::Css("#segbar .seg")).await.unwrap();
     assert_eq!(cells.len(), 6);
@@ -305,16 +288,9 @@ async fn presets_fill_the_form_advanced_settings_submit_and_progress_is_pushed()
     })
     .await;
     assert_eq!(transport, "sse");
-    app.backends.completions.put(&done(4)).await.unwrap();
+    app.record_segment(&id, 4, 10).await;
     // Segment 3's converted output is stored, not yet recorded: in progress.
-    app.backends
-        .storage
-        .put_stream(
-            &keys::output(&id, 2),
-            Box::pin(std::io::Cursor::new(vec![0u8; 8])),
-        )
-        .await
-        .unwrap();
+    app.put_object(&keys::output(&id, 2), vec![0u8; 8]).await;
     eventually(20, "the pushed segments", || async {
         let n = c
             .find_all(Locator::Css("#segbar .seg.done"))
@@ -354,7 +330,7 @@ async fn presets_fill_the_form_advanced_settings_submit_and_progress_is_pushed()
     })
     .await;
     assert!(row.contains("3 / 6"), "{row}");
-    app.backends.completions.put(&done(5)).await.unwrap();
+    app.record_segment(&id, 5, 10).await;
     let row = eventually(20, "the pushed dashboard row", || async {
         let t = row_text(c, "in-progress", &id).await?;
         t.contains("4 / 6").then_some(t)
@@ -376,12 +352,7 @@ async fn a_preview_is_asked_for_on_the_page_plays_when_done_and_convert_all_star
 
     let page = UploadPage::open(c, base).await;
     page.pick(&[&clip]).await;
-    c.find(Locator::Css("input#preview"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "input#preview").await;
     page_shot(c, "upload-preview.png").await;
     let job_id = page.start_and_follow().await;
     let job = app.backends.jobs.get(&job_id).await.unwrap().unwrap();
@@ -415,12 +386,7 @@ async fn a_preview_is_asked_for_on_the_page_plays_when_done_and_convert_all_star
         .contains("samples"));
     page_shot(c, "job-preview.png").await;
 
-    c.find(Locator::Css("button#convert-all"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, "button#convert-all").await;
     let whole = job_page(c, "the whole conversion's job page", Some(&job_id)).await;
     let whole = app.backends.jobs.get(&whole).await.unwrap().unwrap();
     assert_eq!(whole.upload_of.as_deref(), Some(job_id.as_str()));

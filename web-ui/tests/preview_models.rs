@@ -41,14 +41,6 @@ async fn with_catalogue() -> TestApp {
     .await
 }
 
-async fn put(app: &TestApp, key: &str, body: &[u8]) {
-    app.backends
-        .storage
-        .put_stream(key, Box::pin(std::io::Cursor::new(body.to_vec())))
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn a_preview_is_created_and_convert_all_converts_its_upload_whole() {
     let app = TestApp::new().await;
@@ -65,7 +57,7 @@ async fn a_preview_is_created_and_convert_all_converts_its_upload_whole() {
     let stored = app.backends.jobs.get(&preview_id).await.unwrap().unwrap();
     assert!(stored.preview);
     // The browser uploads the video; the upload's event starts the preview.
-    put(&app, &keys::source(&preview_id), b"video").await;
+    app.put_object(&keys::source(&preview_id), b"video").await;
     assert_eq!(app.started().await, vec![preview_id.clone()]);
     let r = app
         .json(
@@ -141,7 +133,7 @@ async fn convert_all_is_refused_readably_where_it_cannot_start() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
     assert_eq!(r.error_code(), "no-upload");
-    put(&app, &keys::source(&id), b"video").await;
+    app.put_object(&keys::source(&id), b"video").await;
     let r = app
         .json(
             Method::POST,
@@ -241,16 +233,11 @@ async fn the_models_list_says_which_a_running_worker_holds() {
     assert_eq!(r.json()["models"][1]["kind"], "temporal/32");
     // A worker renewed its note just now; another's note is stale.
     let now = chrono::Utc::now().timestamp();
-    put(
-        &app,
-        &keys::model_holder("default"),
-        now.to_string().as_bytes(),
-    )
-    .await;
-    put(
-        &app,
+    app.put_object(&keys::model_holder("default"), now.to_string())
+        .await;
+    app.put_object(
         &keys::model_holder("video-depth-anything-small"),
-        (now - 3600).to_string().as_bytes(),
+        (now - 3600).to_string(),
     )
     .await;
     assert_eq!(

@@ -19,20 +19,8 @@ async fn store_depth(app: &TestApp, job: &str, total: u32) {
         keys.push(keys::depth(job, i));
     }
     for key in keys {
-        app.backends
-            .storage
-            .put_stream(&key, Box::pin(std::io::Cursor::new(b"stand-in".to_vec())))
-            .await
-            .unwrap();
+        app.put_object(&key, b"stand-in").await;
     }
-}
-
-async fn started(app: &TestApp) -> Vec<String> {
-    app.started().await
-}
-
-async fn complete(app: &TestApp, job: &Job) {
-    app.complete_job(&job.job_id, b"result".to_vec()).await;
 }
 
 #[tokio::test]
@@ -40,7 +28,7 @@ async fn a_rerender_is_a_new_job_started_by_the_storage_event() {
     let app = TestApp::new().await;
     let source = app.seed("Holiday", JobStatus::Completed).await;
     store_depth(&app, &source.job_id, 2).await;
-    assert!(started(&app).await.is_empty());
+    assert!(app.started().await.is_empty());
 
     let uri = format!("/api/jobs/{}/rerender", source.job_id);
     let r = app
@@ -76,7 +64,7 @@ async fn a_rerender_is_a_new_job_started_by_the_storage_event() {
     assert_eq!(stored.status, JobStatus::Uploaded);
     assert!(stored.uploaded_at.is_some());
     // Started as an upload would be, through the storage event: no upload of its own.
-    assert_eq!(started(&app).await, vec![id.clone()]);
+    assert_eq!(app.started().await, vec![id.clone()]);
     assert!(app
         .backends
         .storage
@@ -101,11 +89,11 @@ async fn a_rerender_is_a_new_job_started_by_the_storage_event() {
     let v = r.json();
     assert_eq!(v["job"]["mode"], "full_sbs");
     assert_eq!(v["job"]["title"], "Holiday");
-    assert_eq!(started(&app).await.len(), 1);
+    assert_eq!(app.started().await.len(), 1);
 
     // A re-render can itself be re-rendered once completed: the depth is the original's.
     let again = app.backends.jobs.get(&id).await.unwrap().unwrap();
-    complete(&app, &again).await;
+    app.complete_job(&again.job_id, b"result".to_vec()).await;
     app.backends
         .storage
         .put_stream(
@@ -144,7 +132,7 @@ async fn bad_rerender_requests_are_refused_readably_and_start_nothing() {
     // Depth for the first segment only: the set is incomplete (expired, say).
     let partial = app.seed("partly expired", JobStatus::Completed).await;
     store_depth(&app, &partial.job_id, 1).await;
-    let _ = started(&app).await;
+    let _ = app.started().await;
     let jobs_before = app.backends.jobs.list_in_progress(100).await.unwrap().len();
 
     let uri = |j: &Job| format!("/api/jobs/{}/rerender", j.job_id);
@@ -226,7 +214,7 @@ async fn bad_rerender_requests_are_refused_readably_and_start_nothing() {
             "{uri}: unreadable {message:?}"
         );
     }
-    assert!(started(&app).await.is_empty(), "nothing started");
+    assert!(app.started().await.is_empty(), "nothing started");
     assert_eq!(
         app.backends.jobs.list_in_progress(100).await.unwrap().len(),
         jobs_before,

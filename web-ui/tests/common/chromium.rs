@@ -1,6 +1,7 @@
 //! Headless Chromium through chromedriver (fantoccini) for the real-browser tests (waiting for
-//! a state in it is the test kit's `wait_until`). Included with `#[path = "common/chromium.rs"] mod chromium;` by the test
-//! files that drive a browser.
+//! a state in it is the test kit's `wait_until`). Included with
+//! `#[path = "common/chromium.rs"] mod chromium;` (from a test directory's `main.rs`,
+//! `"../common/chromium.rs"`) by the tests that drive a browser.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`make setup` installs them). Outside CI a
 //! test skips with a printed reason when they are missing; with CI=true it fails.

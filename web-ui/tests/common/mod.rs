@@ -1,6 +1,9 @@
 //! Shared helpers of the web-ui tests: an app on a fresh DATA_DIR, one-shot requests, generated
-//! media and a stand-in for the workers.
+//! media, stored objects, a stand-in for the workers and server-sent event streams
+//! ([`events`]).
 #![allow(dead_code)]
+
+pub mod events;
 
 use std::path::{Path, PathBuf};
 
@@ -167,6 +170,30 @@ impl TestApp {
         }
     }
 
+    /// PUTs `bytes` to `url` (a presigned upload URL) through the router, as a browser does.
+    pub async fn put_bytes(&self, url: &str, bytes: Vec<u8>) -> Resp {
+        self.send(req(Method::PUT, url, &[], Body::from(bytes)))
+            .await
+    }
+
+    /// Stores `bytes` as object `key`, as a worker does (no API).
+    pub async fn put_object(&self, key: &str, bytes: impl Into<Vec<u8>>) {
+        put_object(&self.backends, key, bytes).await;
+    }
+
+    /// Stores the file at `path` as object `key`.
+    pub async fn put_file(&self, key: &str, path: &Path) {
+        let bytes =
+            std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        self.put_object(key, bytes).await;
+    }
+
+    /// Records segment `index` of `job_id` as done with `frames` frames (its completion only;
+    /// the output object is the caller's).
+    pub async fn record_segment(&self, job_id: &str, index: u32, frames: u64) {
+        record_segment(&self.backends, job_id, index, frames).await;
+    }
+
     /// Stands in for the workers: stores `result` as the job's output, records its segments
     /// and completes the job through the core stores.
     pub async fn complete_job(&self, job_id: &str, result: Vec<u8>) -> String {
@@ -177,32 +204,42 @@ impl TestApp {
 /// Stands in for the workers on any adapter set (see [`TestApp::complete_job`]).
 pub async fn complete_job(backends: &Backends, job_id: &str, result: Vec<u8>) -> String {
     let key = keys::final_output(job_id, "result_LRF_Full_SBS.mp4");
-    backends
-        .storage
-        .put_stream(&key, Box::pin(std::io::Cursor::new(result)))
-        .await
-        .unwrap();
+    put_object(backends, &key, result).await;
     let mut u = JobUpdate::status(JobStatus::ChunkingComplete);
     u.total_segments = Some(2);
     backends.jobs.update(job_id, &u).await.unwrap();
     for i in 0..2 {
-        backends
-            .completions
-            .put(&SegmentCompletion {
-                job_id: job_id.to_owned(),
-                segment_index: i,
-                output_uri: keys::output(job_id, i),
-                completed_at: Utc::now(),
-                frame_count: Some(10),
-            })
-            .await
-            .unwrap();
+        record_segment(backends, job_id, i, 10).await;
     }
     let mut u = JobUpdate::status(JobStatus::Completed);
     u.completed_at = Some(Utc::now());
     u.output_key = Some(key.clone());
     backends.jobs.update(job_id, &u).await.unwrap();
     key
+}
+
+/// Stores `bytes` as object `key` on any adapter set (see [`TestApp::put_object`]).
+pub async fn put_object(backends: &Backends, key: &str, bytes: impl Into<Vec<u8>>) {
+    backends
+        .storage
+        .put_stream(key, Box::pin(std::io::Cursor::new(bytes.into())))
+        .await
+        .unwrap_or_else(|e| panic!("storing {key}: {e:#}"));
+}
+
+/// Records a segment's completion on any adapter set (see [`TestApp::record_segment`]).
+pub async fn record_segment(backends: &Backends, job_id: &str, index: u32, frames: u64) {
+    backends
+        .completions
+        .put(&SegmentCompletion {
+            job_id: job_id.to_owned(),
+            segment_index: index,
+            output_uri: keys::output(job_id, index),
+            completed_at: Utc::now(),
+            frame_count: Some(frames),
+        })
+        .await
+        .unwrap();
 }
 
 /// A request with headers.

@@ -1,7 +1,8 @@
 //! A real browser on the web-ui's pages: the app served on a loopback port with a headless
 //! Chromium session on it ([`Session`]), and the upload page driven as a person does
-//! ([`UploadPage`]). Included with `#[path = "common/pages.rs"] mod pages;` by the test files
-//! that drive a browser, beside `chromium` and `common`.
+//! ([`UploadPage`]). Included with `#[path = "common/pages.rs"] mod pages;` (from a test
+//! directory's `main.rs`, `"../common/pages.rs"`) by the tests that drive a browser, beside
+//! `chromium` and `common`.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -89,6 +90,21 @@ impl Session {
         self.c.close().await.unwrap();
         drop(self.driver);
     }
+}
+
+/// Runs `script` in the page; what it returns.
+pub async fn js(c: &Client, script: &str) -> serde_json::Value {
+    c.execute(script, vec![]).await.expect("script runs")
+}
+
+/// Clicks the element `css` finds.
+pub async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
 }
 
 /// The upload page, used as a person uses it: pick files, click Start.
