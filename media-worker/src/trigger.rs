@@ -30,6 +30,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::Utc;
 use parallax_core::backends::Backends;
+use parallax_core::clock::Clock;
 use parallax_core::completions::SegmentCompletionStore;
 use parallax_core::jobs::JobStore;
 use parallax_core::keys::QueueName;
@@ -118,6 +119,8 @@ pub struct Trigger {
     reassembly: Arc<dyn QueueSender>,
     dead_tasks: Arc<dyn QueueReceiver>,
     dead_outputs: Arc<dyn QueueReceiver>,
+    /// The adapters' clock: claims are stamped with it, so their age is read with it too.
+    clock: Arc<dyn Clock>,
     cfg: TriggerConfig,
 }
 
@@ -144,6 +147,7 @@ impl Trigger {
                 .queue(QueueName::SegmentOutput)
                 .dead_letters
                 .clone(),
+            clock: backends.clock.clone(),
             cfg,
         }
     }
@@ -245,7 +249,7 @@ impl Trigger {
             .list_in_progress(self.cfg.reconcile_scan_limit)
             .await
             .context("listing jobs in progress")?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut sent = 0;
         for item in jobs {
             if item.status != JobStatus::ChunkingComplete {

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use media_worker::trigger::{Handled, Trigger, TriggerConfig};
+use parallax_core::backends::Backends;
+use parallax_core::clock::TestClock;
 use parallax_core::keys::{self, QueueName};
 use parallax_core::model::{
     JobStatus, JobUpdate, ReassemblyRequest, SegmentCompletion, SegmentOutput,
@@ -307,14 +309,17 @@ async fn skips_finished_jobs_and_dead_letters_bad_messages() {
 async fn reconciler_resends_claimed_but_unsent_requests() {
     let dir = tempfile::tempdir().unwrap();
     let common = common(dir.path(), 60, 4);
-    let b = backends(&common).await;
+    // Claims age on a test clock, which the reconcilers read too: no waiting for the timeout.
+    let clock = TestClock::new();
+    let on_clock = || Backends::from_config_with_clock(&common, Arc::new(clock.clone()));
+    let b = on_clock().await.unwrap();
     let cfg = TriggerConfig {
-        resend_after: Duration::from_secs(1),
+        resend_after: Duration::from_secs(30),
         ..TriggerConfig::default()
     };
     let trigger = Trigger::new(&b, cfg.clone());
     // Another process's reconciler, on its own adapters.
-    let other = Trigger::new(&backends(&common).await, cfg);
+    let other = Trigger::new(&on_clock().await.unwrap(), cfg);
 
     // Three jobs whose claim was taken but whose request was never sent.
     let mut jobs = Vec::new();
@@ -349,19 +354,16 @@ async fn reconciler_resends_claimed_but_unsent_requests() {
         0,
         "claims are too fresh"
     );
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(
+        trigger.reconcile_once().await.unwrap(),
+        0,
+        "claims are still younger than the timeout"
+    );
     // Once the claims are older than the timeout, the two claimed jobs that have not moved on
-    // are re-sent (in one pass or, if their claims straddle the moment, two).
-    let mut resent = 0;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while resent < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for the re-sends"
-        );
-        resent += trigger.reconcile_once().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(resent, 2);
+    // are re-sent.
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(trigger.reconcile_once().await.unwrap(), 2);
     assert_eq!(
         trigger.reconcile_once().await.unwrap(),
         0,
