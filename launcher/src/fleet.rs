@@ -28,6 +28,16 @@ impl Role {
             Role::VideoWorker => "video-worker",
         }
     }
+
+    /// What a worker of this role logs once it takes work (`None` for web-ui, whose
+    /// readiness is its `/healthz`).
+    fn started_line(self) -> Option<&'static str> {
+        match self {
+            Role::WebUi => None,
+            Role::MediaWorker => Some("media-worker started"),
+            Role::VideoWorker => Some("segment worker started"),
+        }
+    }
 }
 
 /// How to start a fleet.
@@ -144,6 +154,7 @@ pub struct Proc {
     pub index: usize,
     child: Child,
     started: Instant,
+    log: PathBuf,
 }
 
 impl Proc {
@@ -189,10 +200,9 @@ impl Fleet {
         for _ in 0..fleet.cfg.video_workers {
             fleet.spawn(Role::VideoWorker)?;
         }
-        // A worker that cannot start (bad model, missing library) says so at once.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        if let Err(e) = fleet.check_alive() {
-            bail!("{e}\n{}", fleet.logs());
+        // A worker that cannot start (bad model, missing library) exits saying why.
+        if let Err(e) = fleet.wait_started(Duration::from_secs(120)).await {
+            bail!("{e:#}\n{}", fleet.logs());
         }
         Ok(fleet)
     }
@@ -226,7 +236,8 @@ impl Fleet {
                 .data_dir
                 .join("logs")
                 .join(format!("{}-{}.log", role.binary(), self.spawned));
-        let log = File::create(&log_path)?;
+        let log =
+            File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let mut cmd = Command::new(self.cfg.bin_dir.join(role.binary()));
         cmd.current_dir(repo_root())
             .env("DATA_DIR", &self.cfg.data_dir)
@@ -247,8 +258,38 @@ impl Fleet {
             index,
             child,
             started: Instant::now(),
+            log: log_path,
         });
         Ok(pid)
+    }
+
+    /// Waits until every worker has logged that it started taking work (the video-worker
+    /// only after its models loaded and passed their checks); fails as soon as one exits.
+    pub async fn wait_started(&mut self, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            self.check_alive()?;
+            let waiting: Vec<String> = self
+                .procs
+                .iter()
+                .filter(|p| {
+                    p.role.started_line().is_some_and(|line| {
+                        !std::fs::read_to_string(&p.log).is_ok_and(|log| log.contains(line))
+                    })
+                })
+                .map(|p| format!("{} #{}", p.role.binary(), p.index))
+                .collect();
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} did not say it started within {within:?}",
+                    waiting.join(", ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until web-ui answers `/healthz`.
