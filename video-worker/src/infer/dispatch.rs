@@ -78,12 +78,16 @@ impl InferWorker {
         model: &str,
         ctx: &Context,
     ) -> Result<Outcome, HandlerError> {
-        let held =
-            routing::held_by_a_running_worker(&*self.storage, model, self.cfg.holders.fresh_for)
-                .await;
+        let now = self.clock.now();
+        let held = routing::held_by_a_running_worker_at(
+            &*self.storage,
+            model,
+            self.cfg.holders.fresh_for,
+            now,
+        )
+        .await;
         let mut pause = self.cfg.pass_on_pause;
         if !held {
-            let now = chrono::Utc::now();
             let since = job
                 .waiting
                 .as_ref()

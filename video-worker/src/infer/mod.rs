@@ -49,6 +49,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use parallax_core::backends::Backends;
+use parallax_core::clock::Clock;
 use parallax_core::jobs::JobStore;
 use parallax_core::keys::QueueName;
 use parallax_core::model::SegmentTask;
@@ -80,6 +81,9 @@ pub struct InferConfig {
     /// How long the segments in hand may still run after shutdown before they are released
     /// for another worker.
     pub grace: Duration,
+    /// A failed segment is tried again after this times its receive count (at most the
+    /// visibility timeout); the runtime's back-off step.
+    pub retry_backoff: Duration,
     /// Folder for the per-segment scratch directories (the system temp dir when `None`).
     pub work_dir: Option<PathBuf>,
     /// How long a job may wait for a worker holding the model it names, when no running
@@ -103,6 +107,7 @@ impl InferConfig {
             visibility_timeout: q.visibility_timeout,
             max_receives: q.max_receives,
             grace: Duration::from_secs(30),
+            retry_backoff: LoopConfig::new(QueueName::Segments.to_string(), &q).retry_backoff,
             work_dir: None,
             model_wait: Duration::from_secs(30 * 60),
             pass_on_pause: Duration::from_secs(2),
@@ -124,6 +129,9 @@ pub struct InferWorker {
     models: HeldModels,
     cfg: InferConfig,
     handoffs: Arc<Handoffs>,
+    /// The adapters' clock: how long a job has waited for a model, how fresh a holder's
+    /// note is (tests move it instead of waiting out `model_wait`).
+    clock: Arc<dyn Clock>,
 }
 
 impl InferWorker {
@@ -148,6 +156,7 @@ impl InferWorker {
             models,
             cfg,
             handoffs: Arc::default(),
+            clock: backends.clock.clone(),
         }
     }
 
@@ -156,7 +165,8 @@ impl InferWorker {
     pub async fn run(&self, shutdown: CancellationToken) {
         let names: Vec<String> = self.models.names().map(str::to_owned).collect();
         tracing::info!(concurrency = self.cfg.concurrency, overlap = self.cfg.overlap, models = ?names, "segment worker started");
-        let notes = tokio::spawn(routing::renew_notes(
+        let notes = tokio::spawn(routing::renew_notes_on(
+            self.clock.clone(),
             self.storage.clone(),
             names,
             self.cfg.holders,
@@ -168,6 +178,7 @@ impl InferWorker {
             visibility_timeout: self.cfg.visibility_timeout,
             max_receives: self.cfg.max_receives,
             grace: self.cfg.grace,
+            retry_backoff: self.cfg.retry_backoff,
             ..LoopConfig::new(QueueName::Segments.to_string(), &QueueSettings::default())
         };
         worker::run(self.tasks.clone(), Arc::new(self.clone()), cfg, shutdown).await;
