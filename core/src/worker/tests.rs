@@ -1,8 +1,8 @@
 //! The runtime against the local queue adapter. No test asserts on timings: each waits for a
 //! state (a queue length, a recorded call) with a generous deadline, and the visibility
 //! timeouts are long where a message coming back by itself would hide a missing release.
-//! The queue reads a test clock, so a test on paused tokio time sees its timeouts run out in
-//! test time.
+//! The tests run on paused tokio time and the queue reads a test clock, which follows it: the
+//! heartbeats, back-offs and visibility timeouts run out in test time, not real time.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -235,7 +235,7 @@ async fn len(q: &SqliteQueue) -> u64 {
     q.approximate_len().await.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn done_deletes_the_message() {
     let f = Fixture::new(LONG, 5);
     let run = f.start(f.config());
@@ -249,7 +249,7 @@ async fn done_deletes_the_message() {
     assert!(f.failed().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn reject_fails_the_job_and_deletes_the_message() {
     let f = Fixture::new(LONG, 5);
     let run = f.start(f.config());
@@ -272,7 +272,7 @@ async fn reject_fails_the_job_and_deletes_the_message() {
 
 /// A retry is released with a back-off, not left for the (hour-long) visibility timeout;
 /// the last allowed receive fails the job and the message goes to the dead-letter queue.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retry_releases_with_backoff_and_the_last_receive_fails_the_job() {
     let f = Fixture::new(LONG, 3);
     let run = f.start(f.config());
@@ -306,7 +306,7 @@ fn backoff_grows_with_receives_up_to_the_visibility_timeout() {
 /// Another receiver takes the message (its lease was given up behind the worker's back):
 /// the heartbeat notices the stale receipt and the handler's future is dropped; the
 /// message is neither deleted nor released by the worker that lost it.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_lost_lease_stops_the_handler() {
     let mut f = Fixture::new(Duration::from_millis(600), 5);
     let run = f.start(f.config());
@@ -403,7 +403,7 @@ async fn heartbeats_failing_for_a_whole_timeout_lose_the_lease() {
     assert!(matches!(lost, LeaseLost::Expired { .. }), "{lost}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_lets_the_message_in_hand_finish_within_the_grace_period() {
     let mut f = Fixture::new(LONG, 5);
     let run = f.start(f.config());
@@ -423,7 +423,7 @@ async fn shutdown_lets_the_message_in_hand_finish_within_the_grace_period() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_releases_what_does_not_finish_in_time() {
     let mut f = Fixture::new(LONG, 5);
     let mut cfg = f.config();
@@ -443,7 +443,7 @@ async fn shutdown_releases_what_does_not_finish_in_time() {
     assert!(f.failed().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_panic_fails_its_message_only() {
     let f = Fixture::new(LONG, 2);
     let run = f.start(f.config());
@@ -465,7 +465,7 @@ async fn a_panic_fails_its_message_only() {
     assert!(failed[0].2.contains("panicked"), "{}", failed[0].2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn several_messages_are_handled_at_once() {
     let mut f = Fixture::new(LONG, 5);
     let mut cfg = f.config();
@@ -485,7 +485,7 @@ async fn several_messages_are_handled_at_once() {
 
 /// With overlap, a message that says it is draining frees its slot: the next one starts
 /// while it finishes, and no more than two run at once in a loop of one slot.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn with_overlap_the_next_message_starts_while_the_last_one_drains() {
     let mut f = Fixture::new(LONG, 5);
     let mut cfg = f.config();
@@ -509,7 +509,7 @@ async fn with_overlap_the_next_message_starts_while_the_last_one_drains() {
 }
 
 /// Without overlap, saying "draining" frees nothing: one message at a time.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn without_overlap_draining_keeps_the_slot() {
     let mut f = Fixture::new(LONG, 5);
     let run = f.start(f.config());
