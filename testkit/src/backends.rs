@@ -4,8 +4,10 @@
 
 use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
 
 use parallax_core::backends::Backends;
+use parallax_core::clock::{self, Clock};
 use parallax_core::config::CommonArgs;
 
 /// [`Backends`] on the local adapters over a temporary DATA_DIR that it owns. Derefs to the
@@ -27,6 +29,16 @@ impl TempBackends {
     /// The local adapters after `configure` has changed their settings (queue timeouts,
     /// receive counts, public URL, ...); `data_dir` is set to the temporary folder.
     pub async fn with(configure: impl FnOnce(&mut CommonArgs)) -> Self {
+        Self::with_clock(clock::system(), configure).await
+    }
+
+    /// [`TempBackends::with`] with the local adapters reading `clock` (a
+    /// [`TestClock`](parallax_core::clock::TestClock) that the test moves, so that a
+    /// visibility timeout or a wait runs out at once).
+    pub async fn with_clock(
+        clock: Arc<dyn Clock>,
+        configure: impl FnOnce(&mut CommonArgs),
+    ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("parallax-test-")
             .tempdir()
@@ -34,7 +46,7 @@ impl TempBackends {
         let mut args = CommonArgs::local(dir.path());
         configure(&mut args);
         args.data_dir = dir.path().to_owned();
-        let backends = Backends::from_config(&args)
+        let backends = Backends::from_config_with_clock(&args, clock)
             .await
             .unwrap_or_else(|e| panic!("local adapters in {}: {e}", dir.path().display()));
         Self {
@@ -70,7 +82,10 @@ impl Deref for TempBackends {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parallax_core::clock::TestClock;
+    use parallax_core::keys::QueueName;
     use parallax_core::model::{ConversionSettings, Job, StereoMode};
+    use std::time::Duration;
 
     #[tokio::test]
     async fn the_folder_lives_as_long_as_the_adapters() {
@@ -86,5 +101,23 @@ mod tests {
         );
         drop(b);
         assert!(!dir.exists(), "the DATA_DIR is removed with the adapters");
+    }
+
+    #[tokio::test]
+    async fn the_adapters_read_the_clock_they_are_given() {
+        let clock = TestClock::new();
+        let b = TempBackends::with_clock(Arc::new(clock.clone()), |a| {
+            a.queue_visibility_timeout_secs = 600;
+            a.queue_wait_secs = 0;
+        })
+        .await;
+        let q = b.queue(QueueName::Segments);
+        q.sender.send("task").await.unwrap();
+        assert_eq!(q.receiver.receive(1).await.unwrap().len(), 1);
+        assert!(q.receiver.receive(1).await.unwrap().is_empty(), "leased");
+        clock.advance(Duration::from_secs(601));
+        let again = q.receiver.receive(1).await.unwrap();
+        assert_eq!(again.len(), 1, "the lease ran out on the test clock");
+        assert_eq!(again[0].receive_count, 2);
     }
 }

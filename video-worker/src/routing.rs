@@ -15,7 +15,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-pub use parallax_core::holders::{held_by_a_running_worker, renew_notes, HolderTiming};
+pub use parallax_core::holders::{
+    held_by_a_running_worker, held_by_a_running_worker_at, renew_notes, renew_notes_on,
+    HolderTiming,
+};
 
 use crate::converter::SegmentConverter;
 

@@ -137,7 +137,8 @@ mod tests {
         assert_eq!(h.resume_state("job", 0).await, None);
     }
 
-    #[tokio::test]
+    // Paused time: the follower has surely run up to its wait when the sleep ends.
+    #[tokio::test(start_paused = true)]
     async fn a_follower_waits_for_an_ending_predecessor() {
         let h = std::sync::Arc::new(Handoffs::default());
         let a = h.begin("job", 3);
@@ -152,7 +153,8 @@ mod tests {
         assert_eq!(follower.await.unwrap(), Some(state(2.0)));
     }
 
-    #[tokio::test]
+    // Paused time: the follower has surely run up to its wait when the sleep ends.
+    #[tokio::test(start_paused = true)]
     async fn a_running_or_failed_predecessor_means_warm_up() {
         let h = std::sync::Arc::new(Handoffs::default());
         // Still early in its segment (a neighbouring slot): no waiting.

@@ -7,6 +7,8 @@ mod util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use parallax_testkit::media::probe;
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -25,27 +27,13 @@ fn models(dir: &Path) {
     assert!(st.success(), "models/make_models.py failed");
 }
 
-fn frame_count(path: &Path) -> usize {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_packets"])
-        .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .trim_end_matches(',')
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn convert_cli_converts_a_clip_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     models(dir.path());
     let model = |n: &str| dir.path().join(n);
     let input = dir.path().join("in.mp4");
-    util::make_clip(&input, 6, "64x48").await;
+    util::segment_clip(&input, 6, (64, 48)).await;
     let out = dir.path().join("out_LR_Half_TB.mkv");
     let st = Command::new(env!("CARGO_BIN_EXE_video-worker"))
         .arg("convert")
@@ -70,8 +58,8 @@ async fn convert_cli_converts_a_clip_end_to_end() {
     );
     let stdout = String::from_utf8_lossy(&st.stdout);
     assert!(stdout.contains("6 frames"), "{stdout}");
-    assert_eq!(util::video_size(&out).await, (64, 48));
-    assert_eq!(frame_count(&out), 6);
+    let got = probe(&out).await.unwrap();
+    assert_eq!((got.frames, got.width, got.height), (6, 64, 48));
 
     // A model that breaks the contract is refused with the reason.
     let st = Command::new(env!("CARGO_BIN_EXE_video-worker"))

@@ -1,7 +1,8 @@
 //! Models per job, with two in-process workers on one set of local adapters: worker A holds
 //! only the default model, worker B also holds `other`. A job naming `other` is converted by
 //! B alone (A passes every task it receives on); a job naming a catalogue model nobody holds
-//! shows what it waits for and fails after the deadline with `no-worker-for-model`; a name
+//! shows what it waits for and fails with `no-worker-for-model` once the adapters' (test)
+//! clock has moved past the deadline; a name
 //! the catalogue does not know fails at once with `unknown-model`. The stand-in converter is
 //! ffmpeg hstack (see util), one instance per model, so each records what it converted.
 
@@ -11,10 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parallax_core::backends::Backends;
-use parallax_core::keys;
+use parallax_core::keys::{self, QueueName};
 use parallax_core::model::{Job, JobStatus, JobUpdate};
 use parallax_core::storage::ObjectStorageExt as _;
 use parallax_core::worker::CancellationToken;
+use parallax_testkit::TempBackends;
 use util::*;
 use video_worker::infer::{InferConfig, InferWorker};
 use video_worker::routing::{HeldModels, HolderTiming};
@@ -27,9 +29,10 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(b: &Backends, common: &parallax_core::config::CommonArgs, models: HeldModels) -> Self {
-        let mut cfg = InferConfig::from_common(common);
-        cfg.model_wait = Duration::from_secs(3);
+    /// A worker holding `models`, with short pauses and note renewals and the default wait
+    /// for a model nobody holds (30 min, run out on the test clock).
+    fn start(b: &TempBackends, models: HeldModels) -> Self {
+        let mut cfg = InferConfig::from_common(b.args());
         cfg.pass_on_pause = Duration::from_millis(100);
         cfg.holders = HolderTiming {
             renew_every: Duration::from_millis(500),
@@ -64,7 +67,7 @@ async fn job_naming(b: &Backends, dir: &std::path::Path, model: &str, segments: 
     // The settings are the job's; the tasks carry a copy (as media-worker sends them).
     for i in 0..segments {
         let clip = dir.join(format!("{}-{i}.mkv", job.job_id));
-        make_clip(&clip, 2, "64x48").await;
+        segment_clip(&clip, 2, (64, 48)).await;
         b.storage
             .upload(&keys::segment(&job.job_id, i), &clip)
             .await
@@ -80,34 +83,26 @@ async fn job(b: &Backends, id: &str) -> Job {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_naming_a_model_is_converted_only_by_a_worker_that_holds_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 30, 3);
-    let b = backends(&common).await;
+    let b = local(30, 3).await;
     let a_default = Arc::new(HstackConverter::new(false));
     let b_default = Arc::new(HstackConverter::new(false));
     let b_other = Arc::new(HstackConverter::new(false));
     // A starts first and alone for a moment, so it receives tasks it cannot serve.
-    let a = Worker::start(&b, &common, models(&a_default, None));
-    let job = job_naming(&b, dir.path(), "other", 3).await;
+    let a = Worker::start(&b, models(&a_default, None));
+    let job = job_naming(&b, b.path(), "other", 3).await;
     let plain = chunked_job(&b, 1).await;
-    let clip = dir.path().join("plain.mkv");
-    make_clip(&clip, 2, "64x48").await;
+    let clip = b.path().join("plain.mkv");
+    segment_clip(&clip, 2, (64, 48)).await;
     b.storage
         .upload(&keys::segment(&plain.job_id, 0), &clip)
         .await
         .unwrap();
     send_task(&b, &task(&plain, 0, 2, 0)).await;
-    let w = Worker::start(&b, &common, models(&b_default, Some(&b_other)));
+    let w = Worker::start(&b, models(&b_default, Some(&b_other)));
 
-    let outputs = b.queue(keys::QueueName::SegmentOutput).receiver.clone();
-    wait_for("four segment outputs", Duration::from_secs(120), || {
-        let q = outputs.clone();
-        async move { q.approximate_len().await.unwrap() >= 4 }
-    })
-    .await;
+    wait_for_len(&b, QueueName::SegmentOutput, 4).await;
     a.stop().await;
     w.stop().await;
-
     let converted_by = |c: &HstackConverter| -> Vec<String> {
         c.seen
             .lock()
@@ -141,22 +136,15 @@ async fn a_job_naming_a_model_is_converted_only_by_a_worker_that_holds_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_no_running_worker_holds_is_waited_for_visibly_then_fails_the_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 30, 3);
-    let b = backends(&common).await;
+    let (b, clock) = local_with_clock(30, 3).await;
     let conv = Arc::new(HstackConverter::new(false));
-    let a = Worker::start(&b, &common, models(&conv, None));
-    let job = job_naming(&b, dir.path(), "ghost", 1).await;
+    let a = Worker::start(&b, models(&conv, None));
+    let job = job_naming(&b, b.path(), "ghost", 1).await;
 
     let id = job.job_id.clone();
-    wait_for(
-        "the job to show what it waits for",
-        Duration::from_secs(60),
-        || {
-            let (b, id) = (&b, id.clone());
-            async move { self::job(b, &id).await.waiting.is_some() }
-        },
-    )
+    wait_for_job(&b, &id, "the job to show what it waits for", |j| {
+        j.waiting.is_some()
+    })
     .await;
     let waiting = job_view(&b, &id).await;
     assert_eq!(waiting.0.as_deref(), Some("ghost"));
@@ -165,15 +153,13 @@ async fn a_model_no_running_worker_holds_is_waited_for_visibly_then_fails_the_jo
         "{}",
         waiting.1
     );
+    assert_ne!(self::job(&b, &id).await.status, JobStatus::Failed);
 
-    wait_for(
-        "the wait's deadline to fail the job",
-        Duration::from_secs(60),
-        || {
-            let (b, id) = (&b, id.clone());
-            async move { self::job(b, &id).await.status == JobStatus::Failed }
-        },
-    )
+    // The wait outlasts the deadline (30 min) on the adapters' clock.
+    clock.advance(InferConfig::from_common(b.args()).model_wait + Duration::from_secs(60));
+    wait_for_job(&b, &id, "the wait's deadline to fail the job", |j| {
+        j.status == JobStatus::Failed
+    })
     .await;
     a.stop().await;
     let job = self::job(&b, &id).await;
@@ -194,16 +180,13 @@ async fn job_view(b: &Backends, id: &str) -> (Option<String>, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_the_catalogue_does_not_know_fails_the_job_before_any_work() {
-    let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 30, 3);
-    let b = backends(&common).await;
+    let b = local(30, 3).await;
     let conv = Arc::new(HstackConverter::new(false));
-    let a = Worker::start(&b, &common, models(&conv, None));
-    let job = job_naming(&b, dir.path(), "no-such-model", 1).await;
+    let a = Worker::start(&b, models(&conv, None));
+    let job = job_naming(&b, b.path(), "no-such-model", 1).await;
     let id = job.job_id.clone();
-    wait_for("the job to fail", Duration::from_secs(60), || {
-        let (b, id) = (&b, id.clone());
-        async move { self::job(b, &id).await.status == JobStatus::Failed }
+    wait_for_job(&b, &id, "the job to fail", |j| {
+        j.status == JobStatus::Failed
     })
     .await;
     a.stop().await;
@@ -216,17 +199,15 @@ async fn a_model_the_catalogue_does_not_know_fails_the_job_before_any_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_gets_its_model_clears_the_wait() {
-    let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 30, 3);
-    let b = backends(&common).await;
-    let job = job_naming(&b, dir.path(), "other", 1).await;
+    let b = local(30, 3).await;
+    let job = job_naming(&b, b.path(), "other", 1).await;
     b.jobs
         .update(
             &job.job_id,
             &JobUpdate {
                 waiting: Some(Some(parallax_core::model::Waiting {
                     model: "other".into(),
-                    since: chrono::Utc::now(),
+                    since: b.clock.now(),
                 })),
                 ..JobUpdate::default()
             },
@@ -235,11 +216,9 @@ async fn a_worker_that_gets_its_model_clears_the_wait() {
         .unwrap();
     let default = Arc::new(HstackConverter::new(false));
     let other = Arc::new(HstackConverter::new(false));
-    let w = Worker::start(&b, &common, models(&default, Some(&other)));
-    let id = job.job_id.clone();
-    wait_for("the wait to be cleared", Duration::from_secs(60), || {
-        let (b, id) = (&b, id.clone());
-        async move { self::job(b, &id).await.waiting.is_none() }
+    let w = Worker::start(&b, models(&default, Some(&other)));
+    wait_for_job(&b, &job.job_id, "the wait to be cleared", |j| {
+        j.waiting.is_none()
     })
     .await;
     w.stop().await;

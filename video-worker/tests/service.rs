@@ -6,12 +6,10 @@ mod util;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use parallax_core::keys::{self, QueueName};
 use parallax_core::model::{JobStatus, SegmentOutput};
 use parallax_core::storage::ObjectStorageExt as _;
-use parallax_engine::probe::count_frames;
 use util::*;
 
 fn bin() -> Command {
@@ -176,15 +174,12 @@ async fn the_default_mode_converts_a_job_with_the_depth_engine_and_reports_its_s
         "ORT_DYLIB_PATH is not set: run the tests through `make test` (it runs `make venv` and \
          points ORT_DYLIB_PATH at the venv's ONNX Runtime)",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 30, 4);
-    let b = backends(&common).await;
+    let b = local(30, 4).await;
     let mut job = chunked_job(&b, 2).await;
     job.settings.depth_resolution = Some(42); // small and quick
-    let clips = tempfile::tempdir().unwrap();
     for i in 0..2 {
-        let clip = clips.path().join(format!("{i}.mkv"));
-        make_clip(&clip, 8, "96x64").await;
+        let clip = b.path().join(format!("{i}.mkv"));
+        segment_clip(&clip, 8, (96, 64)).await;
         b.storage
             .upload(&keys::segment(&job.job_id, i), &clip)
             .await
@@ -195,7 +190,7 @@ async fn the_default_mode_converts_a_job_with_the_depth_engine_and_reports_its_s
         .args(["--model"])
         .arg(default_model())
         .env("ORT_DYLIB_PATH", ort)
-        .env("DATA_DIR", dir.path())
+        .env("DATA_DIR", b.path())
         .env("QUEUE_WAIT_SECS", "1")
         .env("LOG_FORMAT", "json")
         .stdout(Stdio::null())
@@ -205,12 +200,7 @@ async fn the_default_mode_converts_a_job_with_the_depth_engine_and_reports_its_s
     send_task(&b, &task(&job, 0, 8, 4)).await;
     send_task(&b, &task(&job, 1, 8, 4)).await;
 
-    let outputs = b.queue(QueueName::SegmentOutput).receiver.clone();
-    wait_for("both segment outputs", Duration::from_secs(300), || {
-        let q = outputs.clone();
-        async move { q.approximate_len().await.unwrap() >= 2 }
-    })
-    .await;
+    wait_for_len(&b, QueueName::SegmentOutput, 2).await;
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -238,13 +228,8 @@ async fn the_default_mode_converts_a_job_with_the_depth_engine_and_reports_its_s
     // The trigger is media-worker's: nothing recorded, nothing requested here.
     assert!(drain(&b, QueueName::Reassembly).await.is_empty());
     for i in 0..2 {
-        let local = clips.path().join(format!("out{i}.mkv"));
-        b.storage
-            .download(&keys::output(&job.job_id, i), &local)
-            .await
-            .unwrap();
-        assert_eq!(count_frames(&local).await.unwrap(), 8);
-        assert_eq!(video_size(&local).await, (192, 64), "full side-by-side");
+        let got = stored_video(&b, &keys::output(&job.job_id, i), b.path()).await;
+        assert_eq!(got, (8, (192, 64)), "full side-by-side, every frame");
     }
     assert!(b
         .storage

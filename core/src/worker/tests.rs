@@ -1,6 +1,8 @@
 //! The runtime against the local queue adapter. No test asserts on timings: each waits for a
 //! state (a queue length, a recorded call) with a generous deadline, and the visibility
 //! timeouts are long where a message coming back by itself would hide a missing release.
+//! The tests run on paused tokio time and the queue reads a test clock, which follows it: the
+//! heartbeats, back-offs and visibility timeouts run out in test time, not real time.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,6 +13,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::*;
+use crate::clock::{Clock, TestClock};
 use crate::queue::local::SqliteQueue;
 use crate::queue::{QueueReceiver, QueueSender};
 use crate::Db;
@@ -144,13 +147,14 @@ impl Fixture {
             max_receives,
             wait_time: Duration::from_millis(100),
         };
-        let queue = Arc::new(SqliteQueue::new(
-            db.clone(),
-            "work",
-            Some("work-dlq".into()),
-            settings,
-        ));
-        let dlq = Arc::new(SqliteQueue::new(db, "work-dlq", None, settings));
+        // A test clock: real time in an ordinary runtime, test time in a paused one, so a
+        // paused test's visibility timeouts run out with tokio's timers.
+        let clock: Arc<dyn Clock> = Arc::new(TestClock::new());
+        let queue = Arc::new(
+            SqliteQueue::new(db.clone(), "work", Some("work-dlq".into()), settings)
+                .with_clock(clock.clone()),
+        );
+        let dlq = Arc::new(SqliteQueue::new(db, "work-dlq", None, settings).with_clock(clock));
         let seen = Arc::new(Seen::default());
         let (tx, started) = mpsc::unbounded_channel();
         Self {
@@ -231,7 +235,7 @@ async fn len(q: &SqliteQueue) -> u64 {
     q.approximate_len().await.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn done_deletes_the_message() {
     let f = Fixture::new(LONG, 5);
     let run = f.start(f.config());
@@ -245,7 +249,7 @@ async fn done_deletes_the_message() {
     assert!(f.failed().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn reject_fails_the_job_and_deletes_the_message() {
     let f = Fixture::new(LONG, 5);
     let run = f.start(f.config());
@@ -268,7 +272,7 @@ async fn reject_fails_the_job_and_deletes_the_message() {
 
 /// A retry is released with a back-off, not left for the (hour-long) visibility timeout;
 /// the last allowed receive fails the job and the message goes to the dead-letter queue.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retry_releases_with_backoff_and_the_last_receive_fails_the_job() {
     let f = Fixture::new(LONG, 3);
     let run = f.start(f.config());
@@ -302,7 +306,7 @@ fn backoff_grows_with_receives_up_to_the_visibility_timeout() {
 /// Another receiver takes the message (its lease was given up behind the worker's back):
 /// the heartbeat notices the stale receipt and the handler's future is dropped; the
 /// message is neither deleted nor released by the worker that lost it.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_lost_lease_stops_the_handler() {
     let mut f = Fixture::new(Duration::from_millis(600), 5);
     let run = f.start(f.config());
@@ -338,8 +342,9 @@ async fn a_lost_lease_stops_the_handler() {
 
 /// The heartbeat keeps a message hidden past its visibility timeout, and says when the lease
 /// is gone (here: the message was deleted by its handle). (Moved from video-worker, whose
-/// own wrapper of it is gone.)
-#[tokio::test]
+/// own wrapper of it is gone.) On paused time: the queue's clock follows tokio's, so the
+/// timeouts run out in test time.
+#[tokio::test(start_paused = true)]
 async fn the_heartbeat_keeps_a_message_hidden_and_reports_a_lost_lease() {
     let f = Fixture::new(Duration::from_secs(1), 4);
     f.send("{}").await;
@@ -352,8 +357,7 @@ async fn the_heartbeat_keeps_a_message_hidden_and_reports_a_lost_lease() {
             hold_lease(&*q, &receipt, visibility, heartbeat_interval(visibility)).await
         })
     };
-    // Three visibility timeouts later the message is still hidden: what is asserted is that
-    // it stays so for that long, so this waits out the time rather than for a state.
+    // Three visibility timeouts later (test time) the message is still hidden.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(f.queue.receive(1).await.unwrap().is_empty());
     assert!(!beat.is_finished());
@@ -399,7 +403,7 @@ async fn heartbeats_failing_for_a_whole_timeout_lose_the_lease() {
     assert!(matches!(lost, LeaseLost::Expired { .. }), "{lost}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_lets_the_message_in_hand_finish_within_the_grace_period() {
     let mut f = Fixture::new(LONG, 5);
     let run = f.start(f.config());
@@ -419,7 +423,7 @@ async fn shutdown_lets_the_message_in_hand_finish_within_the_grace_period() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_releases_what_does_not_finish_in_time() {
     let mut f = Fixture::new(LONG, 5);
     let mut cfg = f.config();
@@ -439,7 +443,7 @@ async fn shutdown_releases_what_does_not_finish_in_time() {
     assert!(f.failed().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_panic_fails_its_message_only() {
     let f = Fixture::new(LONG, 2);
     let run = f.start(f.config());
@@ -461,7 +465,7 @@ async fn a_panic_fails_its_message_only() {
     assert!(failed[0].2.contains("panicked"), "{}", failed[0].2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn several_messages_are_handled_at_once() {
     let mut f = Fixture::new(LONG, 5);
     let mut cfg = f.config();
@@ -481,7 +485,7 @@ async fn several_messages_are_handled_at_once() {
 
 /// With overlap, a message that says it is draining frees its slot: the next one starts
 /// while it finishes, and no more than two run at once in a loop of one slot.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn with_overlap_the_next_message_starts_while_the_last_one_drains() {
     let mut f = Fixture::new(LONG, 5);
     let mut cfg = f.config();
@@ -505,7 +509,7 @@ async fn with_overlap_the_next_message_starts_while_the_last_one_drains() {
 }
 
 /// Without overlap, saying "draining" frees nothing: one message at a time.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn without_overlap_draining_keeps_the_slot() {
     let mut f = Fixture::new(LONG, 5);
     let run = f.start(f.config());

@@ -1,39 +1,59 @@
-//! Helpers shared by the worker tests: local adapter sets on temporary folders, generated clips,
-//! jobs in a given state, and a cheap stand-in converter (ffmpeg `hstack`: the frame beside
-//! itself) so the queue paths run in seconds instead of through the depth model.
+//! Helpers shared by the worker tests, on top of the test kit (`parallax-testkit`): local
+//! adapter sets on temporary folders with the tests' queue settings, segment-like clips, jobs
+//! in a given state, waits for a queue or a job, and a cheap stand-in converter (ffmpeg
+//! `hstack`: the frame beside itself) so the queue paths run in seconds instead of through
+//! the depth model.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use parallax_core::backends::Backends;
+use parallax_core::clock::{self, Clock, TestClock};
 use parallax_core::config::CommonArgs;
 use parallax_core::keys::{self, QueueName};
 use parallax_core::model::{
     ConversionSettings, DepthSeam, Job, JobStatus, JobUpdate, SegmentTask, StereoMode,
 };
-use parallax_core::queue::ReceivedMessage;
+use parallax_core::queue::{QueueReceiver, ReceivedMessage};
+use parallax_core::storage::ObjectStorageExt as _;
 use parallax_engine::probe::count_frames;
 use parallax_engine::temporal::{Normalizer, THUMB_H, THUMB_W};
 use parallax_media::process::ToolCommand;
+use parallax_testkit::media::{make_clip, probe, ClipSpec};
+use parallax_testkit::{wait_until, TempBackends};
 use video_worker::converter::{
     BadInput, ConvertReport, ConvertRequest, NormState, SeamStart, SegmentConverter,
 };
 
-/// Local adapter settings on `dir` with the given visibility timeout and max receives.
-pub fn common(dir: &Path, visibility_secs: u64, max_receives: u32) -> CommonArgs {
-    let mut c = CommonArgs::local(dir);
-    c.queue_visibility_timeout_secs = visibility_secs;
-    c.queue_max_receives = max_receives;
-    c.queue_wait_secs = 1;
-    c
+/// Local adapters in a temporary DATA_DIR with the given visibility timeout and max receives,
+/// and 1 s long polls.
+pub async fn local(visibility_secs: u64, max_receives: u32) -> TempBackends {
+    local_on(clock::system(), visibility_secs, max_receives).await
 }
 
-/// An adapter set on `dir`.
-pub async fn backends(common: &CommonArgs) -> Backends {
-    Backends::from_config(common).await.expect("local backends")
+/// [`local`] reading a test clock (returned), which the test moves to let a lease or a wait
+/// run out instead of waiting for it.
+pub async fn local_with_clock(
+    visibility_secs: u64,
+    max_receives: u32,
+) -> (TempBackends, TestClock) {
+    let clock = TestClock::new();
+    let b = local_on(Arc::new(clock.clone()), visibility_secs, max_receives).await;
+    (b, clock)
+}
+
+async fn local_on(clock: Arc<dyn Clock>, visibility_secs: u64, max_receives: u32) -> TempBackends {
+    TempBackends::with_clock(clock, |a| settings(a, visibility_secs, max_receives)).await
+}
+
+/// The tests' queue settings on `args`: the visibility timeout, max receives, 1 s long polls.
+pub fn settings(args: &mut CommonArgs, visibility_secs: u64, max_receives: u32) {
+    args.queue_visibility_timeout_secs = visibility_secs;
+    args.queue_max_receives = max_receives;
+    args.queue_wait_secs = 1;
 }
 
 /// Stores a job that has been chunked into `total` segments.
@@ -57,15 +77,18 @@ pub async fn chunked_job(b: &Backends, total: u32) -> Job {
         .unwrap()
 }
 
-/// Writes a test clip of `frames` frames at 10 fps (Matroska, video only, like a segment).
-pub async fn make_clip(path: &Path, frames: u32, size: &str) {
-    ToolCommand::ffmpeg(Duration::from_secs(60))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size={size}:rate=10"))
-        .args(["-frames:v", &frames.to_string()])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "5", "-an"])
-        .arg(path)
-        .run()
+/// Writes a clip like a segment: `frames` frames of a test pattern at 10 fps, `width` x
+/// `height`, video only, in Matroska when `path` ends in `.mkv` (the kit's clip maker).
+pub async fn segment_clip(path: &Path, frames: u32, (width, height): (u32, u32)) {
+    let spec = ClipSpec {
+        seconds: f64::from(frames) / 10.0,
+        width,
+        height,
+        fps: "10".into(),
+        audio_languages: Vec::new(),
+        preset: "ultrafast".into(),
+    };
+    make_clip(path, &spec)
         .await
         .expect("ffmpeg makes a test clip");
 }
@@ -99,34 +122,60 @@ pub async fn send_task(b: &Backends, task: &SegmentTask) {
         .unwrap();
 }
 
-/// Receives and deletes everything on `queue` until it has been empty for one poll.
+/// Receives and deletes every message on `queue` until it holds none (the workers are
+/// stopped, so every message left is visible); returns them.
 pub async fn drain(b: &Backends, queue: QueueName) -> Vec<ReceivedMessage> {
     let q = &b.queue(queue).receiver;
-    let mut all = Vec::new();
-    loop {
-        let got = q.receive(10).await.unwrap();
-        if got.is_empty() {
-            return all;
-        }
-        for m in got {
-            q.delete(&m.receipt_handle).await.unwrap();
-            all.push(m);
-        }
-    }
+    let all = Mutex::new(Vec::new());
+    wait_until(
+        Duration::from_secs(60),
+        &format!("queue {queue} drained"),
+        || async {
+            for m in q.receive(10).await.unwrap() {
+                q.delete(&m.receipt_handle).await.unwrap();
+                all.lock().unwrap().push(m);
+            }
+            match q.approximate_len().await.unwrap() {
+                0 => Ok(()),
+                n => Err(format!("{n} messages left")),
+            }
+        },
+    )
+    .await;
+    all.into_inner().unwrap()
 }
 
-/// Waits until `cond` holds, failing the test with `what` after `limit` (a guard against a
-/// hang, not a timing assertion).
-pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !cond().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Waits until `queue` holds at least `n` messages.
+pub async fn wait_for_len(b: &Backends, queue: QueueName, n: u64) {
+    let what = format!("{n} messages on {queue}");
+    wait_for_queue(&*b.queue(queue).receiver, &what, |len| len >= n).await;
+}
+
+/// Waits until `q` holds a number of messages (waiting or in flight) that `ok` accepts.
+pub async fn wait_for_queue(q: &dyn QueueReceiver, what: &str, ok: impl Fn(u64) -> bool) {
+    wait_until(Duration::from_secs(120), what, || async {
+        match q.approximate_len().await.unwrap() {
+            n if ok(n) => Ok(()),
+            n => Err(format!("{n} messages")),
+        }
+    })
+    .await;
+}
+
+/// Waits until the job `id` satisfies `ok` (`what` names it in a timeout); returns it.
+pub async fn wait_for_job(b: &Backends, id: &str, what: &str, ok: impl Fn(&Job) -> bool) -> Job {
+    wait_until(Duration::from_secs(60), what, || async {
+        let job = b.jobs.get(id).await.unwrap().expect("the job exists");
+        if ok(&job) {
+            Ok(job)
+        } else {
+            Err(format!(
+                "the job is {} (waiting: {:?})",
+                job.status, job.waiting
+            ))
+        }
+    })
+    .await
 }
 
 /// Stand-in converter: puts each frame beside itself with ffmpeg (the output has the source's
@@ -248,22 +297,11 @@ pub fn ending_state(frames: u64) -> NormState {
     n.state()
 }
 
-/// Width and height of the first video stream of `path`.
-pub async fn video_size(path: &Path) -> (u32, u32) {
-    let out = ToolCommand::ffprobe(Duration::from_secs(30))
-        .args(["-select_streams", "v:0", "-show_entries"])
-        .args(["stream=width,height", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .await
-        .unwrap();
-    let s = String::from_utf8(out.stdout).unwrap();
-    // A stream with side data (a stereo output's Stereo 3D) ends with an empty field.
-    let (w, h) = s.trim().trim_end_matches(',').split_once(',').unwrap();
-    (w.parse().unwrap(), h.parse().unwrap())
-}
-
-/// A fresh file path in `dir`.
-pub fn path_in(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
+/// Frame count (decoded) and picture size of the video `key` in `b`'s storage, downloaded
+/// into `dir`.
+pub async fn stored_video(b: &Backends, key: &str, dir: &Path) -> (u64, (u32, u32)) {
+    let local = dir.join(key.replace('/', "_"));
+    b.storage.download(key, &local).await.unwrap();
+    let p = probe(&local).await.unwrap();
+    (p.frames, (p.width, p.height))
 }
