@@ -10,6 +10,8 @@ use parallax_core::keys::{self, QueueName};
 use parallax_core::model::SegmentOutput;
 use parallax_core::worker::CancellationToken;
 
+use parallax_testkit::wait_until;
+
 use crate::util::*;
 
 /// 1,000 jobs of 2 segments; every SegmentOutput is sent twice and a job's two (= last two)
@@ -20,9 +22,7 @@ use crate::util::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exactly_one_request_per_job_across_threads_and_processes() {
     const JOBS: usize = 1000;
-    let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 60, 4);
-    let b = backends(&common).await;
+    let b = local(60, 4).await;
 
     let mut job_ids = Vec::with_capacity(JOBS);
     for _ in 0..JOBS {
@@ -31,13 +31,13 @@ async fn exactly_one_request_per_job_across_threads_and_processes() {
 
     let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut children: Vec<Child> = (0..2)
-        .map(|_| spawn_trigger_process(dir.path(), lines.clone()))
+        .map(|_| spawn_trigger_process(b.path(), lines.clone()))
         .collect();
 
     let shutdown = CancellationToken::new();
     let mut loops = Vec::new();
     for _ in 0..4 {
-        let own = backends(&common).await;
+        let own = backends(b.args()).await;
         for _ in 0..2 {
             let t = Trigger::new(&own, TriggerConfig::default());
             let s = shutdown.clone();
@@ -61,9 +61,9 @@ async fn exactly_one_request_per_job_across_threads_and_processes() {
     }
 
     let outputs = b.queue(QueueName::SegmentOutput).receiver.clone();
-    wait_for(
-        "the segment-output queue to drain",
+    wait_until(
         Duration::from_secs(600),
+        "the segment-output queue to drain",
         || {
             let q = outputs.clone();
             async move { q.approximate_len().await.unwrap() == 0 }
@@ -111,11 +111,9 @@ async fn exactly_one_request_per_job_across_threads_and_processes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn last_two_segments_at_the_same_moment() {
     const JOBS: usize = 200;
-    let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 60, 4);
-    let b = backends(&common).await;
-    let t1 = Trigger::new(&backends(&common).await, TriggerConfig::default());
-    let t2 = Trigger::new(&backends(&common).await, TriggerConfig::default());
+    let b = local(60, 4).await;
+    let t1 = Trigger::new(&backends(b.args()).await, TriggerConfig::default());
+    let t2 = Trigger::new(&backends(b.args()).await, TriggerConfig::default());
 
     let mut wins = HashMap::new();
     for _ in 0..JOBS {

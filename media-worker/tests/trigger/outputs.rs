@@ -7,6 +7,8 @@ use parallax_core::keys::QueueName;
 use parallax_core::model::{JobStatus, JobUpdate};
 use parallax_core::worker::CancellationToken;
 
+use parallax_testkit::wait_until;
+
 use crate::util::*;
 
 /// Jobs that are gone or finished record nothing; a segment index beyond the job's segment
@@ -14,9 +16,7 @@ use crate::util::*;
 /// dead-letter queue instead of being deleted.
 #[tokio::test]
 async fn skips_finished_jobs_and_dead_letters_bad_messages() {
-    let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 60, 2);
-    let b = backends(&common).await;
+    let b = local(60, 2).await;
     let trigger = Trigger::new(&b, TriggerConfig::default());
 
     let failed = chunked_job(&b, 1).await;
@@ -58,9 +58,9 @@ async fn skips_finished_jobs_and_dead_letters_bad_messages() {
         tokio::spawn(async move { t.run(s).await })
     };
     let dlq = b.queue(QueueName::SegmentOutput).dead_letters.clone();
-    wait_for(
-        "both bad messages in the dead-letter queue",
+    wait_until(
         Duration::from_secs(60),
+        "both bad messages in the dead-letter queue",
         || {
             let q = dlq.clone();
             async move { q.approximate_len().await.unwrap() == 2 }
@@ -83,10 +83,8 @@ async fn skips_finished_jobs_and_dead_letters_bad_messages() {
 /// message lands in the dead-letter queue: the job does not wait forever in silence.
 #[tokio::test]
 async fn an_output_that_keeps_failing_fails_its_job_on_the_last_receive() {
-    let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 1, 3);
-    let b = backends(&common).await;
-    let trigger = Trigger::new(&b, TriggerConfig::from_common(&common));
+    let b = local(1, 3).await;
+    let trigger = Trigger::new(&b, TriggerConfig::from_common(b.args()));
     let job = parallax_core::model::Job::new(
         "no count",
         parallax_core::model::StereoMode::FullSbs,
@@ -109,9 +107,9 @@ async fn an_output_that_keeps_failing_fails_its_job_on_the_last_receive() {
         tokio::spawn(async move { t.run(s).await })
     };
     let dlq = b.queue(QueueName::SegmentOutput).dead_letters.clone();
-    wait_for(
-        "the output in the dead-letter queue",
+    wait_until(
         Duration::from_secs(60),
+        "the output in the dead-letter queue",
         || {
             let q = dlq.clone();
             async move { q.approximate_len().await.unwrap() == 1 }

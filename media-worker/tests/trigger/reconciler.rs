@@ -10,6 +10,10 @@ use parallax_core::keys::{self, QueueName};
 use parallax_core::model::{JobStatus, JobUpdate, SegmentCompletion};
 use parallax_core::worker::CancellationToken;
 
+use parallax_testkit::wait_until;
+
+use parallax_testkit::TempBackends;
+
 use crate::util::*;
 
 /// A winner that claimed and died before sending: the reconciler re-sends after the timeout,
@@ -17,19 +21,21 @@ use crate::util::*;
 /// to reassembly or finished.
 #[tokio::test]
 async fn reconciler_resends_claimed_but_unsent_requests() {
-    let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 60, 4);
     // Claims age on a test clock, which the reconcilers read too: no waiting for the timeout.
     let clock = TestClock::new();
-    let on_clock = || Backends::from_config_with_clock(&common, Arc::new(clock.clone()));
-    let b = on_clock().await.unwrap();
+    let b = TempBackends::with_clock(Arc::new(clock.clone()), |c| settings(c, 60, 4)).await;
     let cfg = TriggerConfig {
         resend_after: Duration::from_secs(30),
         ..TriggerConfig::default()
     };
     let trigger = Trigger::new(&b, cfg.clone());
     // Another process's reconciler, on its own adapters.
-    let other = Trigger::new(&on_clock().await.unwrap(), cfg);
+    let other = Trigger::new(
+        &Backends::from_config_with_clock(b.args(), Arc::new(clock.clone()))
+            .await
+            .unwrap(),
+        cfg,
+    );
 
     // Three jobs whose claim was taken but whose request was never sent.
     let mut jobs = Vec::new();
@@ -105,10 +111,8 @@ async fn reconciler_resends_claimed_but_unsent_requests() {
 /// their own reason) alone.
 #[tokio::test]
 async fn dead_letters_of_crashed_workers_fail_their_jobs() {
-    let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 60, 2);
-    let b = backends(&common).await;
-    let trigger = Trigger::new(&b, TriggerConfig::from_common(&common));
+    let b = local(60, 2).await;
+    let trigger = Trigger::new(&b, TriggerConfig::from_common(b.args()));
     let crashed = chunked_job(&b, 2).await;
     let already = chunked_job(&b, 1).await;
     b.jobs
@@ -154,10 +158,8 @@ async fn dead_letters_of_crashed_workers_fail_their_jobs() {
 /// dead-lettered segment, with no call from outside.
 #[tokio::test]
 async fn the_running_reconciler_sweeps_dead_letters() {
-    let dir = tempfile::tempdir().unwrap();
-    let common = common(dir.path(), 60, 2);
-    let b = backends(&common).await;
-    let mut cfg = TriggerConfig::from_common(&common);
+    let b = local(60, 2).await;
+    let mut cfg = TriggerConfig::from_common(b.args());
     cfg.reconcile_interval = Duration::from_millis(50);
     let trigger = Trigger::new(&b, cfg);
     let crashed = chunked_job(&b, 3).await;
@@ -169,7 +171,7 @@ async fn the_running_reconciler_sweeps_dead_letters() {
         let (t, s) = (trigger.clone(), shutdown.clone());
         async move { t.run_reconciler(s).await }
     });
-    wait_for("the swept job to fail", Duration::from_secs(30), || async {
+    wait_until(Duration::from_secs(30), "the swept job to fail", || async {
         let job = b.jobs.get(&crashed.job_id).await.unwrap().unwrap();
         job.status == JobStatus::Failed
     })

@@ -7,95 +7,33 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use parallax_core::model::{ReassemblyRequest, SegmentOutput};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parallax_core::backends::Backends;
 use parallax_core::config::CommonArgs;
 use parallax_core::keys::{self, QueueName};
-use parallax_core::model::{
-    ConversionSettings, DepthSeam, Job, JobStatus, JobUpdate, SegmentTask, StereoMode,
-};
-use parallax_core::queue::ReceivedMessage;
+use parallax_testkit::TempBackends;
 
-/// Local adapter settings on `dir` with the given visibility timeout and max receives.
-pub fn common(dir: &Path, visibility_secs: u64, max_receives: u32) -> CommonArgs {
-    let mut c = CommonArgs::local(dir);
-    c.queue_visibility_timeout_secs = visibility_secs;
-    c.queue_max_receives = max_receives;
-    c.queue_wait_secs = 1;
-    c
+// Not every test binary that includes this module uses all of them.
+#[allow(unused_imports)]
+pub use parallax_testkit::jobs::{chunked_job, drain, send_task, task};
+
+/// The tests' queue settings: `visibility_secs` leases, `max_receives` receives before the
+/// dead-letter queue, 1 s long polls.
+pub fn settings(args: &mut CommonArgs, visibility_secs: u64, max_receives: u32) {
+    args.queue_visibility_timeout_secs = visibility_secs;
+    args.queue_max_receives = max_receives;
+    args.queue_wait_secs = 1;
 }
 
-/// An adapter set on `dir`.
-pub async fn backends(common: &CommonArgs) -> Backends {
-    Backends::from_config(common).await.expect("local backends")
+/// Local adapters in a temporary DATA_DIR with [`settings`].
+pub async fn local(visibility_secs: u64, max_receives: u32) -> TempBackends {
+    TempBackends::with(|c| settings(c, visibility_secs, max_receives)).await
 }
 
-/// Stores a job that has been chunked into `total` segments.
-pub async fn chunked_job(b: &Backends, total: u32) -> Job {
-    let job = Job::new(
-        "test clip",
-        StereoMode::FullSbs,
-        ConversionSettings::default(),
-    );
-    b.jobs.put(&job).await.unwrap();
-    b.jobs
-        .update(
-            &job.job_id,
-            &JobUpdate {
-                status: Some(JobStatus::ChunkingComplete),
-                total_segments: Some(total),
-                ..JobUpdate::default()
-            },
-        )
-        .await
-        .unwrap()
-}
-
-/// The task media-worker sends for segment `index` of `job`.
-pub fn task(job: &Job, index: u32, frame_count: u64, warmup_frames: u32) -> SegmentTask {
-    SegmentTask {
-        job_id: job.job_id.clone(),
-        segment_index: index,
-        total_segments: job.total_segments.unwrap(),
-        source_key: keys::segment(&job.job_id, index),
-        output_key: keys::output(&job.job_id, index),
-        first_frame: 0,
-        frame_count,
-        mode: job.mode,
-        settings: job.settings.clone(),
-        seam: DepthSeam {
-            prev_source_key: (index > 0).then(|| keys::segment(&job.job_id, index - 1)),
-            warmup_frames,
-        },
-        depth_key: None,
-    }
-}
-
-/// Sends `task` to the segments queue.
-pub async fn send_task(b: &Backends, task: &SegmentTask) {
-    b.queue(QueueName::Segments)
-        .sender
-        .send(&serde_json::to_string(task).unwrap())
-        .await
-        .unwrap();
-}
-
-/// Receives and deletes everything on `queue` until it has been empty for one poll.
-pub async fn drain(b: &Backends, queue: QueueName) -> Vec<ReceivedMessage> {
-    let q = &b.queue(queue).receiver;
-    let mut all = Vec::new();
-    loop {
-        let got = q.receive(10).await.unwrap();
-        if got.is_empty() {
-            return all;
-        }
-        for m in got {
-            q.delete(&m.receipt_handle).await.unwrap();
-            all.push(m);
-        }
-    }
+/// Another adapter set on the same DATA_DIR, as a second worker process would have.
+pub async fn backends(args: &CommonArgs) -> Backends {
+    Backends::from_config(args).await.expect("local backends")
 }
 
 /// Workers that die mid-segment: each of the `n` queued tasks is received and never
@@ -116,20 +54,6 @@ pub async fn crash_on_every_receive(b: &Backends, n: usize, receives: u32) {
         tasks.receive(10).await.unwrap().is_empty(),
         "all moved to the DLQ"
     );
-}
-
-/// Waits until `cond` holds, failing the test with `what` after `limit` (a guard against
-/// a hang, not a timing assertion).
-pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !cond().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 pub fn output_body(job_id: &str, index: u32) -> String {

@@ -13,11 +13,9 @@ use async_trait::async_trait;
 use parallax_core::backends::Backends;
 use parallax_core::clock::{self, Clock, TestClock};
 use parallax_core::config::CommonArgs;
-use parallax_core::keys::{self, QueueName};
-use parallax_core::model::{
-    ConversionSettings, DepthSeam, Job, JobStatus, JobUpdate, SegmentTask, StereoMode,
-};
-use parallax_core::queue::{QueueReceiver, ReceivedMessage};
+use parallax_core::keys::QueueName;
+use parallax_core::model::Job;
+use parallax_core::queue::QueueReceiver;
 use parallax_core::storage::ObjectStorageExt as _;
 use parallax_engine::probe::count_frames;
 use parallax_engine::temporal::{Normalizer, THUMB_H, THUMB_W};
@@ -27,6 +25,10 @@ use parallax_testkit::{wait_until, TempBackends};
 use video_worker::converter::{
     BadInput, ConvertReport, ConvertRequest, NormState, SeamStart, SegmentConverter,
 };
+
+// Not every test binary that includes this module uses all of them.
+#[allow(unused_imports)]
+pub use parallax_testkit::jobs::{chunked_job, drain, send_task, task};
 
 /// Local adapters in a temporary DATA_DIR with the given visibility timeout and max receives,
 /// and 1 s long polls.
@@ -56,27 +58,6 @@ pub fn settings(args: &mut CommonArgs, visibility_secs: u64, max_receives: u32) 
     args.queue_wait_secs = 1;
 }
 
-/// Stores a job that has been chunked into `total` segments.
-pub async fn chunked_job(b: &Backends, total: u32) -> Job {
-    let job = Job::new(
-        "test clip",
-        StereoMode::FullSbs,
-        ConversionSettings::default(),
-    );
-    b.jobs.put(&job).await.unwrap();
-    b.jobs
-        .update(
-            &job.job_id,
-            &JobUpdate {
-                status: Some(JobStatus::ChunkingComplete),
-                total_segments: Some(total),
-                ..JobUpdate::default()
-            },
-        )
-        .await
-        .unwrap()
-}
-
 /// Writes a clip like a segment: `frames` frames of a test pattern at 10 fps, `width` x
 /// `height`, video only, in Matroska when `path` ends in `.mkv` (the kit's clip maker).
 pub async fn segment_clip(path: &Path, frames: u32, (width, height): (u32, u32)) {
@@ -91,58 +72,6 @@ pub async fn segment_clip(path: &Path, frames: u32, (width, height): (u32, u32))
     make_clip(path, &spec)
         .await
         .expect("ffmpeg makes a test clip");
-}
-
-/// The task media-worker would send for segment `index` of `job`.
-pub fn task(job: &Job, index: u32, frame_count: u64, warmup_frames: u32) -> SegmentTask {
-    SegmentTask {
-        job_id: job.job_id.clone(),
-        segment_index: index,
-        total_segments: job.total_segments.unwrap(),
-        source_key: keys::segment(&job.job_id, index),
-        output_key: keys::output(&job.job_id, index),
-        first_frame: 0,
-        frame_count,
-        mode: job.mode,
-        settings: job.settings.clone(),
-        seam: DepthSeam {
-            prev_source_key: (index > 0).then(|| keys::segment(&job.job_id, index - 1)),
-            warmup_frames,
-        },
-        depth_key: None,
-    }
-}
-
-/// Sends `task` to the segments queue.
-pub async fn send_task(b: &Backends, task: &SegmentTask) {
-    b.queue(QueueName::Segments)
-        .sender
-        .send(&serde_json::to_string(task).unwrap())
-        .await
-        .unwrap();
-}
-
-/// Receives and deletes every message on `queue` until it holds none (the workers are
-/// stopped, so every message left is visible); returns them.
-pub async fn drain(b: &Backends, queue: QueueName) -> Vec<ReceivedMessage> {
-    let q = &b.queue(queue).receiver;
-    let all = Mutex::new(Vec::new());
-    wait_until(
-        Duration::from_secs(60),
-        &format!("queue {queue} drained"),
-        || async {
-            for m in q.receive(10).await.unwrap() {
-                q.delete(&m.receipt_handle).await.unwrap();
-                all.lock().unwrap().push(m);
-            }
-            match q.approximate_len().await.unwrap() {
-                0 => Ok(()),
-                n => Err(format!("{n} messages left")),
-            }
-        },
-    )
-    .await;
-    all.into_inner().unwrap()
 }
 
 /// Waits until `queue` holds at least `n` messages.
