@@ -2,7 +2,7 @@
 //! workers can tell "retry later" (infrastructure) from "this input is bad" without knowing
 //! which backend is in use.
 
-use crate::model::JobStatus;
+use crate::model::status::JobStatus;
 
 /// Result alias used across the core crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -49,7 +49,7 @@ pub enum Error {
     },
     /// A presigned URL failed verification.
     #[error("presigned URL rejected: {0}")]
-    Presign(#[from] crate::storage::presign::PresignError),
+    Presign(#[from] PresignError),
     /// A receipt handle that no longer holds its message (it was received again since).
     #[error("stale receipt handle for queue {queue}")]
     StaleReceipt {
@@ -115,4 +115,27 @@ impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         Error::backend("sqlite", e)
     }
+}
+
+/// Why a presigned URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PresignError {
+    /// A required query parameter is missing or malformed.
+    #[error("missing or malformed parameter {0}")]
+    Malformed(&'static str),
+    /// The URL's time is up.
+    #[error("the link expired")]
+    Expired,
+    /// The URL was made for another method.
+    #[error("the link is for {expected}, not {got}")]
+    WrongMethod {
+        /// The method the URL was signed for.
+        expected: String,
+        /// The method used.
+        got: String,
+    },
+    /// The signature does not match (tampered key, expiry or disposition, or another secret).
+    #[error("bad signature")]
+    BadSignature,
 }

@@ -6,6 +6,7 @@ mod job;
 mod messages;
 mod s3_event;
 mod settings;
+pub(crate) mod status;
 
 pub use job::{
     Job, JobError, JobListItem, JobStatus, JobUpdate, Page, StereoMode, Waiting, PREVIEW_SAMPLES,

@@ -10,28 +10,7 @@ use sha2::Sha256;
 
 use crate::clock::{self, Clock};
 
-/// Why a presigned URL was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PresignError {
-    /// A required query parameter is missing or malformed.
-    #[error("missing or malformed parameter {0}")]
-    Malformed(&'static str),
-    /// The URL's time is up.
-    #[error("the link expired")]
-    Expired,
-    /// The URL was made for another method.
-    #[error("the link is for {expected}, not {got}")]
-    WrongMethod {
-        /// The method the URL was signed for.
-        expected: String,
-        /// The method used.
-        got: String,
-    },
-    /// The signature does not match (tampered key, expiry or disposition, or another secret).
-    #[error("bad signature")]
-    BadSignature,
-}
+pub use crate::error::PresignError;
 
 /// What a verified URL allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
