@@ -166,8 +166,8 @@ async fn a_rerender_sends_the_source_jobs_segments_with_their_stored_depth() {
     assert_eq!(decoded_frames(&result), 90);
     let r = probe(&result);
     assert_eq!(
-        streams(&r, "audio")[0]["tags"]["language"],
-        "ita",
+        streams(&r, "audio")[0].tag("language"),
+        Some("ita"),
         "the original upload's audio"
     );
     // The marker is handled (and deleted) before the count.

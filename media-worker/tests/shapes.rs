@@ -105,8 +105,8 @@ async fn rotation_metadata_comes_out_upright() {
     assert!(rt.manifest.rotated_upright);
     // The segments themselves are upright (MKV cannot carry the rotation).
     let seg = probe(&rt.segments[0]);
-    assert_eq!(streams(&seg, "video")[0]["width"], 90);
-    assert_eq!(streams(&seg, "video")[0]["height"], 160);
+    assert_eq!(streams(&seg, "video")[0].width, Some(90));
+    assert_eq!(streams(&seg, "video")[0].height, Some(160));
     assert_result(&src, &rt);
 }
 
@@ -226,12 +226,12 @@ async fn two_audio_languages_and_subtitles_in_mp4() {
     let r = probe(&rt.assembled.path);
     let langs: Vec<_> = streams(&r, "audio")
         .iter()
-        .map(|s| s["tags"]["language"].as_str().unwrap().to_owned())
+        .map(|s| s.tag("language").unwrap().to_owned())
         .collect();
     assert_eq!(langs, vec!["eng", "fra"]);
     let subs = streams(&r, "subtitle");
-    assert_eq!(subs[0]["codec_name"], "mov_text");
-    assert_eq!(subs[0]["tags"]["language"], "spa");
+    assert_eq!(subs[0].codec_name.as_deref(), Some("mov_text"));
+    assert_eq!(subs[0].tag("language"), Some("spa"));
     assert!(moov_before_mdat(&rt.assembled.path));
     assert_result(&src, &rt);
 }
@@ -257,8 +257,11 @@ async fn mkv_with_ass_subtitles_stays_mkv() {
     let rt = round_trip(&src, d.path(), &settings(1.0)).await;
     assert_eq!(rt.assembled.container, Container::Mkv);
     let r = probe(&rt.assembled.path);
-    assert_eq!(streams(&r, "subtitle")[0]["codec_name"], "ass");
-    assert_eq!(streams(&r, "audio")[1]["tags"]["language"], "ita");
+    assert_eq!(
+        streams(&r, "subtitle")[0].codec_name.as_deref(),
+        Some("ass")
+    );
+    assert_eq!(streams(&r, "audio")[1].tag("language"), Some("ita"));
     assert_result(&src, &rt);
 }
 

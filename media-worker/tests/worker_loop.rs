@@ -167,8 +167,8 @@ async fn the_loops_convert_a_job_end_to_end_and_survive_bad_input() {
     b.storage.download(&key, &result).await.unwrap();
     assert_eq!(decoded_frames(&result), 90);
     let r = probe(&result);
-    assert_eq!(streams(&r, "video")[0]["width"], 320);
-    assert_eq!(streams(&r, "audio")[0]["tags"]["language"], "ita");
+    assert_eq!(streams(&r, "video")[0].width, Some(320));
+    assert_eq!(streams(&r, "audio")[0].tag("language"), Some("ita"));
     assert!(moov_before_mdat(&result));
 
     // The early request, released with a back-off, comes back now (its lease runs out on

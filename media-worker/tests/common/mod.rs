@@ -14,6 +14,7 @@ use media_worker::manifest::Manifest;
 use media_worker::reassemble::{self, Assembled};
 use media_worker::settings::Settings;
 use media_worker::split;
+use parallax_media::schema::{ProbeJson, StreamJson};
 
 /// A unique temporary folder, removed on drop.
 pub fn scratch() -> tempfile::TempDir {
@@ -82,8 +83,8 @@ pub fn args(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_owned).collect()
 }
 
-/// ffprobe's format + streams JSON.
-pub fn probe(path: &Path) -> serde_json::Value {
+/// ffprobe's format + streams, in the one typed schema.
+pub fn probe(path: &Path) -> ProbeJson {
     let out = run(
         "ffprobe",
         &[
@@ -96,31 +97,32 @@ pub fn probe(path: &Path) -> serde_json::Value {
             path.display().to_string(),
         ],
     );
-    serde_json::from_slice(&out).expect("ffprobe json")
+    ProbeJson::parse(&out).expect("ffprobe json")
 }
 
 /// The streams of a kind.
-pub fn streams(v: &serde_json::Value, kind: &str) -> Vec<serde_json::Value> {
-    v["streams"]
-        .as_array()
-        .unwrap()
+pub fn streams(v: &ProbeJson, kind: &str) -> Vec<StreamJson> {
+    v.streams
         .iter()
-        .filter(|s| s["codec_type"] == kind)
+        .filter(|s| s.kind() == kind)
         .cloned()
         .collect()
 }
 
 /// Container duration in seconds.
-pub fn duration(v: &serde_json::Value) -> f64 {
-    v["format"]["duration"].as_str().unwrap().parse().unwrap()
+pub fn duration(v: &ProbeJson) -> f64 {
+    v.format
+        .as_ref()
+        .and_then(|f| f.duration_secs())
+        .expect("a container duration")
 }
 
 /// Stream duration in seconds (MKV keeps it in a DURATION tag).
-pub fn stream_duration(s: &serde_json::Value) -> f64 {
-    if let Some(d) = s["duration"].as_str() {
-        return d.parse().unwrap();
+pub fn stream_duration(s: &StreamJson) -> f64 {
+    if let Some(d) = s.duration_secs() {
+        return d;
     }
-    let tag = s["tags"]["DURATION"].as_str().expect("a stream duration");
+    let tag = s.tag("DURATION").expect("a stream duration");
     let mut parts = tag.split(':');
     let h: f64 = parts.next().unwrap().parse().unwrap();
     let m: f64 = parts.next().unwrap().parse().unwrap();
@@ -228,7 +230,7 @@ pub async fn round_trip(src: &Path, dir: &Path, settings: &Settings) -> RoundTri
         );
         let p = probe(file);
         assert_eq!(streams(&p, "video").len(), 1, "video only");
-        assert_eq!(p["streams"].as_array().unwrap().len(), 1, "video only");
+        assert_eq!(p.streams.len(), 1, "video only");
     }
     assert_eq!(
         first, inspection.info.video.frame_count,
@@ -295,29 +297,25 @@ pub fn assert_result(src: &Path, rt: &RoundTrip) {
         (v.width, v.height)
     };
     assert_eq!(
-        rv["width"].as_u64().unwrap(),
-        2 * w as u64,
+        rv.width.map(u64::from),
+        Some(2 * w as u64),
         "twice as wide, upright"
     );
-    assert_eq!(rv["height"].as_u64().unwrap(), h as u64, "upright");
-    let rot = rv["side_data_list"]
-        .as_array()
-        .and_then(|l| l.iter().find_map(|sd| sd["rotation"].as_i64()))
-        .unwrap_or(0);
-    assert_eq!(rot, 0, "no rotation metadata on the result");
+    assert_eq!(rv.height.map(u64::from), Some(h as u64), "upright");
+    let rot = rv.side_data_list.iter().find_map(|sd| sd.rotation);
+    assert!(
+        rot.is_none_or(|r| r == 0.0),
+        "no rotation metadata on the result: {rot:?}"
+    );
     for kind in ["audio", "subtitle"] {
         let (sa, ra) = (streams(&s, kind), streams(&r, kind));
         assert_eq!(sa.len(), ra.len(), "every {kind} track kept");
         for (a, b) in sa.iter().zip(&ra) {
-            let lang = |x: &serde_json::Value| {
-                x["tags"]["language"]
-                    .as_str()
-                    .filter(|l| *l != "und")
-                    .map(str::to_owned)
-            };
+            let lang =
+                |x: &StreamJson| x.tag("language").filter(|l| *l != "und").map(str::to_owned);
             assert_eq!(lang(a), lang(b), "{kind} language kept");
             if kind == "audio" {
-                assert_eq!(a["codec_name"], b["codec_name"], "audio not re-encoded");
+                assert_eq!(a.codec_name, b.codec_name, "audio not re-encoded");
                 let (da, db) = (stream_duration(a), stream_duration(b));
                 assert!((da - db).abs() <= frame, "audio length {db} vs {da}");
             }
@@ -325,9 +323,7 @@ pub fn assert_result(src: &Path, rt: &RoundTrip) {
     }
     // Audio in sync: the video and the first audio track start where they started.
     if let (Some(sa), Some(ra)) = (streams(&s, "audio").first(), streams(&r, "audio").first()) {
-        let start = |x: &serde_json::Value| -> f64 {
-            x["start_time"].as_str().map_or(0.0, |t| t.parse().unwrap())
-        };
+        let start = |x: &StreamJson| -> f64 { x.start_secs().unwrap_or(0.0) };
         let sv = &streams(&s, "video")[0];
         let src_gap = start(sv) - start(sa);
         let res_gap = start(rv) - start(ra);
