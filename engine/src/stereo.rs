@@ -25,11 +25,13 @@
 use parallax_core::model::{AnaglyphMethod, ConversionSettings, SyntheticView};
 
 mod anaglyph;
+mod fixed;
 mod frame;
 mod layout;
 mod pool;
 mod render;
 mod resample;
+mod scalar;
 pub mod shape;
 #[cfg(target_arch = "x86_64")]
 mod simd;

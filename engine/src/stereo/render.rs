@@ -4,10 +4,11 @@
 use parallax_core::model::{StereoMode, SyntheticView};
 use rayon::prelude::*;
 
+use super::fixed::ONE;
 use super::layout::{squeeze_sbs, squeeze_tb};
 use super::resample::{upsample, ResampleMap};
 use super::shape::Shaper;
-use super::warp::{BandContext, BandScratch, EyeRows, ONE};
+use super::warp::{BandContext, BandScratch, EyeRows};
 use super::{anaglyph, on_frame_pool, output_size, DepthMap, Sample, StereoParams, Yuv420};
 use crate::colour::Matrix;
 

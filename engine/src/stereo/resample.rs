@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::warp::{FRAC, ONE};
+use super::fixed::{FRAC, ONE};
 use super::DepthMap;
 
 /// Linear sampling positions along one axis in fixed point, as three arrays (so eight are

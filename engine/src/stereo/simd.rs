@@ -27,7 +27,7 @@
 
 #![allow(unsafe_code)]
 
-use super::warp::HOLE;
+use super::fixed::HOLE;
 
 mod chroma;
 mod sample;

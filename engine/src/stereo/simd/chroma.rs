@@ -3,7 +3,8 @@
 
 use std::arch::x86_64::*;
 
-use crate::stereo::warp::{chroma_keys_scalar, FRAC, MAX_SPAN, ONE};
+use crate::stereo::fixed::{FRAC, MAX_SPAN, ONE};
+use crate::stereo::scalar::chroma_keys_scalar;
 
 /// [`crate::stereo::warp::chroma_keys_from_luma`] with AVX2 when the CPU has it; `false` (nothing done)
 /// when it does not.
@@ -91,7 +92,8 @@ fn chroma_keys_avx2(luma: &[u64], chroma: &mut [u64]) {
 mod tests {
     use super::super::rng;
     use super::chroma_keys;
-    use crate::stereo::warp::{chroma_keys_scalar, HOLE};
+    use crate::stereo::fixed::HOLE;
+    use crate::stereo::scalar::chroma_keys_scalar;
 
     #[test]
     fn avx2_chroma_keys_match_the_scalar_code_exactly() {

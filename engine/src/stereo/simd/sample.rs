@@ -3,9 +3,10 @@
 
 use std::arch::x86_64::*;
 
-use crate::stereo::warp::{lerp, taps, FRAC, HOLE, ONE};
+use crate::stereo::fixed::{FRAC, HOLE, ONE};
+use crate::stereo::scalar::{lerp, taps};
 
-/// [`crate::stereo::warp::lerp2_scalar`] with AVX2 when the CPU has it (std caches the check); `None`
+/// [`crate::stereo::scalar::lerp2_scalar`] with AVX2 when the CPU has it (std caches the check); `None`
 /// when it does not.
 #[inline]
 pub(in crate::stereo) fn lerp2(
@@ -120,7 +121,7 @@ fn lerp2_avx2(s0: &[u8], s1: &[u8], keys: &[u64], d0: &mut [u8], d1: &mut [u8]) 
     any_hole
 }
 
-/// [`crate::stereo::warp::lerp2_scalar`] for 16-bit samples (10-bit frames) with AVX2 when the CPU has it;
+/// [`crate::stereo::scalar::lerp2_scalar`] for 16-bit samples (10-bit frames) with AVX2 when the CPU has it;
 /// `None` when it does not.
 #[inline]
 pub(in crate::stereo) fn lerp2_u16(
@@ -139,7 +140,7 @@ pub(in crate::stereo) fn lerp2_u16(
 
 /// [`lerp2_avx2`] for 16-bit samples: each output's two taps come from one 4-byte gather
 /// (the tap and its right neighbour), interpolated in 32-bit lanes exactly as
-/// [`crate::stereo::warp::lerp`] does.
+/// [`crate::stereo::scalar::lerp`] does.
 /// Safe code compiled for AVX2: called (in `unsafe`) only after [`crate::cpu::avx2`].
 #[target_feature(enable = "avx2")]
 fn lerp2_u16_avx2(s0: &[u16], s1: &[u16], keys: &[u64], d0: &mut [u16], d1: &mut [u16]) -> bool {
@@ -215,7 +216,7 @@ fn lerp2_u16_avx2(s0: &[u16], s1: &[u16], keys: &[u64], d0: &mut [u16], d1: &mut
     any_hole
 }
 
-/// Sixteen pixels of [`crate::stereo::warp::lerp`], exactly: each 16-bit lane of `ab` holds the two taps
+/// Sixteen pixels of [`crate::stereo::scalar::lerp`], exactly: each 16-bit lane of `ab` holds the two taps
 /// (low byte, high byte), the same lane of `f` the weight of the second (0..256). The
 /// results are packed to bytes in the low eight bytes of each 128-bit half.
 ///
@@ -231,7 +232,7 @@ fn lerp16(ab: __m256i, f: __m256i) -> __m256i {
     _mm256_packus_epi16(v, v)
 }
 
-/// Eight pixels of [`crate::stereo::warp::lerp`]: each lane of `g` holds the two taps (low byte, next
+/// Eight pixels of [`crate::stereo::scalar::lerp`]: each lane of `g` holds the two taps (low byte, next
 /// byte), `f` the weight of the second.
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -259,7 +260,8 @@ fn lerp8(g: __m256i, f: __m256i) -> [u8; 8] {
 mod tests {
     use super::super::rng;
     use super::{lerp2, lerp2_u16};
-    use crate::stereo::warp::{lerp2_scalar, HOLE, ONE};
+    use crate::stereo::fixed::{HOLE, ONE};
+    use crate::stereo::scalar::lerp2_scalar;
 
     /// Keys for a row of `w` pixels as the sampling sees them: positions near their pixel (as
     /// a splat gives), anywhere, or at the row's end; holes every third round.

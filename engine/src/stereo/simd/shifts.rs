@@ -3,8 +3,9 @@
 
 use std::arch::x86_64::*;
 
+use crate::stereo::fixed::{FRAC, ONE, ROUND_MAGIC};
 use crate::stereo::resample::FixedAxis;
-use crate::stereo::warp::{coarse_shifts_scalar, FRAC, ONE, ROUND_MAGIC};
+use crate::stereo::scalar::coarse_shifts_scalar;
 
 /// [`crate::stereo::warp::coarse_shifts`] with AVX2 when the CPU has it; `false` (nothing done) when it
 /// does not.
@@ -119,7 +120,7 @@ mod tests {
     use super::super::rng;
     use super::coarse_shifts;
     use crate::stereo::resample::{resample_row, FixedAxis, ResampleMap};
-    use crate::stereo::warp::coarse_shifts_scalar;
+    use crate::stereo::scalar::coarse_shifts_scalar;
 
     #[test]
     fn avx2_depth_to_shift_matches_the_scalar_code_exactly() {

@@ -3,7 +3,8 @@
 
 use std::arch::x86_64::*;
 
-use crate::stereo::warp::{splat_tail, FRAC, HOLE, MAX_SPAN, ONE};
+use crate::stereo::fixed::{FRAC, HOLE, MAX_SPAN, ONE};
+use crate::stereo::scalar::splat_tail;
 
 /// [`crate::stereo::warp::splat_eye`] with AVX2 when the CPU has it; `false` (nothing done) when it does
 /// not.
@@ -207,7 +208,8 @@ fn max_u64(a: __m256i, b: __m256i) -> __m256i {
 mod tests {
     use super::super::rng;
     use super::{recip, splat_eye};
-    use crate::stereo::warp::{splat_tail, HOLE, MAX_SPAN, RECIP};
+    use crate::stereo::fixed::{HOLE, MAX_SPAN, RECIP};
+    use crate::stereo::scalar::splat_tail;
     use std::arch::x86_64::*;
 
     fn splat_both<const EYE: i32>(shift: &[i32]) -> Option<(Vec<u64>, Vec<u64>)> {
