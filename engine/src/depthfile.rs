@@ -27,11 +27,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use parallax_media::process::{ProcessError, ToolCommand};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::sync::mpsc;
 
 use super::stereo::DepthMap;
 use super::BadInput;
+use crate::io::read_full;
 
 /// The stored level of depth 1 (near); depth 0 (far) is level 0.
 const LEVELS: f32 = 65535.0;
@@ -254,7 +255,7 @@ pub(super) async fn read<M: Send + 'static>(
         if (dm.width, dm.height) != (w, h) {
             dm = DepthMap::new(w, h);
         }
-        let got = read_full(&mut stdout, &mut bytes).await?;
+        let got = read_full(&mut stdout, &mut bytes, "the stored depth").await?;
         if got < bytes.len() {
             drop(stdout);
             // A decoder failure says more than a short count.
@@ -276,7 +277,7 @@ pub(super) async fn read<M: Send + 'static>(
         // The input stopped early: the read stage reports why.
         return Ok(());
     }
-    let extra = read_full(&mut stdout, &mut bytes[..1]).await?;
+    let extra = read_full(&mut stdout, &mut bytes[..1], "the stored depth").await?;
     if extra > 0 {
         return Err(bad(format!(
             "the stored depth {shown} has more frames than the input's {read}"
@@ -288,24 +289,6 @@ pub(super) async fn read<M: Send + 'static>(
         .await
         .with_context(|| format!("decoding the stored depth {shown}"))?;
     Ok(())
-}
-
-async fn read_full(
-    r: &mut (impl tokio::io::AsyncRead + Unpin),
-    buf: &mut [u8],
-) -> anyhow::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        let n = r
-            .read(&mut buf[got..])
-            .await
-            .context("reading the stored depth")?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    Ok(got)
 }
 
 #[cfg(test)]

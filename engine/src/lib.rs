@@ -36,6 +36,7 @@ pub mod cpu;
 mod depthfile;
 pub mod fastdepth;
 mod feed;
+mod io;
 mod metadata;
 pub mod model;
 mod pipeline;

@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use parallax_media::process::ToolCommand;
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
 use super::picture::PicturePlan;
 use super::process::{streaming, widen_pipe};
 use super::FrameMsg;
+use crate::io::read_full;
 use crate::stereo::{Sample, Yuv420};
 
 /// The decoder: `input`'s first video stream as raw frames in `picture`'s pixel format,
@@ -68,7 +68,7 @@ pub(super) async fn read_frames<T: Sample>(
                 None => bail!("the pipeline stopped"),
             },
         };
-        let got = read_full(&mut stdout, buf.bytes_mut()).await?;
+        let got = read_full(&mut stdout, buf.bytes_mut(), "the decoder's output").await?;
         if got == 0 {
             // Keep the unused buffer for the next decoder.
             *spare = Some(buf);
@@ -96,24 +96,6 @@ pub(super) async fn read_frames<T: Sample>(
     drop(stdout);
     running.wait().await?;
     Ok(n)
-}
-
-pub(super) async fn read_full(
-    r: &mut (impl AsyncRead + Unpin),
-    buf: &mut [u8],
-) -> anyhow::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        let n = r
-            .read(&mut buf[got..])
-            .await
-            .context("reading the decoder's output")?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    Ok(got)
 }
 
 #[cfg(test)]
