@@ -1,13 +1,8 @@
 //! Outputs that must not count: finished jobs, bad messages, outputs that keep failing.
 
-use std::time::Duration;
-
 use media_worker::trigger::{Handled, Trigger, TriggerConfig};
 use parallax_core::keys::QueueName;
 use parallax_core::model::{JobStatus, JobUpdate};
-use parallax_core::worker::CancellationToken;
-
-use parallax_testkit::wait_until;
 
 use crate::util::*;
 
@@ -52,23 +47,13 @@ async fn skips_finished_jobs_and_dead_letters_bad_messages() {
     let sender = &b.queue(QueueName::SegmentOutput).sender;
     sender.send(&output_body(&job.job_id, 7)).await.unwrap();
     sender.send("{not json").await.unwrap();
-    let shutdown = CancellationToken::new();
-    let run = {
-        let (t, s) = (trigger.clone(), shutdown.clone());
-        tokio::spawn(async move { t.run(s).await })
-    };
-    let dlq = b.queue(QueueName::SegmentOutput).dead_letters.clone();
-    wait_until(
-        Duration::from_secs(60),
+    run_until_dead_lettered(
+        &trigger,
+        &b,
+        2,
         "both bad messages in the dead-letter queue",
-        || {
-            let q = dlq.clone();
-            async move { q.approximate_len().await.unwrap() == 2 }
-        },
     )
     .await;
-    shutdown.cancel();
-    run.await.unwrap();
     assert!(b
         .completions
         .query_by_job(&job.job_id)
@@ -101,23 +86,7 @@ async fn an_output_that_keeps_failing_fails_its_job_on_the_last_receive() {
         .await
         .unwrap();
 
-    let shutdown = CancellationToken::new();
-    let run = {
-        let (t, s) = (trigger.clone(), shutdown.clone());
-        tokio::spawn(async move { t.run(s).await })
-    };
-    let dlq = b.queue(QueueName::SegmentOutput).dead_letters.clone();
-    wait_until(
-        Duration::from_secs(60),
-        "the output in the dead-letter queue",
-        || {
-            let q = dlq.clone();
-            async move { q.approximate_len().await.unwrap() == 1 }
-        },
-    )
-    .await;
-    shutdown.cancel();
-    run.await.unwrap();
+    run_until_dead_lettered(&trigger, &b, 1, "the output in the dead-letter queue").await;
 
     let failed = b.jobs.get(&job.job_id).await.unwrap().unwrap();
     assert_eq!(failed.status, JobStatus::Failed);

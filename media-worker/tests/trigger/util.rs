@@ -9,10 +9,12 @@ use std::sync::Arc;
 use parallax_core::model::{ReassemblyRequest, SegmentOutput};
 use std::time::Duration;
 
+use media_worker::trigger::Trigger;
 use parallax_core::backends::Backends;
 use parallax_core::config::CommonArgs;
 use parallax_core::keys::{self, QueueName};
-use parallax_testkit::TempBackends;
+use parallax_core::worker::CancellationToken;
+use parallax_testkit::{wait_until, TempBackends};
 
 // Not every test binary that includes this module uses all of them.
 #[allow(unused_imports)]
@@ -123,4 +125,22 @@ pub fn terminate(child: &mut Child) {
     assert!(status.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "trigger process exited with {exit}");
+}
+
+/// Runs `trigger`'s loop until the segment-output dead-letter queue holds `n` messages
+/// (`what`, for the timeout message), then stops it.
+pub async fn run_until_dead_lettered(trigger: &Trigger, b: &Backends, n: u64, what: &str) {
+    let shutdown = CancellationToken::new();
+    let run = {
+        let (t, s) = (trigger.clone(), shutdown.clone());
+        tokio::spawn(async move { t.run(s).await })
+    };
+    let dlq = b.queue(QueueName::SegmentOutput).dead_letters.clone();
+    wait_until(Duration::from_secs(60), what, || {
+        let q = dlq.clone();
+        async move { q.approximate_len().await.unwrap() == n }
+    })
+    .await;
+    shutdown.cancel();
+    run.await.unwrap();
 }
